@@ -1,0 +1,36 @@
+# The two commands of the README:
+#   make experiment   set up the CPU environment, run the default experiment (config.yaml) offline
+#   make test         set up the CPU environment, run the test suite (what .ci/run calls)
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.w2s-env-installed
+CORES ?= all
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: env experiment test lint clean
+
+env: $(STAMP)
+
+$(STAMP): envs/cpu.txt envs/cpu-constraints.txt envs/assets.txt pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r envs/cpu.txt -c envs/cpu-constraints.txt
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(BIN)/pip install --quiet --no-deps -r envs/assets.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+experiment: $(STAMP)
+	snakemake --cores $(CORES) --printshellcmds
+
+test: $(STAMP)
+	pytest -v --durations=15
+
+lint: $(STAMP)
+	snakemake --lint
+
+clean:
+	rm -rf results/* .snakemake

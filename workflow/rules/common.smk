@@ -1,0 +1,63 @@
+# Shared declarations: the resolved config, the experiment grid, wildcard constraints and the
+# input/params functions that several rules use. Logic lives in the w2s package.
+# Every output goes under results/ (run elsewhere with `snakemake --directory DIR`).
+
+import json
+
+from w2s.experiments import experiment_grid, model_reference, resolve_config, task_spec
+
+CFG = resolve_config(config)
+GRID = experiment_grid(CFG)
+
+SPLITS = ["weak_train", "transfer", "val", "test"]
+LABELED_SPLITS = ["transfer", "test"]
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+# Software for `--sdm conda` (clusters); the CPU path uses the virtualenv from `make env`.
+CONDA_ENV = "../../envs/cuda.yaml"
+
+
+wildcard_constraints:
+    task=NAME,
+    weak=NAME,
+    strong=NAME,
+    loss=NAME,
+    seed=r"\d+",
+
+
+def as_json(value):
+    """Compact, key-sorted JSON: a stable command-line argument and params value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def metrics_files(wildcards):
+    return [
+        f"results/{e.task}/seed{e.seed}/metrics/{e.weak}/{e.strong}/{e.loss}.json"
+        for e in GRID
+    ]
+
+
+def feature_inputs(wildcards):
+    """Frozen features of transfer and test, needed only in linear_probe mode."""
+    if CFG["strong"]["mode"] != "linear_probe":
+        return {}
+    prefix = "results/{task}/seed{seed}/strong/{strong}/features/".format(**wildcards)
+    return {f"features_{split}": f"{prefix}{split}.parquet" for split in LABELED_SPLITS}
+
+
+def feature_args(wildcards, input):
+    return " ".join(
+        f"{split}={input[f'features_{split}']}"
+        for split in LABELED_SPLITS
+        if f"features_{split}" in input.keys()
+    )
+
+
+STRONG_PARAMS = dict(
+    mode=CFG["strong"]["mode"],
+    model_ref=lambda w: model_reference(CFG, w.strong),
+    settings=as_json(CFG["strong"]["train"]),
+    probe=as_json(CFG["strong"]["probe"]),
+    seed=lambda w: w.seed,
+    device=CFG["device"],
+    features=feature_args,
+)

