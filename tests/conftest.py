@@ -45,3 +45,14 @@ def tiny_classifier(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_classifier_3way(tmp_path_factory) -> Path:
     return make_tiny_classifier(tmp_path_factory.mktemp("tiny_bert3") / "model", num_labels=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(tmp_path_factory) -> Path:
+    """A small real slice of rotten_tomatoes split into the four stage-1 files."""
+    from w2s.data import prepare_splits
+
+    out_dir = tmp_path_factory.mktemp("rotten_tomatoes") / "data"
+    spec = {"source": "builtin", "sizes": {"weak_train": 48, "transfer": 48, "val": 16, "test": 48}}
+    prepare_splits("rotten_tomatoes", spec, seed=0, out_dir=out_dir)
+    return out_dir

@@ -12,6 +12,9 @@ from .io import atomic_path, read_json, write_json, write_parquet
 from .metrics import accuracy, accuracy_standard_error, agreement, performance_gap_recovered
 
 
+EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "loss", "seed")
+
+
 def _gold(split_path: str | Path) -> pd.Series:
     return pq.read_table(split_path, columns=["id", "label"]).to_pandas().set_index("id")["label"]
 
@@ -65,8 +68,9 @@ def evaluate_experiment(
 def summarize(metrics_paths: list[str | Path], out_parquet: str | Path, out_csv: str | Path) -> pd.DataFrame:
     """One row per experiment, every config axis and metric a column."""
     frame = pd.DataFrame([read_json(path) for path in metrics_paths])
-    sort_keys = [c for c in ("task", "weak_model", "strong_model", "loss", "seed") if c in frame]
-    frame = frame.sort_values(sort_keys).reset_index(drop=True)
+    axes = [c for c in EXPERIMENT_AXES if c in frame]
+    frame = frame[axes + [c for c in frame if c not in axes]]
+    frame = frame.sort_values(axes).reset_index(drop=True)
     write_parquet(pa.Table.from_pandas(frame, preserve_index=False), out_parquet)
     with atomic_path(out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")

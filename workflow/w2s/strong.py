@@ -61,7 +61,7 @@ def extract_features(
 def read_features(path: str | Path) -> tuple[list[str], np.ndarray]:
     table = pq.read_table(path)
     column = table.column("embedding").combine_chunks()
-    return table.column("id").to_pylist(), column.flatten().to_numpy().reshape(len(column), -1)
+    return table.column("id").to_pylist(), column.flatten().to_numpy().reshape(len(column), -1).copy()
 
 
 def _aligned(feature_ids: list[str], features: np.ndarray, ids: list[str]) -> np.ndarray:

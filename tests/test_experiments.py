@@ -1,0 +1,70 @@
+"""Config validation, defaults and the experiment grid."""
+
+import copy
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from w2s.experiments import ConfigError, Experiment, experiment_grid, load_schema, resolve_config
+from w2s.train import TrainSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_default_config_is_valid_and_gets_defaults(config):
+    resolved = resolve_config(config)
+    assert resolved["labeling"]["engine"] == "vllm"
+    assert resolved["weak"]["train"]["max_length"] == 128
+    assert resolved["strong"]["probe"]["l2"] > 0
+    assert resolved["tasks"]["rotten_tomatoes"]["sizes"]["val"] == 250
+    assert config.get("labeling", {}).get("max_length") is None, "resolve_config must not mutate its input"
+
+
+def test_typo_is_rejected_naming_the_key(config):
+    config["strong"]["lerning_rate"] = 1e-3
+    with pytest.raises(ConfigError, match=r"strong: .*'lerning_rate' was unexpected"):
+        resolve_config(config)
+
+
+def test_wrong_type_is_rejected_naming_the_key(config):
+    config["tasks"]["rotten_tomatoes"]["sizes"]["test"] = "many"
+    with pytest.raises(ConfigError, match=r"tasks\.rotten_tomatoes\.sizes\.test: 'many' is not of type 'integer'"):
+        resolve_config(config)
+
+
+def test_unknown_model_reference_is_rejected(config):
+    config["weak"]["models"] = ["gpt2"]
+    with pytest.raises(ConfigError, match=r"weak\.models: 'gpt2' is not defined under `models`"):
+        resolve_config(config)
+
+
+def test_hf_task_needs_a_dataset_name(config):
+    config["tasks"]["sst2"] = {"source": "hf", "sizes": {"weak_train": 1, "transfer": 1, "test": 1}}
+    with pytest.raises(ConfigError, match=r"tasks\.sst2: source 'hf' needs `name`"):
+        resolve_config(config)
+
+
+def test_grid_is_the_product_of_tasks_seeds_and_models(config):
+    config["seeds"] = [0, 1]
+    config["models"]["other"] = {"checkpoint": "/some/path"}
+    config["weak"]["models"] = ["minilm", "other"]
+    grid = experiment_grid(resolve_config(config))
+    assert len(grid) == 4
+    assert Experiment("rotten_tomatoes", 1, "other", "mpnet", "xent") in grid
+
+
+def test_train_settings_defaults_match_the_schema():
+    schema_defaults = {k: v["default"] for k, v in load_schema()["$defs"]["train"]["properties"].items()}
+    assert asdict(TrainSettings()) == schema_defaults
+
+
+def test_train_settings_reject_unknown_keys():
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainSettings.from_config({"epochz": 1})

@@ -1,0 +1,80 @@
+"""Strong stage: frozen features, linear-probe and fine-tuned roles, gold isolation for the student."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from w2s.io import read_provenance, write_parquet
+from w2s.strong import extract_features, load_targets, read_features, train_finetune_role, train_probe_role
+from w2s.tables import PREDICTION_SCHEMA, prediction_table
+
+
+def _weak_labels(splits_dir, out_path, seed: int = 0) -> np.ndarray:
+    """A weak-label file in the stage-3 schema (no gold column), with random probabilities."""
+    transfer = pq.read_table(splits_dir / "transfer.parquet", columns=["id", "text"])
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.05, 0.95, len(transfer)).astype(np.float32)
+    probs = np.stack([1 - p, p], axis=1)
+    table = prediction_table(transfer.column("id").to_pylist(), "transfer", probs)
+    write_parquet(table.drop(["split"]).append_column("text", transfer.column("text")), out_path)
+    return probs
+
+
+@pytest.fixture(scope="module")
+def features(tiny_classifier, tiny_splits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("features")
+    inputs = {s: str(tiny_splits / f"{s}.parquet") for s in ("transfer", "test")}
+    outputs = {s: str(out / f"{s}.parquet") for s in inputs}
+    extract_features(str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu")
+    return outputs
+
+
+def test_features_schema_and_alignment(features, tiny_splits):
+    ids, x = read_features(features["test"])
+    assert ids == pq.read_table(tiny_splits / "test.parquet").column("id").to_pylist()
+    assert x.shape == (48, 64) and x.dtype == np.float32 and np.isfinite(x).all()
+    schema = pq.read_schema(features["test"])
+    assert schema.field("embedding").type == pa.list_(pa.float32(), 64)
+    assert read_provenance(features["test"])["pooling"] == "mean"
+
+
+def test_student_targets_come_from_weak_labels_without_gold(tiny_splits, tmp_path):
+    probs = _weak_labels(tiny_splits, tmp_path / "weak.parquet")
+    ids, texts, targets = load_targets("student", tmp_path / "weak.parquet", 2)
+    np.testing.assert_allclose(targets, probs, rtol=1e-6)
+    # The gold split cannot serve as student targets: it has no soft_label column.
+    with pytest.raises(Exception, match="soft_label"):
+        load_targets("student", tiny_splits / "transfer.parquet", 2)
+
+
+def test_ceiling_targets_are_one_hot_gold(tiny_splits):
+    _, _, targets = load_targets("ceiling", tiny_splits / "transfer.parquet", 2)
+    gold = pq.read_table(tiny_splits / "transfer.parquet").column("label").to_numpy()
+    np.testing.assert_array_equal(targets.argmax(1), gold)
+    assert set(np.unique(targets)) == {0.0, 1.0}
+
+
+def test_probe_roles_write_predictions_for_transfer_and_test(features, tiny_splits, tmp_path):
+    _weak_labels(tiny_splits, tmp_path / "weak.parquet")
+    probe = {"l2": 1e-2, "max_iter": 50}
+    for role, targets in (("student", tmp_path / "weak.parquet"), ("ceiling", tiny_splits / "transfer.parquet")):
+        out = tmp_path / role
+        info = train_probe_role(role, str(targets), features, 2, probe, "xent", out / "model", out / "predictions.parquet")
+        table = pq.read_table(out / "predictions.parquet")
+        assert table.schema.remove_metadata() == PREDICTION_SCHEMA
+        assert table.column("split").to_pylist().count("test") == 48
+        assert (out / "model" / "probe.safetensors").exists()
+        assert info["role"] == role and read_provenance(out / "predictions.parquet")["role"] == role
+
+
+def test_finetune_role_student(tiny_classifier, tiny_splits, tmp_path):
+    _weak_labels(tiny_splits, tmp_path / "weak.parquet")
+    info = train_finetune_role(
+        "student", str(tmp_path / "weak.parquet"), str(tiny_splits / "test.parquet"), str(tiny_classifier),
+        ["rotten", "fresh"], {"epochs": 1, "batch_size": 16, "max_length": 32}, "xent", 0, "cpu",
+        tmp_path / "model", tmp_path / "predictions.parquet",
+    )
+    assert info["steps"] == 3 and (tmp_path / "model" / "model.safetensors").exists()
+    probs = np.stack(pq.read_table(tmp_path / "predictions.parquet").column("soft_label").to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)

@@ -1,0 +1,63 @@
+"""The fine-tuning loop and the weak-teacher stage on tiny real checkpoints and data."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForSequenceClassification
+
+from w2s.teacher import train_teacher
+from w2s.train import TrainSettings, fine_tune, linear_schedule, load_classifier, one_hot
+
+TEXTS = ["a wonderful, moving film", "dull and far too long", "great acting", "a boring mess"] * 4
+LABELS = np.array([1, 0, 1, 0] * 4)
+SETTINGS = TrainSettings(epochs=2, batch_size=4, lr=1e-3, max_length=16)
+
+
+def _train(checkpoint, seed: int) -> dict[str, torch.Tensor]:
+    model, tokenizer = load_classifier(str(checkpoint), ["neg", "pos"], seed)
+    fine_tune(model, tokenizer, TEXTS, one_hot(LABELS, 2), SETTINGS, "xent", seed, torch.device("cpu"))
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_linear_schedule_hand_values():
+    # 10 steps, 2 warmup: 0.5, 1.0, then (10 - step) / 8
+    assert [linear_schedule(s, 10, 2) for s in (0, 1, 2, 6, 9)] == [0.5, 1.0, 1.0, 0.5, 0.125]
+
+
+def test_one_hot():
+    np.testing.assert_array_equal(one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_same_seed_same_weights_different_seed_different(tiny_classifier):
+    first, second, other = _train(tiny_classifier, 0), _train(tiny_classifier, 0), _train(tiny_classifier, 1)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_training_reduces_the_loss(tiny_classifier):
+    model, tokenizer = load_classifier(str(tiny_classifier), ["neg", "pos"], 0)
+    settings = TrainSettings(epochs=15, batch_size=8, lr=5e-3, max_length=16, warmup_frac=0.0)
+    losses = fine_tune(model, tokenizer, TEXTS, one_hot(LABELS, 2), settings, "xent", 0, torch.device("cpu"))
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:2])
+
+
+def test_teacher_stage_writes_a_loadable_safetensors_checkpoint(tiny_classifier, tiny_splits, tmp_path):
+    out = tmp_path / "weak" / "model"
+    info = train_teacher(tiny_splits, str(tiny_classifier), {"epochs": 1, "batch_size": 16}, 0, out)
+    assert (out / "model.safetensors").exists() and not list(out.glob("*.bin"))
+    assert load_file(out / "model.safetensors")
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "rotten", 1: "fresh"}
+    saved = json.loads((out / "train_info.json").read_text())
+    assert saved["steps"] == info["steps"] == 3  # 48 examples / batch 16
+    assert 0.0 <= saved["val_accuracy"] <= 1.0
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_teacher_rejects_unknown_setting(tiny_classifier, tiny_splits, tmp_path):
+    with pytest.raises(ValueError, match="unknown training settings"):
+        train_teacher(tiny_splits, str(tiny_classifier), {"epoch": 1}, 0, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
