@@ -289,6 +289,7 @@ def test_vllm_engine_start_failure_raises(tiny_classifier, split_files, tmp_path
     config["architectures"] = ["NoSuchModelForSequenceClassification"]
     (broken / "config.json").write_text(json.dumps(config))
     out_dir = tmp_path / "out"
+    outputs = {name: out_dir / f"{name}.parquet" for name in split_files}
     with pytest.raises(RuntimeError, match="vLLM engine could not start"):
-        label_splits(broken, split_files, {name: out_dir / f"{name}.parquet" for name in split_files}, {"engine": "vllm"})
+        label_splits(broken, split_files, outputs, {"engine": "vllm"})
     assert not out_dir.exists() or list(out_dir.iterdir()) == []

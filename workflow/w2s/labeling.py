@@ -127,6 +127,20 @@ def _check_checkpoint(checkpoint: str | Path) -> Path:
     return path
 
 
+def _num_classes(config, checkpoint: Path) -> int:
+    num_labels = int(config.num_labels)
+    if num_labels < 2:
+        raise ValueError(f"teacher checkpoint {str(checkpoint)!r} has {num_labels} label(s); a classifier needs >= 2")
+    return num_labels
+
+
+def _check_probs(probs: np.ndarray) -> np.ndarray:
+    bad = int((~np.isfinite(probs)).any(axis=1).sum())
+    if bad:
+        raise RuntimeError(f"the teacher produced non-finite probabilities for {bad} texts")
+    return probs
+
+
 def _label_names(config) -> list[str]:
     num_labels = int(config.num_labels)
     id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
@@ -180,7 +194,7 @@ class _TransformersEngine:
         self.model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=dtype)
         self.model.to(self.device).eval()
         self.config = self.model.config
-        self.num_classes = int(self.config.num_labels)
+        self.num_classes = _num_classes(self.config, checkpoint)
         self.max_length = _effective_max_length(settings["max_length"], self.tokenizer, self.config)
 
     def classify(self, texts: Sequence[str]) -> np.ndarray:
@@ -238,7 +252,7 @@ class _VLLMEngine:
 
         self.version = vllm.__version__
         self.config = AutoConfig.from_pretrained(checkpoint)
-        self.num_classes = int(self.config.num_labels)
+        self.num_classes = _num_classes(self.config, checkpoint)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         self.max_length = _effective_max_length(settings["max_length"], tokenizer, self.config)
         # Each request holds at most max_length tokens, so a step never needs more than this.
@@ -311,6 +325,14 @@ def _open_engine(checkpoint: Path, settings: dict):
 # --------------------------------------------------------------------------- public API
 
 
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    texts = list(texts)
+    bad = [i for i, text in enumerate(texts) if not isinstance(text, str)]
+    if bad:
+        raise ValueError(f"texts must be strings; {len(bad)} are not (first at position {bad[0]})")
+    return texts
+
+
 def label_texts(checkpoint: str | Path, texts: list[str], settings: dict) -> np.ndarray:
     """Class probabilities (n, num_classes), float32, rows in input order."""
     settings = resolve_settings(settings)
@@ -318,17 +340,9 @@ def label_texts(checkpoint: str | Path, texts: list[str], settings: dict) -> np.
     texts = _check_texts(texts)
     engine = _open_engine(checkpoint, settings)
     try:
-        return engine.classify(texts)
+        return _check_probs(engine.classify(texts))
     finally:
         engine.close()
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    texts = list(texts)
-    bad = [i for i, text in enumerate(texts) if not isinstance(text, str)]
-    if bad:
-        raise ValueError(f"texts must be strings; {len(bad)} are not (first at position {bad[0]})")
-    return texts
 
 
 def _read_split(path: Path) -> pa.Table:
@@ -390,7 +404,9 @@ def label_splits(
 
     engine = _open_engine(checkpoint, settings)
     try:
-        probs = {name: engine.classify(split.column("text").to_pylist()) for name, split in splits.items()}
+        probs = {
+            name: _check_probs(engine.classify(split.column("text").to_pylist())) for name, split in splits.items()
+        }
     finally:
         engine.close()
 
