@@ -12,6 +12,9 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/teacher.smk"
@@ -23,4 +26,5 @@ include: "workflow/rules/evaluate.smk"
 rule all:
     input:
         rules.summarize.output,
+        rules.plots.output,
     default_target: True

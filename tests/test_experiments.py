@@ -1,6 +1,5 @@
 """Config validation, defaults and the experiment grid."""
 
-import copy
 from dataclasses import asdict
 from pathlib import Path
 

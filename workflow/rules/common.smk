@@ -5,6 +5,7 @@
 import json
 
 from w2s.experiments import experiment_grid, model_reference, resolve_config, task_spec
+from w2s.resources import rule_resources, stage_threads, tensor_parallel_size
 
 CFG = resolve_config(config)
 GRID = experiment_grid(CFG)
@@ -14,6 +15,14 @@ LABELED_SPLITS = ["transfer", "test"]
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 # Software for `--sdm conda` (clusters); the CPU path uses the virtualenv from `make env`.
 CONDA_ENV = "../../envs/cuda.yaml"
+
+
+# Light stages run on the submitting machine; GPU stages go to the executor (Slurm with a profile).
+localrules:
+    all,
+    prepare_data,
+    evaluate,
+    summarize,
 
 
 wildcard_constraints:

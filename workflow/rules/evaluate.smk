@@ -1,4 +1,13 @@
-# Stage 5: weak / student / ceiling accuracy on test gold, PGR, agreement; one summary table.
+# Stage 5: score weak / student / ceiling on test gold (accuracy, AUROC, ECE, Brier), PGR with a
+# bootstrap interval, diagnostics; the summary tables over the grid and over seeds; the plots.
+# Outputs wrapped in report() make up `snakemake --report report.html`.
+
+EVAL = CFG["evaluation"]
+
+
+# Plotting is light: run it beside evaluate and summarize on the submitting machine.
+localrules:
+    plots,
 
 
 rule evaluate:
@@ -12,7 +21,12 @@ rule evaluate:
     output:
         "results/{task}/seed{seed}/metrics/{weak}/{strong}/{loss}.json",
     params:
-        min_gap=CFG["evaluation"]["min_pgr_gap"],
+        min_gap=EVAL["min_pgr_gap"],
+        bootstrap_samples=EVAL["bootstrap_samples"],
+        confidence_level=EVAL["confidence_level"],
+        bootstrap_seed=EVAL["bootstrap_seed"],
+        ece_bins=EVAL["ece_bins"],
+        confidence_split=EVAL["confidence_split"],
         experiment=lambda w: as_json(
             {
                 "task": w.task,
@@ -33,6 +47,9 @@ rule evaluate:
         "python -m w2s evaluate --test {input.test} --transfer {input.transfer}"
         " --weak-test {input.weak_test} --weak-transfer {input.weak_transfer}"
         " --student {input.student} --ceiling {input.ceiling} --min-pgr-gap {params.min_gap}"
+        " --bootstrap-samples {params.bootstrap_samples} --confidence-level {params.confidence_level}"
+        " --bootstrap-seed {params.bootstrap_seed} --ece-bins {params.ece_bins}"
+        " --confidence-split {params.confidence_split}"
         " --experiment {params.experiment:q} --out {output} > {log} 2>&1"
 
 
@@ -41,7 +58,33 @@ rule summarize:
         metrics_files,
     output:
         parquet="results/summary.parquet",
-        csv="results/summary.csv",
+        csv=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            labels={"table": "per experiment (CSV)"},
+        ),
+        by_seed_parquet="results/summary_by_seed.parquet",
+        by_seed_csv=report(
+            "results/summary_by_seed.csv",
+            caption="../report/summary_by_seed.rst",
+            category="Tables",
+            labels={"table": "over seeds (CSV)"},
+        ),
+        html=report(
+            "results/summary.html",
+            caption="../report/summary_html.rst",
+            category="Tables",
+            labels={"table": "headline numbers"},
+        ),
+        config=report(
+            "results/config.resolved.yaml",
+            caption="../report/config.rst",
+            category="Configuration",
+        ),
+    params:
+        confidence_level=EVAL["confidence_level"],
+        config=as_json(CFG),
     conda:
         CONDA_ENV
     log:
@@ -50,4 +93,49 @@ rule summarize:
         mem_mb=2000,
     shell:
         "python -m w2s summarize --metrics {input} --out-parquet {output.parquet}"
-        " --out-csv {output.csv} > {log} 2>&1"
+        " --out-csv {output.csv} --out-by-seed-parquet {output.by_seed_parquet}"
+        " --out-by-seed-csv {output.by_seed_csv} --out-html {output.html}"
+        " --confidence-level {params.confidence_level}"
+        " --config {params.config:q} --out-config {output.config} > {log} 2>&1"
+
+
+rule plots:
+    input:
+        summary=rules.summarize.output.parquet,
+        by_seed=rules.summarize.output.by_seed_parquet,
+        metrics=metrics_files,
+    output:
+        accuracy=report(
+            "results/plots/accuracy.png",
+            caption="../report/accuracy.rst",
+            category="Plots",
+            labels={"plot": "accuracy"},
+        ),
+        pgr=report(
+            "results/plots/pgr.png",
+            caption="../report/pgr.rst",
+            category="Plots",
+            labels={"plot": "PGR"},
+        ),
+        student_vs_ceiling=report(
+            "results/plots/student_vs_ceiling.png",
+            caption="../report/student_vs_ceiling.rst",
+            category="Plots",
+            labels={"plot": "student vs ceiling"},
+        ),
+        calibration=report(
+            "results/plots/calibration.png",
+            caption="../report/calibration.rst",
+            category="Plots",
+            labels={"plot": "calibration"},
+        ),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/plots.log",
+    resources:
+        mem_mb=2000,
+    shell:
+        "python -m w2s plots --summary {input.summary} --by-seed {input.by_seed}"
+        " --metrics {input.metrics} --outputs accuracy={output.accuracy} pgr={output.pgr}"
+        " student_vs_ceiling={output.student_vs_ceiling} calibration={output.calibration} > {log} 2>&1"

@@ -10,7 +10,10 @@ rule label_weak:
         transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
         test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
     params:
-        settings=as_json(CFG["labeling"]),
+        # vLLM shards the teacher over every GPU the job is granted.
+        settings=as_json(
+            {**CFG["labeling"], "tensor_parallel_size": tensor_parallel_size(CFG)}
+        ),
         provenance=lambda w: as_json(
             {"task": w.task, "seed": int(w.seed), "weak_model": w.weak}
         ),
@@ -20,10 +23,9 @@ rule label_weak:
         "results/logs/{task}/seed{seed}/label_weak/{weak}.log",
     benchmark:
         "results/benchmarks/{task}/seed{seed}/label_weak/{weak}.tsv"
-    threads: workflow.cores
+    threads: stage_threads(CFG, "label_weak")
     resources:
-        gpu=1,
-        mem_mb=8000,
+        **rule_resources(CFG, "label_weak"),
     shell:
         "python -m w2s --threads {threads} label --checkpoint {input.model}"
         " --inputs transfer={input.transfer} test={input.test}"

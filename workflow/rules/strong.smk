@@ -20,10 +20,9 @@ rule extract_features:
         "results/logs/{task}/seed{seed}/extract_features/{strong}.log",
     benchmark:
         "results/benchmarks/{task}/seed{seed}/extract_features/{strong}.tsv"
-    threads: workflow.cores
+    threads: stage_threads(CFG, "extract_features")
     resources:
-        gpu=1,
-        mem_mb=8000,
+        **rule_resources(CFG, "extract_features"),
     shell:
         "python -m w2s --threads {threads} extract-features --checkpoint {params.model_ref:q}"
         " --inputs transfer={input.transfer} test={input.test}"
@@ -51,10 +50,9 @@ rule train_ceiling:
         "results/logs/{task}/seed{seed}/train_ceiling/{strong}.log",
     benchmark:
         "results/benchmarks/{task}/seed{seed}/train_ceiling/{strong}.tsv"
-    threads: workflow.cores
+    threads: stage_threads(CFG, "train_ceiling")
     resources:
-        gpu=1,
-        mem_mb=16000,
+        **rule_resources(CFG, "train_ceiling"),
     shell:
         "python -m w2s --threads {threads} train-strong --role {params.role} --mode {params.mode}"
         " --targets {input.targets} --manifest {input.manifest} --test {input.test}"
@@ -85,3 +83,6 @@ use rule train_ceiling as train_student with:
         "results/logs/{task}/seed{seed}/train_student/{strong}/{weak}/{loss}.log",
     benchmark:
         "results/benchmarks/{task}/seed{seed}/train_student/{strong}/{weak}/{loss}.tsv"
+    threads: stage_threads(CFG, "train_student")
+    resources:
+        **rule_resources(CFG, "train_student"),

@@ -20,10 +20,9 @@ rule train_weak:
         "results/logs/{task}/seed{seed}/train_weak/{weak}.log",
     benchmark:
         "results/benchmarks/{task}/seed{seed}/train_weak/{weak}.tsv"
-    threads: workflow.cores
+    threads: stage_threads(CFG, "train_weak")
     resources:
-        gpu=1,
-        mem_mb=8000,
+        **rule_resources(CFG, "train_weak"),
     shell:
         "python -m w2s --threads {threads} train-teacher --data-dir {params.data_dir}"
         " --checkpoint {params.model_ref:q} --settings {params.settings:q} --seed {params.seed}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Callable
 
@@ -73,20 +74,49 @@ def cmd_train_strong(args: argparse.Namespace) -> None:
     log.info("strong %s trained (%s) in %.1f s", args.role, args.mode, info["seconds"])
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import evaluate_experiment
+def _confidence_split(value: str) -> float | str:
+    """``median`` or a weak-confidence threshold in [0, 1]."""
+    if value == "median":
+        return value
+    threshold = float(value)
+    if not 0.0 <= threshold <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 'median' or a number in [0, 1], got {value!r}")
+    return threshold
 
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import EvaluationSettings, evaluate_experiment
+
+    settings = EvaluationSettings(
+        min_pgr_gap=args.min_pgr_gap, bootstrap_samples=args.bootstrap_samples,
+        confidence_level=args.confidence_level, bootstrap_seed=args.bootstrap_seed, ece_bins=args.ece_bins,
+        confidence_split=args.confidence_split,
+    )
     metrics = evaluate_experiment(args.test, args.transfer, args.weak_test, args.weak_transfer, args.student,
-                                  args.ceiling, args.min_pgr_gap, json.loads(args.experiment), args.out)
-    log.info("weak %.4f  student %.4f  ceiling %.4f  PGR %s", metrics["weak_acc"], metrics["student_acc"],
-             metrics["ceiling_acc"], metrics["pgr"])
+                                  args.ceiling, settings, json.loads(args.experiment), args.out)
+    log.info("weak %.4f  student %.4f  ceiling %.4f  PGR %s [%s, %s]", metrics["weak_acc"], metrics["student_acc"],
+             metrics["ceiling_acc"], metrics["pgr"], metrics["pgr_ci_low"], metrics["pgr_ci_high"])
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
-    from .evaluate import summarize
+    from .evaluate import summarize, write_resolved_config
 
-    frame = summarize(args.metrics, args.out_parquet, args.out_csv)
-    log.info("summary of %d experiments:\n%s", len(frame), frame.to_string())
+    summary, by_seed = summarize(args.metrics, args.out_parquet, args.out_csv, args.out_by_seed_parquet,
+                                 args.out_by_seed_csv, args.out_html, args.confidence_level)
+    if args.out_config:
+        write_resolved_config(json.loads(args.config), args.out_config)
+    log.info("summary of %d experiments in %d seed groups:\n%s", len(summary), len(by_seed), summary.to_string())
+
+
+def cmd_plots(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .io import read_json
+    from .plots import make_plots
+
+    paths = make_plots(pd.read_parquet(args.summary), pd.read_parquet(args.by_seed),
+                       [read_json(path) for path in args.metrics], _mapping(args.outputs))
+    log.info("plots written: %s", ", ".join(str(path) for path in paths.values()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,10 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
         (("--out-model",), req), (("--out-predictions",), req))
     add("evaluate", cmd_evaluate, (("--test",), req), (("--transfer",), req), (("--weak-test",), req),
         (("--weak-transfer",), req), (("--student",), req), (("--ceiling",), req),
-        (("--min-pgr-gap",), {"type": float, "default": 0.01}), (("--experiment",), {"default": "{}"}),
-        (("--out",), req))
+        (("--min-pgr-gap",), {"type": float, "default": 0.01}),
+        (("--bootstrap-samples",), {"type": int, "default": 1000}),
+        (("--confidence-level",), {"type": float, "default": 0.95}),
+        (("--bootstrap-seed",), {"type": int, "default": 0}), (("--ece-bins",), {"type": int, "default": 10}),
+        (("--confidence-split",), {"type": _confidence_split, "default": "median"}),
+        (("--experiment",), {"default": "{}"}), (("--out",), req))
     add("summarize", cmd_summarize, (("--metrics",), {"nargs": "+", "required": True}),
-        (("--out-parquet",), req), (("--out-csv",), req))
+        (("--out-parquet",), req), (("--out-csv",), req), (("--out-by-seed-parquet",), req),
+        (("--out-by-seed-csv",), req), (("--out-html",), req),
+        (("--confidence-level",), {"type": float, "default": 0.95}),
+        (("--config",), {"default": "{}"}), (("--out-config",), {}))
+    add("plots", cmd_plots, (("--summary",), req), (("--by-seed",), req),
+        (("--metrics",), {"nargs": "+", "required": True}),
+        (("--outputs",), {"nargs": "+", "required": True, "metavar": "PLOT=PATH"}))
     return parser
 
 
@@ -132,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    log.info("%s: CUDA_VISIBLE_DEVICES=%s", args.command, os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
     set_threads(args.threads)
     args.handler(args)
 

@@ -1,37 +1,145 @@
-"""Stage 5: score weak teacher, strong student and strong ceiling on test gold; summarize the grid."""
+"""Stage 5: score weak teacher, strong student and strong ceiling against gold; summarize the grid.
+
+One metrics JSON per (task, seed, weak, strong, loss) experiment; flat scalar keys become the
+columns of the summary table, nested keys (``reliability``, ``settings``) stay in the JSON.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import yaml
 
 from .io import atomic_path, read_json, write_json, write_parquet
-from .metrics import accuracy, accuracy_standard_error, agreement, performance_gap_recovered
-
+from .metrics import (
+    accuracy,
+    accuracy_standard_error,
+    agreement,
+    auroc,
+    bootstrap_pgr,
+    brier_score,
+    conditional_agreement,
+    expected_calibration_error,
+    mean_t_interval,
+    performance_gap_recovered,
+    reliability_bins,
+    subset_accuracy,
+)
+from .tables import soft_labels
 
 EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "loss", "seed")
+SEED_GROUP_AXES = tuple(axis for axis in EXPERIMENT_AXES if axis != "seed")
+ROLES = ("weak", "student", "ceiling")
+# The ceiling is trained on transfer gold, so its transfer accuracy is training accuracy: left out.
+TRANSFER_ROLES = ("weak", "student")
+# Summary columns shown first, after the axes; the rest follow in name order.
+HEADLINE_COLUMNS = (
+    "n_test", "weak_acc", "weak_acc_se", "student_acc", "student_acc_se", "ceiling_acc", "ceiling_acc_se",
+    "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_boot_undefined_frac", "pgr_note",
+)
+# Per-experiment columns whose mean over seeds says nothing new (counts, per-seed uncertainty).
+_NOT_AVERAGED = {"seed", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_boot_undefined_frac", "weak_confidence_threshold"}
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The `evaluation` config section (see the schema for each key's meaning)."""
+
+    min_pgr_gap: float = 0.01
+    bootstrap_samples: int = 1000
+    confidence_level: float = 0.95
+    bootstrap_seed: int = 0
+    ece_bins: int = 10
+    confidence_split: float | str = "median"
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One model's predictions on one split, aligned to the gold example order."""
+
+    probs: np.ndarray
+    hard: np.ndarray
+    confidence: np.ndarray
+
+    def correct(self, labels: np.ndarray) -> np.ndarray:
+        return self.hard == labels
 
 
 def _gold(split_path: str | Path) -> pd.Series:
     return pq.read_table(split_path, columns=["id", "label"]).to_pandas().set_index("id")["label"]
 
 
-def _hard_labels(path: str | Path, split: str | None = None) -> pd.Series:
-    frame = pq.read_table(path).to_pandas()
-    if split is not None:
-        frame = frame[frame["split"] == split]
-    return frame.set_index("id")["hard_label"]
-
-
-def _scored(name: str, predictions: pd.Series, gold: pd.Series) -> dict:
-    missing = gold.index.difference(predictions.index)
+def _predictions(path: str | Path, gold: pd.Series, name: str, split: str) -> Predictions:
+    """Rows of ``path`` for ``split`` (weak label files hold one split and no ``split`` column)."""
+    table = pq.read_table(path)
+    if "split" in table.column_names:
+        table = table.filter(pc.equal(table.column("split"), split))
+    ids = pd.Index(table.column("id").to_pylist())
+    missing = gold.index.difference(ids)
     if len(missing):
-        raise ValueError(f"{name}: {len(missing)} test examples have no prediction, e.g. {list(missing[:3])}")
-    acc = accuracy(predictions.loc[gold.index].to_numpy(), gold.to_numpy())
-    return {f"{name}_acc": acc, f"{name}_acc_se": accuracy_standard_error(acc, len(gold))}
+        raise ValueError(f"{name}: {len(missing)} {split} examples have no prediction, e.g. {list(missing[:3])}")
+    order = ids.get_indexer(gold.index)
+    return Predictions(
+        probs=soft_labels(table)[order].astype(np.float64),
+        hard=table.column("hard_label").to_numpy()[order],
+        confidence=table.column("confidence").to_numpy().astype(np.float64)[order],
+    )
+
+
+def _model_metrics(prefix: str, predictions: Predictions, labels: np.ndarray, n_bins: int, suffix: str = "") -> dict:
+    acc = accuracy(predictions.hard, labels)
+    values = {
+        "acc": acc,
+        "acc_se": accuracy_standard_error(acc, len(labels)),
+        "auroc": auroc(predictions.probs, labels),
+        "ece": expected_calibration_error(predictions.confidence, predictions.correct(labels), n_bins),
+        "brier": brier_score(predictions.probs, labels),
+    }
+    return {f"{prefix}_{name}{suffix}": value for name, value in values.items()}
+
+
+def _pgr_metrics(test: dict[str, Predictions], labels: np.ndarray, accs: dict[str, float],
+                 settings: EvaluationSettings) -> dict:
+    pgr, note = performance_gap_recovered(accs["weak"], accs["student"], accs["ceiling"], settings.min_pgr_gap)
+    interval = bootstrap_pgr(
+        *(test[role].correct(labels) for role in ROLES),
+        n_boot=settings.bootstrap_samples,
+        confidence=settings.confidence_level,
+        seed=settings.bootstrap_seed,
+        min_gap=settings.min_pgr_gap,
+    )
+    return {"pgr": pgr, "pgr_note": note, "pgr_ci_low": interval.low, "pgr_ci_high": interval.high,
+            "pgr_boot_undefined_frac": interval.undefined_fraction}
+
+
+def confidence_threshold(confidence: np.ndarray, split: float | str) -> float:
+    """The weak confidence above which an item counts as 'confident': the median, or a fixed value."""
+    return float(np.median(confidence)) if split == "median" else float(split)
+
+
+def diagnostics(student: Predictions, weak: Predictions, labels: np.ndarray, split: float | str) -> dict:
+    """Does the student imitate weak errors, and does it do better where the teacher was unsure?"""
+    on_weak_correct, on_weak_wrong = conditional_agreement(student.hard, weak.hard, labels)
+    threshold = confidence_threshold(weak.confidence, split)
+    confident = weak.confidence > threshold
+    return {
+        "student_weak_agreement": agreement(student.hard, weak.hard),
+        "student_weak_agreement_weak_correct": on_weak_correct,
+        "student_weak_agreement_weak_wrong": on_weak_wrong,
+        "weak_confidence_threshold": threshold,
+        "n_weak_confident": int(confident.sum()),
+        "n_weak_unsure": int((~confident).sum()),
+        "student_acc_weak_confident": subset_accuracy(student.hard, labels, confident),
+        "student_acc_weak_unsure": subset_accuracy(student.hard, labels, ~confident),
+        "weak_acc_weak_confident": subset_accuracy(weak.hard, labels, confident),
+        "weak_acc_weak_unsure": subset_accuracy(weak.hard, labels, ~confident),
+    }
 
 
 def evaluate_experiment(
@@ -41,38 +149,148 @@ def evaluate_experiment(
     weak_transfer: str | Path,
     student_predictions: str | Path,
     ceiling_predictions: str | Path,
-    min_pgr_gap: float,
+    settings: EvaluationSettings,
     experiment: dict,
     out_path: str | Path,
 ) -> dict:
     """Write the metrics JSON of one (task, seed, weak, strong, loss) experiment and return it."""
     gold = _gold(test_split)
-    weak = _hard_labels(weak_test)
-    student = _hard_labels(student_predictions, "test")
-    ceiling = _hard_labels(ceiling_predictions, "test")
-    metrics = {**experiment, "n_test": len(gold)}
-    metrics |= _scored("weak", weak, gold) | _scored("student", student, gold) | _scored("ceiling", ceiling, gold)
-    pgr, note = performance_gap_recovered(
-        metrics["weak_acc"], metrics["student_acc"], metrics["ceiling_acc"], min_gap=min_pgr_gap
-    )
-    metrics["pgr"], metrics["pgr_note"] = pgr, note
-    metrics["student_weak_agreement"] = agreement(student.loc[gold.index], weak.loc[gold.index])
+    labels = gold.to_numpy()
+    test = {
+        "weak": _predictions(weak_test, gold, "weak", "test"),
+        "student": _predictions(student_predictions, gold, "student", "test"),
+        "ceiling": _predictions(ceiling_predictions, gold, "ceiling", "test"),
+    }
     transfer_gold = _gold(transfer_split)
-    metrics["weak_label_acc_transfer"] = accuracy(
-        _hard_labels(weak_transfer).loc[transfer_gold.index].to_numpy(), transfer_gold.to_numpy()
-    )
+    transfer_labels = transfer_gold.to_numpy()
+    transfer = {
+        "weak": _predictions(weak_transfer, transfer_gold, "weak", "transfer"),
+        "student": _predictions(student_predictions, transfer_gold, "student", "transfer"),
+    }
+
+    metrics = {**experiment, "n_test": len(labels), "n_transfer": len(transfer_labels)}
+    for role in ROLES:
+        metrics |= _model_metrics(role, test[role], labels, settings.ece_bins)
+    for role in TRANSFER_ROLES:
+        metrics |= _model_metrics(role, transfer[role], transfer_labels, settings.ece_bins, suffix="_transfer")
+    metrics |= _pgr_metrics(test, labels, {role: metrics[f"{role}_acc"] for role in ROLES}, settings)
+    metrics |= diagnostics(test["student"], test["weak"], labels, settings.confidence_split)
+    metrics["reliability"] = {
+        role: reliability_bins(test[role].confidence, test[role].correct(labels), settings.ece_bins) for role in ROLES
+    }
+    metrics["settings"] = asdict(settings)
     write_json(metrics, out_path)
     return metrics
 
 
-def summarize(metrics_paths: list[str | Path], out_parquet: str | Path, out_csv: str | Path) -> pd.DataFrame:
-    """One row per experiment, every config axis and metric a column."""
-    frame = pd.DataFrame([read_json(path) for path in metrics_paths])
+def _is_scalar(value: object) -> bool:
+    return not isinstance(value, (dict, list))
+
+
+def _as_float_where_numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """Metric columns holding numbers and None (undefined) become float columns with NaN."""
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if frame[column].dtype == object and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        ):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def summary_table(metrics: list[dict]) -> pd.DataFrame:
+    """One row per experiment: config axes, headline metrics, then every other scalar metric by name."""
+    frame = _as_float_where_numeric(pd.DataFrame([{k: v for k, v in m.items() if _is_scalar(v)} for m in metrics]))
     axes = [c for c in EXPERIMENT_AXES if c in frame]
-    frame = frame[axes + [c for c in frame if c not in axes]]
-    frame = frame.sort_values(axes).reset_index(drop=True)
+    headline = [c for c in HEADLINE_COLUMNS if c in frame]
+    rest = sorted(c for c in frame if c not in axes and c not in headline)
+    return frame[axes + headline + rest].sort_values(axes).reset_index(drop=True)
+
+
+def _averaged_columns(summary: pd.DataFrame) -> list[str]:
+    return [
+        c for c in summary.columns
+        if c not in EXPERIMENT_AXES and c not in _NOT_AVERAGED and not c.startswith("n_") and not c.endswith("_se")
+        and pd.api.types.is_numeric_dtype(summary[c])
+    ]
+
+
+def aggregate_seeds(summary: pd.DataFrame, confidence_level: float) -> pd.DataFrame:
+    """One row per (task, weak, strong, mode, loss): PGR mean with a t-interval over seeds, metric means and sds.
+
+    Seeds where PGR is undefined are left out of the PGR mean and counted in ``n_seeds_pgr_defined``.
+    """
+    axes = [c for c in SEED_GROUP_AXES if c in summary]
+    averaged = _averaged_columns(summary)
+    rows = []
+    for key, group in summary.groupby(axes, sort=True):
+        pgr = group["pgr"].to_numpy(dtype=np.float64)
+        mean, low, high = mean_t_interval(pgr, confidence_level)
+        row = dict(zip(axes, key))
+        row |= {
+            "n_seeds": len(group),
+            "seeds": ",".join(str(seed) for seed in sorted(group["seed"])),
+            "n_seeds_pgr_defined": int(np.isfinite(pgr).sum()),
+            "pgr_mean": mean,
+            "pgr_seed_ci_low": low,
+            "pgr_seed_ci_high": high,
+            "pgr_seed_sd": float(np.nanstd(pgr, ddof=1)) if np.isfinite(pgr).sum() > 1 else None,
+        }
+        for column in averaged:
+            row[f"{column}_mean"] = group[column].mean()
+            row[f"{column}_sd"] = group[column].std(ddof=1) if len(group) > 1 else None
+        rows.append(row)
+    return _as_float_where_numeric(pd.DataFrame(rows))
+
+
+def _write_table(frame: pd.DataFrame, out_parquet: str | Path, out_csv: str | Path) -> None:
     write_parquet(pa.Table.from_pandas(frame, preserve_index=False), out_parquet)
     with atomic_path(out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
-    return frame
 
+
+def _html_table(frame: pd.DataFrame, columns: list[str]) -> str:
+    shown = frame[[c for c in columns if c in frame]]
+    return shown.to_html(index=False, na_rep="undefined", float_format=lambda x: f"{x:.3f}", border=0)
+
+
+def write_summary_html(summary: pd.DataFrame, by_seed: pd.DataFrame, out_html: str | Path) -> None:
+    """The headline columns of both tables as one small HTML page (the report shows it inline)."""
+    per_experiment = list(EXPERIMENT_AXES) + list(HEADLINE_COLUMNS) + [
+        "student_weak_agreement_weak_wrong", "student_acc_weak_confident", "student_acc_weak_unsure",
+        "weak_ece", "student_ece", "ceiling_ece"]
+    per_group = list(SEED_GROUP_AXES) + [
+        "n_seeds", "n_seeds_pgr_defined", "pgr_mean", "pgr_seed_ci_low", "pgr_seed_ci_high",
+        "weak_acc_mean", "student_acc_mean", "ceiling_acc_mean"]
+    style = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
+             " th,td{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}")
+    page = (f"<html><head><meta charset='utf-8'><style>{style}</style></head><body>"
+            f"<h3>Per experiment</h3>{_html_table(summary, per_experiment)}"
+            f"<h3>Over seeds</h3>{_html_table(by_seed, per_group)}</body></html>\n")
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(page)
+
+
+def summarize(
+    metrics_paths: list[str | Path],
+    out_parquet: str | Path,
+    out_csv: str | Path,
+    by_seed_parquet: str | Path,
+    by_seed_csv: str | Path,
+    out_html: str | Path,
+    confidence_level: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the per-experiment table, the over-seeds table (Parquet + CSV each) and their HTML view."""
+    summary = summary_table([read_json(path) for path in metrics_paths])
+    by_seed = aggregate_seeds(summary, confidence_level)
+    _write_table(summary, out_parquet, out_csv)
+    _write_table(by_seed, by_seed_parquet, by_seed_csv)
+    write_summary_html(summary, by_seed, out_html)
+    return summary, by_seed
+
+
+def write_resolved_config(config: dict, out_path: str | Path) -> None:
+    """The config with every default filled in, as the experiments saw it (for the report)."""
+    with atomic_path(out_path) as tmp:
+        tmp.write_text("# Resolved configuration: config file(s) plus schema defaults.\n"
+                       + yaml.safe_dump(config, sort_keys=False))

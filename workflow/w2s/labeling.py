@@ -14,18 +14,15 @@ so both see the same tokens and give the same probabilities up to float error.
 
 vLLM starts its engine core in a child process with the ``spawn`` method, so the code that
 creates the engine must run from a script whose top level is guarded by
-``if __name__ == "__main__":`` (the ``w2s`` CLI, pytest and ``python -m w2s.labeling`` are).
+``if __name__ == "__main__":`` (``python -m w2s`` and pytest are).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
 import math
 import os
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -56,7 +53,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 
 # Defaults as in workflow/schemas/config.schema.yaml (section `labeling`); `device` is for the
-# transformers engine only.
+# transformers engine only; the workflow sets `tensor_parallel_size` to the GPUs of a label_weak job.
 DEFAULT_SETTINGS: dict = {
     "engine": "vllm",
     "max_length": 128,
@@ -67,6 +64,7 @@ DEFAULT_SETTINGS: dict = {
     "enforce_eager": True,
     "kv_cache_gb": 1,
     "gpu_memory_utilization": 0.5,
+    "tensor_parallel_size": 1,
     "device": "auto",
 }
 
@@ -111,6 +109,11 @@ def resolve_settings(settings: dict | None) -> dict:
         is_number(resolved["gpu_memory_utilization"]) and 0 < resolved["gpu_memory_utilization"] <= 1,
         "gpu_memory_utilization",
         "must be a number in (0, 1]",
+    )
+    check(
+        is_int(resolved["tensor_parallel_size"]) and resolved["tensor_parallel_size"] >= 1,
+        "tensor_parallel_size",
+        "must be an integer >= 1",
     )
     return resolved
 
@@ -180,7 +183,6 @@ class _TransformersEngine:
         import transformers
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        self.torch = torch
         self.version = transformers.__version__
         self.batch_size = settings["batch_size"]
         device = settings["device"]
@@ -198,26 +200,10 @@ class _TransformersEngine:
         self.max_length = _effective_max_length(settings["max_length"], self.tokenizer, self.config)
 
     def classify(self, texts: Sequence[str]) -> np.ndarray:
-        from tqdm.auto import tqdm
+        from .inference import predict_proba
 
-        torch = self.torch
-        probs = np.empty((len(texts), self.num_classes), dtype=np.float32)
-        if not texts:
-            return probs
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
-        keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
-        order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
-        with torch.inference_mode(), tqdm(total=len(texts), desc="weak labels (transformers)", unit="text") as bar:
-            for start in range(0, len(order), self.batch_size):
-                index = order[start : start + self.batch_size]
-                batch = self.tokenizer.pad(
-                    {k: [encoded[k][i] for i in index] for k in keys}, padding=True, return_tensors="pt"
-                )
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                logits = self.model(**batch).logits
-                probs[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-                bar.update(len(index))
-        return probs
+        return predict_proba(self.model, self.tokenizer, texts, self.max_length, self.batch_size,
+                             desc="weak labels (transformers)")
 
     def close(self) -> None:
         self.model = None
@@ -276,6 +262,7 @@ class _VLLMEngine:
                     max_num_batched_tokens=max_tokens,
                     enforce_eager=settings["enforce_eager"],
                     gpu_memory_utilization=settings["gpu_memory_utilization"],
+                    tensor_parallel_size=settings["tensor_parallel_size"],
                     seed=0,
                 )
         except Exception as error:
@@ -428,40 +415,3 @@ def label_splits(
         }
         io.write_parquet(_label_table(split, probs[name]), outputs[name], provenance=meta)
         log.info("wrote %d weak labels for split %r to %s", split.num_rows, name, outputs[name])
-
-
-# --------------------------------------------------------------------------- entry point
-
-
-def _pairs(values: list[str], flag: str) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise SystemExit(f"{flag} takes SPLIT=PATH, got {value!r}")
-        pairs[name] = path
-    return pairs
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m w2s.labeling", description="Weak-label parquet splits with a teacher checkpoint."
-    )
-    parser.add_argument("--checkpoint", required=True, help="teacher checkpoint directory")
-    parser.add_argument("--input", action="append", default=[], metavar="SPLIT=PATH", help="input parquet (id, text)")
-    parser.add_argument("--output", action="append", default=[], metavar="SPLIT=PATH", help="weak-label parquet")
-    parser.add_argument("--settings", default="{}", help="labeling settings as JSON")
-    parser.add_argument("--provenance", default="{}", help="extra provenance as JSON")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    label_splits(
-        args.checkpoint,
-        _pairs(args.input, "--input"),
-        _pairs(args.output, "--output"),
-        json.loads(args.settings),
-        provenance=json.loads(args.provenance),
-    )
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -1,10 +1,19 @@
-"""Evaluation metrics. Each is a small pure function with a hand-checked unit test."""
+"""Evaluation metrics and intervals. Each is a small pure numpy function with a hand-checked unit test.
+
+Conventions: ``probs`` is an (n, k) array of class probabilities, ``labels`` an (n,) array of gold
+class indices. A metric that is undefined on its input (no positives for AUROC, an empty subset)
+returns ``None`` rather than a number.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+# Upper bound on example indices drawn at once by the bootstrap (memory, not results).
+_MAX_DRAWS_PER_CHUNK = 2_000_000
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -24,9 +33,246 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     return accuracy(a, b)
 
 
+def subset_accuracy(predictions: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float | None:
+    """Accuracy on the examples where ``mask`` is true; None when there are none."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return None
+    return accuracy(np.asarray(predictions)[mask], np.asarray(labels)[mask])
+
+
+def conditional_agreement(
+    student: np.ndarray, weak: np.ndarray, labels: np.ndarray
+) -> tuple[float | None, float | None]:
+    """Student-weak agreement on the items the weak label got right, and on those it got wrong.
+
+    Agreement on weak-wrong items is how often the student imitates the teacher's errors.
+    """
+    weak_correct = np.asarray(weak) == np.asarray(labels)
+    return subset_accuracy(student, weak, weak_correct), subset_accuracy(student, weak, ~weak_correct)
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks; tied values share the mean of the ranks they span."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    starts = ends - counts + 1
+    return ((starts + ends) / 2.0)[inverse]
+
+
+def binary_auroc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """P(score of a random positive > score of a random negative), ties counting 1/2 (Mann-Whitney U)."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    rank_sum = _average_ranks(scores)[positive].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def auroc(probs: np.ndarray, labels: np.ndarray) -> float | None:
+    """Binary: AUROC of the positive-class probability. Multiclass: macro one-vs-rest mean.
+
+    Classes absent from ``labels`` (or present everywhere) have no AUROC and are left out of the mean.
+    """
+    probs, labels = np.asarray(probs), np.asarray(labels)
+    if probs.shape[1] == 2:
+        return binary_auroc(probs[:, 1], labels == 1)
+    per_class = [binary_auroc(probs[:, k], labels == k) for k in range(probs.shape[1])]
+    defined = [value for value in per_class if value is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Binary: mean (p_1 - y)^2. Multiclass: mean over examples of sum_k (p_k - y_k)^2 (y one-hot)."""
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    if probs.shape[1] == 2:
+        return float(np.mean((probs[:, 1] - (labels == 1)) ** 2))
+    one_hot = np.eye(probs.shape[1])[labels]
+    return float(np.mean(np.sum((probs - one_hot) ** 2, axis=1)))
+
+
+def confidence_bin(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """Index of the equal-width bin (lo, hi] of [0, 1] holding each confidence (0 goes to the first bin)."""
+    inner_edges = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+    return np.searchsorted(inner_edges, np.asarray(confidence, dtype=np.float64), side="left")
+
+
+def reliability_bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> dict[str, list]:
+    """Per equal-width confidence bin: edges, example count, mean confidence and accuracy (None if empty)."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    index = confidence_bin(confidence, n_bins)
+    counts = np.bincount(index, minlength=n_bins)
+    conf_sums = np.bincount(index, weights=confidence, minlength=n_bins)
+    correct_sums = np.bincount(index, weights=correct, minlength=n_bins)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return {
+        "lower": edges[:-1].tolist(),
+        "upper": edges[1:].tolist(),
+        "count": counts.tolist(),
+        "mean_confidence": [float(s / c) if c else None for s, c in zip(conf_sums, counts)],
+        "accuracy": [float(s / c) if c else None for s, c in zip(correct_sums, counts)],
+    }
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> float:
+    """ECE = sum over bins b of (n_b / n) * |accuracy_b - mean confidence_b|, equal-width bins on [0, 1]."""
+    bins = reliability_bins(confidence, correct, n_bins)
+    n = sum(bins["count"])
+    if n == 0:
+        raise ValueError("ECE of zero examples")
+    return float(sum(
+        count / n * abs(acc - conf)
+        for count, acc, conf in zip(bins["count"], bins["accuracy"], bins["mean_confidence"])
+        if count
+    ))
+
+
 def performance_gap_recovered(weak: float, student: float, ceiling: float, min_gap: float = 0.0) -> tuple[float | None, str]:
     """PGR = (student - weak) / (ceiling - weak), or (None, reason) when the gap is too small to divide by."""
     gap = ceiling - weak
     if gap < min_gap or gap <= 0:
         return None, f"undefined: ceiling - weak = {gap:.4f} is below the minimum gap {min_gap:.4f}"
     return (student - weak) / gap, "ok"
+
+
+def pgr_values(weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, min_gap: float = 0.0) -> np.ndarray:
+    """Elementwise PGR, NaN where :func:`performance_gap_recovered` would call it undefined."""
+    weak, student, ceiling = (np.asarray(a, dtype=np.float64) for a in (weak, student, ceiling))
+    gap = ceiling - weak
+    defined = (gap >= min_gap) & (gap > 0)
+    return np.where(defined, (student - weak) / np.where(defined, gap, 1.0), np.nan)
+
+
+def bootstrap_accuracies(correct: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Accuracies of m models on n_boot paired resamples of their n examples.
+
+    ``correct`` is (m, n), 1 where model i got example j right. Every resample draws one set of
+    example indices (with replacement) and scores all models on it, so differences between models
+    are not blurred by independent resampling. Returns (n_boot, m).
+    """
+    correct = np.asarray(correct, dtype=np.float64)
+    m, n = correct.shape
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, m))
+    per_chunk = max(1, _MAX_DRAWS_PER_CHUNK // n)
+    for start in range(0, n_boot, per_chunk):
+        stop = min(n_boot, start + per_chunk)
+        indices = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = correct[:, indices].mean(axis=2).T
+    return out
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    """Central ``confidence`` percentile interval of the finite values; (None, None) if there are none."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None, None
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class BootstrapInterval:
+    low: float | None
+    high: float | None
+    undefined_fraction: float
+
+
+def bootstrap_pgr(
+    weak_correct: np.ndarray,
+    student_correct: np.ndarray,
+    ceiling_correct: np.ndarray,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+    min_gap: float = 0.0,
+) -> BootstrapInterval:
+    """Paired percentile bootstrap interval of PGR over test examples.
+
+    Resamples where PGR is undefined (gap below ``min_gap``) are left out of the interval and
+    counted in ``undefined_fraction``.
+    """
+    accs = bootstrap_accuracies(np.vstack([weak_correct, student_correct, ceiling_correct]), n_boot, seed)
+    pgr = pgr_values(accs[:, 0], accs[:, 1], accs[:, 2], min_gap)
+    low, high = percentile_interval(pgr, confidence)
+    return BootstrapInterval(low, high, float(np.mean(np.isnan(pgr))))
+
+
+def _continued_fraction_beta(a: float, b: float, x: float, max_iter: int = 500, eps: float = 1e-15) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, max_iter + 1):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return result
+
+
+def regularized_incomplete_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), the CDF of a Beta(a, b) distribution at x."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    # The continued fraction converges fast only on this side of the mean; use symmetry otherwise.
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _continued_fraction_beta(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _continued_fraction_beta(b, a, 1.0 - x) / b
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * regularized_incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
+    return 1.0 - tail if t >= 0 else tail
+
+
+def student_t_quantile(p: float, df: float) -> float:
+    """The t with P(T <= t) = p, by bisection on :func:`student_t_cdf`."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"quantile level must be in (0, 1), got {p}")
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        low, high = high, 2.0 * high
+    for _ in range(200):
+        mid = (low + high) / 2.0
+        if student_t_cdf(mid, df) < p:
+            low = mid
+        else:
+            high = mid
+        if high - low <= 1e-12 * max(1.0, high):
+            break
+    return (low + high) / 2.0
+
+
+def mean_t_interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None, float | None]:
+    """Mean of the finite values and its t-interval mean +- t_{(1+c)/2, m-1} * sd / sqrt(m).
+
+    (None, None, None) without values; the interval is (None, None) with a single value.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None, None, None
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, None, None
+    half = student_t_quantile((1.0 + confidence) / 2.0, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return mean, mean - half, mean + half

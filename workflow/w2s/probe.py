@@ -41,7 +41,7 @@ class LinearProbe:
 def fit_linear_probe(
     features: np.ndarray,
     targets: np.ndarray,
-    l2: float = 1e-3,
+    l2: float = 0.1,
     max_iter: int = 500,
     loss_name: str = "xent",
 ) -> LinearProbe:

@@ -1,0 +1,244 @@
+"""PNG plots of a finished grid: accuracies, PGR with intervals, student vs ceiling, reliability diagrams.
+
+Figures are drawn on matplotlib's Agg canvas directly (no pyplot state), so this runs headless.
+Experiments that differ only by seed are pooled: means over seeds, and over-seed uncertainty when
+there are several seeds, the per-experiment (binomial / bootstrap) uncertainty when there is one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .evaluate import ROLES, SEED_GROUP_AXES
+from .io import atomic_path
+
+PLOT_NAMES = ("accuracy", "pgr", "student_vs_ceiling", "calibration")
+ROLE_COLORS = {"weak": "#7f7f7f", "student": "#1f77b4", "ceiling": "#2ca02c"}
+ROLE_MARKERS = {"weak": "s", "student": "o", "ceiling": "^"}
+ARROW = "\N{RIGHTWARDS ARROW}"
+
+
+def _figure(n_panels: int, ncols: int, panel_size: tuple[float, float]) -> tuple[Figure, list]:
+    ncols = max(1, min(ncols, n_panels))
+    nrows = -(-n_panels // ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for unused in axes[n_panels:]:
+        unused.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    return path
+
+
+def _pair_label(row: pd.Series, with_loss: bool) -> str:
+    label = f"{row['weak_model']}{ARROW}{row['strong_model']}"
+    return f"{label}\n({row['loss']})" if with_loss else label
+
+
+def seed_means(summary: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean of ``column`` per seed group, with its error: sd/sqrt(n) over seeds, or the one run's ``_se``."""
+    axes = [a for a in SEED_GROUP_AXES if a in summary]
+    grouped = summary.groupby(axes, sort=True)[column]
+    frame = grouped.agg(["mean", "count", "std"]).reset_index()
+    single_se = summary.groupby(axes, sort=True)[f"{column}_se"].first().to_numpy()
+    frame["err"] = np.where(frame["count"] > 1, frame["std"] / np.sqrt(frame["count"].clip(lower=1)), single_se)
+    return frame
+
+
+def pgr_points(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
+    """PGR per seed group with the interval the plot shows and where it came from."""
+    rows = []
+    axes = [a for a in SEED_GROUP_AXES if a in by_seed]
+    for _, group in by_seed.iterrows():
+        row = {a: group[a] for a in axes}
+        if group["n_seeds_pgr_defined"] >= 2:
+            row |= {"pgr": group["pgr_mean"], "low": group["pgr_seed_ci_low"], "high": group["pgr_seed_ci_high"],
+                    "interval": "t over seeds"}
+        else:
+            runs = summary[(summary[axes] == pd.Series(row)).all(axis=1) & summary["pgr"].notna()]
+            run = runs.iloc[0] if len(runs) else None
+            row |= {"pgr": np.nan if run is None else run["pgr"],
+                    "low": np.nan if run is None else run["pgr_ci_low"],
+                    "high": np.nan if run is None else run["pgr_ci_high"],
+                    "interval": "bootstrap over test examples"}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_accuracy(summary: pd.DataFrame, path: Path) -> Path:
+    """Weak / student / ceiling test accuracy per task and model pair, with error bars."""
+    tasks = sorted(summary["task"].unique())
+    fig, axes = _figure(len(tasks), ncols=2, panel_size=(max(4.5, 1.6 * _pairs_per_task(summary)), 4.0))
+    with_loss = summary["loss"].nunique() > 1
+    for ax, task in zip(axes, tasks):
+        rows = summary[summary["task"] == task]
+        for offset, role in zip((-0.22, 0.0, 0.22), ROLES):
+            means = seed_means(rows, f"{role}_acc")
+            x = np.arange(len(means)) + offset
+            ax.errorbar(x, means["mean"], yerr=means["err"], fmt=ROLE_MARKERS[role], color=ROLE_COLORS[role],
+                        capsize=3, markersize=7, label=role)
+        labels = [_pair_label(r, with_loss) for _, r in seed_means(rows, "weak_acc").iterrows()]
+        ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_title(task)
+        ax.set_ylabel("test accuracy")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    fig.suptitle("Test accuracy (error bars: s.e.)")
+    return _save(fig, path)
+
+
+def _pairs_per_task(summary: pd.DataFrame) -> int:
+    return int(summary.groupby("task")[["weak_model", "strong_model", "loss"]].value_counts().groupby("task").size().max())
+
+
+def plot_pgr(summary: pd.DataFrame, by_seed: pd.DataFrame, path: Path) -> Path:
+    """PGR per student loss, one marker per weak->strong pair, with its interval; undefined PGR is marked."""
+    points = pgr_points(summary, by_seed)
+    tasks = sorted(points["task"].unique())
+    losses = sorted(points["loss"].unique())
+    pairs = sorted(points[["weak_model", "strong_model"]].drop_duplicates().itertuples(index=False, name=None))
+    colors = _palette(len(pairs))
+    fig, axes = _figure(len(tasks), ncols=2, panel_size=(max(4.5, 1.5 * len(losses) + 2.5), 4.0))
+    width = 0.6 / max(1, len(pairs))
+    for ax, task in zip(axes, tasks):
+        rows = points[points["task"] == task]
+        for i, (pair, color) in enumerate(zip(pairs, colors)):
+            offset = (i - (len(pairs) - 1) / 2) * width
+            for _, row in rows[(rows["weak_model"] == pair[0]) & (rows["strong_model"] == pair[1])].iterrows():
+                x = losses.index(row["loss"]) + offset
+                if pd.isna(row["pgr"]):
+                    ax.plot(x, 0.0, "x", color=color, markersize=9)
+                    ax.annotate("undefined", (x, 0.0), textcoords="offset points", xytext=(0, 8), ha="center",
+                                fontsize="small", color=color)
+                    continue
+                yerr = _interval_err(row)
+                ax.errorbar(x, row["pgr"], yerr=yerr, fmt="o", color=color, capsize=4, markersize=7)
+        for i, (pair, color) in enumerate(zip(pairs, colors)):
+            ax.plot([], [], "o", color=color, label=f"{pair[0]}{ARROW}{pair[1]}")
+        ax.axhline(0.0, color="black", lw=0.8, ls="--")
+        ax.axhline(1.0, color="#2ca02c", lw=0.8, ls="--")
+        ax.set_xticks(range(len(losses)), losses)
+        ax.set_xlim(-0.6, len(losses) - 0.4)
+        ax.set_xlabel("student loss")
+        ax.set_ylabel("PGR")
+        ax.set_title(task)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    kinds = " / ".join(sorted(points["interval"].unique()))
+    fig.suptitle(f"Performance gap recovered (interval: {kinds})")
+    return _save(fig, path)
+
+
+def _interval_err(row: pd.Series) -> np.ndarray | None:
+    if pd.isna(row["low"]) or pd.isna(row["high"]):
+        return None
+    return np.array([[max(0.0, row["pgr"] - row["low"])], [max(0.0, row["high"] - row["pgr"])]])
+
+
+def _palette(n: int) -> list:
+    from matplotlib import colormaps
+
+    return [colormaps["tab10"](i % 10) for i in range(n)]
+
+
+def plot_student_vs_ceiling(summary: pd.DataFrame, path: Path) -> Path:
+    """Student vs ceiling test accuracy, one point per strong model; the diagonal is PGR = 1."""
+    tasks = sorted(summary["task"].unique())
+    weak_models = sorted(summary["weak_model"].unique())
+    colors = dict(zip(weak_models, _palette(len(weak_models))))
+    fig, axes = _figure(len(tasks), ncols=2, panel_size=(5.0, 4.6))
+    for ax, task in zip(axes, tasks):
+        rows = summary[summary["task"] == task]
+        student, ceiling, weak = (seed_means(rows, f"{role}_acc") for role in ("student", "ceiling", "weak"))
+        values = np.concatenate([student["mean"], ceiling["mean"], weak["mean"]])
+        low, high = values.min() - 0.04, min(1.0, values.max() + 0.04)
+        for weak_model in weak_models:
+            mask = (student["weak_model"] == weak_model).to_numpy()
+            if not mask.any():
+                continue
+            color = colors[weak_model]
+            ax.errorbar(ceiling["mean"][mask], student["mean"][mask], xerr=ceiling["err"][mask],
+                        yerr=student["err"][mask], fmt="o", color=color, capsize=3, label=f"student of {weak_model}")
+            ax.axhline(weak["mean"][mask].iloc[0], color=color, ls=":", lw=1.2,
+                       label=f"{weak_model} (weak teacher)")
+            for x, y, name in zip(ceiling["mean"][mask], student["mean"][mask], student["strong_model"][mask]):
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, -10), fontsize="small")
+        ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--", label="student = ceiling (PGR 1)")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_aspect("equal")
+        ax.set_xlabel("ceiling test accuracy (strong on gold)")
+        ax.set_ylabel("student test accuracy (strong on weak labels)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+    fig.suptitle("Student vs ceiling across strong models")
+    return _save(fig, path)
+
+
+def pooled_reliability(curves: list[dict]) -> dict[str, np.ndarray]:
+    """Reliability bins of several runs (same bin edges) pooled: counts add, means are count-weighted."""
+    counts = np.sum([c["count"] for c in curves], axis=0).astype(np.float64)
+    conf_sum = np.sum([np.nan_to_num(np.array(c["mean_confidence"], dtype=np.float64)) * c["count"] for c in curves], axis=0)
+    acc_sum = np.sum([np.nan_to_num(np.array(c["accuracy"], dtype=np.float64)) * c["count"] for c in curves], axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"count": counts, "confidence": conf_sum / counts, "accuracy": acc_sum / counts}
+
+
+def plot_calibration(metrics: list[dict], path: Path) -> Path:
+    """Reliability diagram per model pair: accuracy vs mean confidence per bin for weak, student, ceiling."""
+    groups: dict[tuple, list[dict]] = {}
+    for m in metrics:
+        groups.setdefault(tuple(m[a] for a in ("task", "weak_model", "strong_model", "loss")), []).append(m)
+    keys = sorted(groups)
+    fig, axes = _figure(len(keys), ncols=3, panel_size=(4.2, 4.2))
+    for ax, key in zip(axes, keys):
+        runs = groups[key]
+        ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="perfect calibration")
+        for role in ROLES:
+            pooled = pooled_reliability([run["reliability"][role] for run in runs])
+            shown = pooled["count"] > 0
+            ece = np.mean([run[f"{role}_ece"] for run in runs])
+            ax.plot(pooled["confidence"][shown], pooled["accuracy"][shown], marker=ROLE_MARKERS[role],
+                    color=ROLE_COLORS[role], label=f"{role} (ECE {ece:.3f})")
+        task, weak, strong, loss = key
+        ax.set_title(f"{task}: {weak}{ARROW}{strong} ({loss})", fontsize="medium")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_aspect("equal")
+        ax.set_xlabel("confidence (max probability)")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+    n_seeds = max(len(runs) for runs in groups.values())
+    pooled_note = f", pooled over {n_seeds} seeds" if n_seeds > 1 else ""
+    fig.suptitle(f"Reliability on test (equal-width confidence bins{pooled_note})")
+    return _save(fig, path)
+
+
+def make_plots(
+    summary: pd.DataFrame, by_seed: pd.DataFrame, metrics: list[dict], outputs: Mapping[str, str | Path]
+) -> dict[str, Path]:
+    """Write every plot in PLOT_NAMES to its path in ``outputs``; returns name -> path."""
+    missing = set(PLOT_NAMES) - set(outputs)
+    if missing:
+        raise ValueError(f"no output path for plots {sorted(missing)}")
+    paths = {name: Path(outputs[name]) for name in PLOT_NAMES}
+    return {
+        "accuracy": plot_accuracy(summary, paths["accuracy"]),
+        "pgr": plot_pgr(summary, by_seed, paths["pgr"]),
+        "student_vs_ceiling": plot_student_vs_ceiling(summary, paths["student_vs_ceiling"]),
+        "calibration": plot_calibration(metrics, paths["calibration"]),
+    }
