@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from w2s.io import read_provenance, write_parquet
-from w2s.strong import extract_features, load_targets, read_features, train_finetune_role, train_probe_role
+from w2s.strong import extract_features, load_targets, read_features, train_role
 from w2s.tables import PREDICTION_SCHEMA, prediction_table
 
 
@@ -55,12 +55,25 @@ def test_ceiling_targets_are_one_hot_gold(tiny_splits):
     assert set(np.unique(targets)) == {0.0, 1.0}
 
 
-def test_probe_roles_write_predictions_for_transfer_and_test(features, tiny_splits, tmp_path):
+SPEC = {
+    "mode": "linear_probe",
+    "train": {"epochs": 1, "batch_size": 16, "max_length": 32},
+    "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+    "probe": {"epochs": 5, "batch_size": 16, "lr": 1e-2, "l2": 0.01},
+    "early_stopping": {"enabled": False, "holdout_frac": 0.25, "eval_every": 0, "patience": 2},
+}
+
+
+def _train(role, targets, tiny_classifier, tiny_splits, features, out, spec=SPEC, method=None):
+    return train_role(role, spec, method or {}, str(targets), str(tiny_splits / "test.parquet"), features,
+                      str(tiny_classifier), ["rotten", "fresh"], 0, "cpu", out / "model", out / "predictions.parquet")
+
+
+def test_probe_roles_write_predictions_for_transfer_and_test(features, tiny_classifier, tiny_splits, tmp_path):
     _weak_labels(tiny_splits, tmp_path / "weak.parquet")
-    probe = {"l2": 1e-2, "max_iter": 50}
     for role, targets in (("student", tmp_path / "weak.parquet"), ("ceiling", tiny_splits / "transfer.parquet")):
         out = tmp_path / role
-        info = train_probe_role(role, str(targets), features, 2, probe, "xent", out / "model", out / "predictions.parquet")
+        info = _train(role, targets, tiny_classifier, tiny_splits, features, out)
         table = pq.read_table(out / "predictions.parquet")
         assert table.schema.remove_metadata() == PREDICTION_SCHEMA
         assert table.column("split").to_pylist().count("test") == 48
@@ -68,13 +81,21 @@ def test_probe_roles_write_predictions_for_transfer_and_test(features, tiny_spli
         assert info["role"] == role and read_provenance(out / "predictions.parquet")["role"] == role
 
 
-def test_finetune_role_student(tiny_classifier, tiny_splits, tmp_path):
+def test_student_with_early_stopping_and_relabeling(features, tiny_classifier, tiny_splits, tmp_path):
     _weak_labels(tiny_splits, tmp_path / "weak.parquet")
-    info = train_finetune_role(
-        "student", str(tmp_path / "weak.parquet"), str(tiny_splits / "test.parquet"), str(tiny_classifier),
-        ["rotten", "fresh"], {"epochs": 1, "batch_size": 16, "max_length": 32}, "xent", 0, "cpu",
-        tmp_path / "model", tmp_path / "predictions.parquet",
-    )
-    assert info["steps"] == 3 and (tmp_path / "model" / "model.safetensors").exists()
+    spec = {**SPEC, "early_stopping": {**SPEC["early_stopping"], "enabled": True}}
+    info = _train("student", tmp_path / "weak.parquet", tiny_classifier, tiny_splits, features, tmp_path / "s",
+                  spec=spec, method={"loss": "logconf", "relabel_rounds": 1, "min_confidence": 0.3})
+    assert [r["round"] for r in info["rounds"]] == [0, 1]
+    assert all(r["n_train"] == 36 for r in info["rounds"])  # 48 selected, a quarter held out
+    assert all(r["validation_scores"] for r in info["rounds"])
+
+
+@pytest.mark.parametrize("mode", ["full_finetune", "lora"])
+def test_text_modes_train_the_student(mode, tiny_classifier, tiny_splits, tmp_path):
+    _weak_labels(tiny_splits, tmp_path / "weak.parquet")
+    info = _train("student", tmp_path / "weak.parquet", tiny_classifier, tiny_splits, {}, tmp_path,
+                  spec={**SPEC, "mode": mode})
+    assert info["rounds"][0]["steps"] == 3 and (tmp_path / "model" / "model.safetensors").exists()
     probs = np.stack(pq.read_table(tmp_path / "predictions.parquet").column("soft_label").to_numpy(zero_copy_only=False))
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)

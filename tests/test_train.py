@@ -8,18 +8,26 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
+from w2s.learners import TextLearner
+from w2s.losses import build_loss
 from w2s.teacher import train_teacher
-from w2s.train import TrainSettings, fine_tune, linear_schedule, load_classifier, one_hot
+from w2s.train import TrainSettings, linear_schedule, one_hot, train_loop
 
 TEXTS = ["a wonderful, moving film", "dull and far too long", "great acting", "a boring mess"] * 4
 LABELS = np.array([1, 0, 1, 0] * 4)
 SETTINGS = TrainSettings(epochs=2, batch_size=4, lr=1e-3, max_length=16)
 
 
+def _fine_tune(checkpoint, seed: int, settings: TrainSettings) -> tuple[TextLearner, dict]:
+    learner = TextLearner(str(checkpoint), ["neg", "pos"], {"transfer": TEXTS}, seed, torch.device("cpu"),
+                          settings.max_length, 8)
+    result = train_loop(learner.module, learner.logits_of, one_hot(LABELS, 2), build_loss("xent"), settings, seed)
+    return learner, result
+
+
 def _train(checkpoint, seed: int) -> dict[str, torch.Tensor]:
-    model, tokenizer = load_classifier(str(checkpoint), ["neg", "pos"], seed)
-    fine_tune(model, tokenizer, TEXTS, one_hot(LABELS, 2), SETTINGS, "xent", seed, torch.device("cpu"))
-    return {k: v.clone() for k, v in model.state_dict().items()}
+    learner, _ = _fine_tune(checkpoint, seed, SETTINGS)
+    return {k: v.clone() for k, v in learner.model.state_dict().items()}
 
 
 def test_linear_schedule_hand_values():
@@ -38,9 +46,8 @@ def test_same_seed_same_weights_different_seed_different(tiny_classifier):
 
 
 def test_training_reduces_the_loss(tiny_classifier):
-    model, tokenizer = load_classifier(str(tiny_classifier), ["neg", "pos"], 0)
     settings = TrainSettings(epochs=15, batch_size=8, lr=5e-3, max_length=16, warmup_frac=0.0)
-    losses = fine_tune(model, tokenizer, TEXTS, one_hot(LABELS, 2), settings, "xent", 0, torch.device("cpu"))
+    losses = _fine_tune(tiny_classifier, 0, settings)[1]["loss_curve"]
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:2])
 
 

@@ -4,7 +4,14 @@
 
 import json
 
-from w2s.experiments import experiment_grid, model_reference, resolve_config, task_spec
+from w2s.experiments import (
+    experiment_grid,
+    method_spec,
+    model_reference,
+    resolve_config,
+    strong_spec,
+    task_spec,
+)
 from w2s.resources import rule_resources, stage_threads, tensor_parallel_size
 
 CFG = resolve_config(config)
@@ -30,6 +37,7 @@ wildcard_constraints:
     weak=NAME,
     strong=NAME,
     loss=NAME,
+    method=NAME,
     seed=r"\d+",
 
 
@@ -40,7 +48,7 @@ def as_json(value):
 
 def metrics_files(wildcards):
     return [
-        f"results/{e.task}/seed{e.seed}/metrics/{e.weak}/{e.strong}/{e.loss}.json"
+        f"results/{e.task}/seed{e.seed}/metrics/{e.weak}/{e.strong}/{e.method}.json"
         for e in GRID
     ]
 
@@ -62,10 +70,8 @@ def feature_args(wildcards, input):
 
 
 STRONG_PARAMS = dict(
-    mode=CFG["strong"]["mode"],
     model_ref=lambda w: model_reference(CFG, w.strong),
-    settings=as_json(CFG["strong"]["train"]),
-    probe=as_json(CFG["strong"]["probe"]),
+    spec=as_json(strong_spec(CFG)),
     seed=lambda w: w.seed,
     device=CFG["device"],
     features=feature_args,

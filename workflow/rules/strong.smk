@@ -42,7 +42,7 @@ rule train_ceiling:
         predictions="results/{task}/seed{seed}/strong/{strong}/ceiling/predictions.parquet",
     params:
         role="ceiling",
-        loss="xent",
+        method=as_json({}),
         **STRONG_PARAMS,
     conda:
         CONDA_ENV
@@ -54,10 +54,10 @@ rule train_ceiling:
     resources:
         **rule_resources(CFG, "train_ceiling"),
     shell:
-        "python -m w2s --threads {threads} train-strong --role {params.role} --mode {params.mode}"
+        "python -m w2s --threads {threads} train-strong --role {params.role}"
+        " --spec {params.spec:q} --method {params.method:q}"
         " --targets {input.targets} --manifest {input.manifest} --test {input.test}"
         " --features {params.features} --checkpoint {params.model_ref:q}"
-        " --settings {params.settings:q} --probe {params.probe:q} --loss {params.loss}"
         " --seed {params.seed} --device {params.device}"
         " --out-model {output.model} --out-predictions {output.predictions} > {log} 2>&1"
 
@@ -70,19 +70,19 @@ use rule train_ceiling as train_student with:
         manifest="results/{task}/seed{seed}/data/manifest.json",
     output:
         model=directory(
-            "results/{task}/seed{seed}/strong/{strong}/students/{weak}/{loss}/model"
+            "results/{task}/seed{seed}/strong/{strong}/students/{weak}/{method}/model"
         ),
-        predictions="results/{task}/seed{seed}/strong/{strong}/students/{weak}/{loss}/predictions.parquet",
+        predictions="results/{task}/seed{seed}/strong/{strong}/students/{weak}/{method}/predictions.parquet",
     params:
         role="student",
-        loss=lambda w: w.loss,
+        method=lambda w: as_json(method_spec(CFG, w.method)),
         **STRONG_PARAMS,
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/train_student/{strong}/{weak}/{loss}.log",
+        "results/logs/{task}/seed{seed}/train_student/{strong}/{weak}/{method}.log",
     benchmark:
-        "results/benchmarks/{task}/seed{seed}/train_student/{strong}/{weak}/{loss}.tsv"
+        "results/benchmarks/{task}/seed{seed}/train_student/{strong}/{weak}/{method}.tsv"
     threads: stage_threads(CFG, "train_student")
     resources:
         **rule_resources(CFG, "train_student"),

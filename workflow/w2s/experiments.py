@@ -27,7 +27,7 @@ class Experiment:
     seed: int
     weak: str
     strong: str
-    loss: str
+    method: str
 
 
 def load_schema() -> dict:
@@ -89,11 +89,12 @@ def resolve_config(config: dict) -> dict:
 
 
 def experiment_grid(config: dict) -> list[Experiment]:
-    """Every task x seed x weak model x strong model combination."""
+    """Every task x seed x weak model x strong model x method combination."""
     return [
-        Experiment(task, seed, weak, strong, config["strong"]["loss"])
-        for task, seed, weak, strong in itertools.product(
-            config["tasks"], config["seeds"], config["weak"]["models"], config["strong"]["models"]
+        Experiment(*combination)
+        for combination in itertools.product(
+            config["tasks"], config["seeds"], config["weak"]["models"], config["strong"]["models"],
+            config["strong"]["methods"],
         )
     ]
 
@@ -104,3 +105,12 @@ def task_spec(config: dict, task: str) -> dict:
 
 def model_reference(config: dict, model: str) -> str:
     return config["models"][model]["checkpoint"]
+
+
+def strong_spec(config: dict) -> dict:
+    """What the strong stage needs besides the method: mode and its settings, early stopping."""
+    return {key: config["strong"][key] for key in ("mode", "train", "lora", "probe", "early_stopping")}
+
+
+def method_spec(config: dict, method: str) -> dict:
+    return config["strong"]["methods"][method]

@@ -1,32 +1,142 @@
-"""Student losses. Each takes logits (n, k) and weak targets (n, k) and returns a scalar."""
+"""Student losses for weak-to-strong training.
+
+Every loss has the same call signature,
+``loss(logits, weak, progress, weights=None) -> scalar``, where ``weak`` holds the weak
+teacher's class probabilities (n, k), ``progress`` is the fraction of training done (0..1,
+used by losses that ramp an auxiliary term in) and ``weights`` optionally weights examples.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+class Loss(Protocol):
+    def __call__(
+        self, logits: torch.Tensor, weak: torch.Tensor, progress: float, weights: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
 
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean over examples of -sum_k target_k * log softmax(logits)_k."""
-    return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    if weights is None:
+        return values.mean()
+    return (values * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
-def hard_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on the argmax of the targets (ties go to the lowest class index)."""
-    return F.cross_entropy(logits.float(), targets.argmax(dim=-1))
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-example -sum_k target_k log softmax(logits)_k."""
+    return -(target * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1)
 
 
-LOSSES: dict[str, Loss] = {
-    "xent": soft_cross_entropy,
-    "xent_hard": hard_cross_entropy,
+def ramp(progress: float, weight: float, warmup_frac: float) -> float:
+    """Auxiliary weight: linear from 0 to ``weight`` over the first ``warmup_frac`` of training, then flat."""
+    if warmup_frac <= 0:
+        return weight
+    return weight * min(1.0, progress / warmup_frac)
+
+
+class SoftCrossEntropy:
+    """``xent``: cross-entropy against the weak soft labels (Burns et al. 2023 baseline)."""
+
+    def __call__(self, logits, weak, progress=0.0, weights=None):
+        return weighted_mean(cross_entropy(logits, weak), weights)
+
+
+class HardCrossEntropy:
+    """``xent_hard``: cross-entropy against the argmax of the weak labels."""
+
+    def __call__(self, logits, weak, progress=0.0, weights=None):
+        hard = F.one_hot(weak.argmax(dim=-1), weak.shape[-1]).float()
+        return weighted_mean(cross_entropy(logits, hard), weights)
+
+
+class KLDivergence:
+    """``kl``: KL(weak || student) = xent - H(weak); same gradient as xent, zero at a perfect fit."""
+
+    def __call__(self, logits, weak, progress=0.0, weights=None):
+        weak = weak.float()
+        entropy = -(weak * torch.log(weak.clamp_min(1e-12))).sum(dim=-1)
+        return weighted_mean(cross_entropy(logits, weak) - entropy, weights)
+
+
+class Product:
+    """``product``: cross-entropy against weak^alpha * student (normalized, detached): a product of experts."""
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def __call__(self, logits, weak, progress=0.0, weights=None):
+        log_target = self.alpha * torch.log(weak.float().clamp_min(1e-12)) + F.log_softmax(logits.float(), -1)
+        target = torch.softmax(log_target, dim=-1).detach()
+        return weighted_mean(cross_entropy(logits, target), weights)
+
+
+class Entropy:
+    """``entropy``: (1 - a) * xent(weak) + a * H(student), a ramped in; minimizing entropy sharpens predictions."""
+
+    def __init__(self, aux_weight: float = 0.5, warmup_frac: float = 0.2):
+        self.aux_weight, self.warmup_frac = aux_weight, warmup_frac
+
+    def __call__(self, logits, weak, progress=0.0, weights=None):
+        a = ramp(progress, self.aux_weight, self.warmup_frac)
+        log_p = F.log_softmax(logits.float(), dim=-1)
+        student_entropy = -(log_p.exp() * log_p).sum(dim=-1)
+        return weighted_mean((1 - a) * cross_entropy(logits, weak) + a * student_entropy, weights)
+
+
+class LogConfidence:
+    """``logconf``: the auxiliary confidence loss of Burns et al. (2023).
+
+    target = (1 - a) * weak + a * hardened(student), with a ramped linearly from 0 to
+    ``aux_weight`` over ``warmup_frac`` of training. For two classes the student is hardened by a
+    threshold at the quantile that makes the hardened labels match the weak labels' class prior
+    ``prior`` (the whole transfer set's, when given); the threshold is estimated from at least
+    ``window`` recent predictions, so batches of one example still get a meaningful threshold.
+    With more than two classes the student is hardened by its argmax.
+    """
+
+    def __init__(self, aux_weight: float = 0.5, warmup_frac: float = 0.2, window: int = 32,
+                 prior: torch.Tensor | None = None):
+        self.aux_weight, self.warmup_frac, self.window = aux_weight, warmup_frac, window
+        self.prior = prior
+        self.recent = torch.empty(0)
+
+    def threshold(self, positive_probs: torch.Tensor, positive_prior: float) -> torch.Tensor:
+        """The (1 - prior) quantile of the positive-class probabilities of this batch and, when the
+        batch is smaller than ``window``, of the most recent earlier ones."""
+        pool = torch.cat([self.recent, positive_probs])[-max(self.window, len(positive_probs)):]
+        self.recent = pool[-self.window:]
+        return torch.quantile(pool, 1.0 - positive_prior)
+
+    def harden(self, logits: torch.Tensor, weak: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(logits.detach().float(), dim=-1)
+        if probs.shape[-1] != 2:
+            return F.one_hot(probs.argmax(dim=-1), probs.shape[-1]).float()
+        prior = self.prior if self.prior is not None else weak.float().mean(dim=0)
+        positive = (probs[:, 1] > self.threshold(probs[:, 1].cpu(), float(prior[1])).to(probs.device)).long()
+        return F.one_hot(positive, 2).float()
+
+    def __call__(self, logits, weak, progress=0.0, weights=None):
+        a = ramp(progress, self.aux_weight, self.warmup_frac)
+        target = (1 - a) * weak.float() + a * self.harden(logits, weak)
+        return weighted_mean(cross_entropy(logits, target), weights)
+
+
+LOSSES = {
+    "xent": SoftCrossEntropy,
+    "xent_hard": HardCrossEntropy,
+    "kl": KLDivergence,
+    "product": Product,
+    "entropy": Entropy,
+    "logconf": LogConfidence,
 }
 
 
-def get_loss(name: str) -> Loss:
+def build_loss(name: str, **options) -> Loss:
+    """A loss by name; ``options`` go to its constructor (e.g. aux_weight, warmup_frac, prior)."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
-    return LOSSES[name]
+    return LOSSES[name](**options)

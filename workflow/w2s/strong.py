@@ -1,28 +1,36 @@
 """Stage 4: the strong student (on weak labels) and the strong ceiling (on transfer gold).
 
-Both roles run the same code with the same hyperparameters; only the targets differ. The
-student's targets come from the weak-label file, which holds no gold labels.
+Both roles run the same code with the same hyperparameters; only the targets differ, and the
+student's come from the weak-label file, which holds no gold labels. A student's method decides
+its loss, which weak labels it trains on (confidence band, weighting) and how many rounds of
+strong-to-strong relabeling follow. Early stopping scores a held-out part of transfer against the
+role's own targets: weak labels for a student, never gold.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 from transformers import AutoModel, AutoTokenizer
 
-from .inference import mean_pooled_features, predict_proba
-from .io import atomic_dir, sha256_file, write_json, write_parquet
+from .inference import mean_pooled_features
+from .io import sha256_file, write_parquet
+from .learners import ProbeLearner, TextLearner
+from .methods import Method
+from .metrics import agreement, auroc
 from .models import resolve_checkpoint
-from .probe import fit_linear_probe
 from .runtime import pick_device
 from .tables import prediction_table, soft_labels
-from .train import TrainSettings, fine_tune, load_classifier, one_hot, save_classifier, train_info
+from .train import TrainSettings, Validation, one_hot, train_info, train_loop
 
 ROLES = ("student", "ceiling")
+MODES = ("linear_probe", "full_finetune", "lora")
 
 
 def load_targets(role: str, path: str | Path, num_classes: int) -> tuple[list[str], list[str], np.ndarray]:
@@ -64,61 +72,104 @@ def read_features(path: str | Path) -> tuple[list[str], np.ndarray]:
     return table.column("id").to_pylist(), column.flatten().to_numpy().reshape(len(column), -1).copy()
 
 
-def _aligned(feature_ids: list[str], features: np.ndarray, ids: list[str]) -> np.ndarray:
+def aligned_features(path: str | Path, ids: list[str]) -> np.ndarray:
+    """Rows of the features file in the order of ``ids``."""
+    feature_ids, features = read_features(path)
     position = {example_id: i for i, example_id in enumerate(feature_ids)}
     missing = [i for i in ids if i not in position]
     if missing:
-        raise ValueError(f"{len(missing)} examples have no features, e.g. {missing[:3]}")
+        raise ValueError(f"{path}: {len(missing)} examples have no features, e.g. {missing[:3]}")
     return features[[position[i] for i in ids]]
 
 
-def train_probe_role(
-    role: str, targets_path: str, features: dict[str, str], num_classes: int, probe: dict, loss: str,
-    out_model: str | Path, out_predictions: str | Path,
+def validation_score(probs: np.ndarray, targets: np.ndarray) -> float:
+    """How well predictions match the role's targets: AUROC when defined, else agreement."""
+    labels = targets.argmax(axis=1)
+    score = auroc(probs, labels)
+    return score if score is not None else agreement(probs.argmax(axis=1), labels)
+
+
+def holdout_split(n: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_holdout = int(round(frac * n))
+    return np.sort(order[n_holdout:]), np.sort(order[:n_holdout])
+
+
+class StrongTrainer:
+    """Builds a fresh learner per round and trains it on a role's targets."""
+
+    def __init__(self, spec: dict, checkpoint: str, label_names: list[str], seed: int, device: str,
+                 texts: dict[str, list[str]], features: dict[str, np.ndarray] | None):
+        if spec["mode"] not in MODES:
+            raise ValueError(f"unknown strong mode {spec['mode']!r}; choose one of {MODES}")
+        self.spec, self.checkpoint, self.label_names, self.seed = spec, checkpoint, label_names, seed
+        self.device, self.texts, self.features = pick_device(device), texts, features
+        if spec["mode"] == "linear_probe":
+            probe = spec["probe"]
+            self.settings = TrainSettings(epochs=probe["epochs"], batch_size=probe["batch_size"], lr=probe["lr"],
+                                          weight_decay=0.0, grad_clip=0.0)
+        else:
+            self.settings = TrainSettings.from_config(spec["train"])
+
+    def new_learner(self, round_index: int) -> ProbeLearner | TextLearner:
+        seed = self.seed + 1000 * round_index
+        if self.spec["mode"] == "linear_probe":
+            return ProbeLearner(self.features, len(self.label_names), seed, self.spec["probe"]["l2"])
+        lora = self.spec["lora"] if self.spec["mode"] == "lora" else None
+        return TextLearner(resolve_checkpoint(self.checkpoint), self.label_names, self.texts, seed, self.device,
+                           self.settings.max_length, self.settings.eval_batch_size, lora=lora)
+
+    def fit(self, learner, targets: np.ndarray, method: Method, round_index: int) -> dict:
+        """Train ``learner`` on the method's selection of ``targets`` (indices into transfer)."""
+        selected, weights = method.select(targets)
+        early = self.spec["early_stopping"]
+        validation = None
+        if early["enabled"]:
+            train_pos, holdout_pos = holdout_split(len(selected), early["holdout_frac"], self.seed + round_index)
+            holdout = selected[holdout_pos]
+            every = early["eval_every"] or math.ceil(len(train_pos) / self.settings.batch_size)
+            validation = Validation(lambda: validation_score(learner.predict("transfer", holdout), targets[holdout]),
+                                    every=every, patience=early["patience"])
+            selected = selected[train_pos]
+            weights = None if weights is None else weights[train_pos]
+        index_map = torch.as_tensor(selected)
+        result = train_loop(learner.module, lambda index: learner.logits_of(index_map[index]), targets[selected],
+                            method.build_loss(targets[selected]), self.settings, self.seed + round_index,
+                            weights=weights, penalty=getattr(learner, "penalty", None), validation=validation)
+        return {**result, "n_train": len(selected), "round": round_index}
+
+
+def train_role(
+    role: str, spec: dict, method_config: dict, targets_path: str, test_path: str, features: dict[str, str],
+    checkpoint: str, label_names: list[str], seed: int, device: str, out_model: str | Path,
+    out_predictions: str | Path,
 ) -> dict:
-    """Fit a linear probe on transfer features against the role's targets; predict transfer and test."""
+    """Train a strong ceiling or student; write its model and its transfer + test predictions."""
     started = time.time()
-    ids, _, targets = load_targets(role, targets_path, num_classes)
-    transfer_ids, transfer_x = read_features(features["transfer"])
-    test_ids, test_x = read_features(features["test"])
-    fitted = fit_linear_probe(_aligned(transfer_ids, transfer_x, ids), targets,
-                              l2=probe["l2"], max_iter=probe["max_iter"], loss_name=loss)
-    info = {"role": role, "mode": "linear_probe", "loss": loss, "probe": probe, "n_train": len(ids),
-            "targets_sha256": sha256_file(targets_path), "seconds": round(time.time() - started, 2)}
-    with atomic_dir(out_model) as tmp:
-        fitted.save(Path(tmp) / "probe.safetensors")
-        write_json(info, Path(tmp) / "train_info.json")
-    table = pa.concat_tables([
-        prediction_table(transfer_ids, "transfer", fitted.predict_proba(transfer_x)),
-        prediction_table(test_ids, "test", fitted.predict_proba(test_x)),
-    ])
+    method = Method.from_config(method_config if role == "student" else {})
+    ids, texts, targets = load_targets(role, targets_path, len(label_names))
+    test = pq.read_table(test_path, columns=["id", "text"])
+    test_ids = test.column("id").to_pylist()
+    split_features = None
+    if spec["mode"] == "linear_probe":
+        split_features = {"transfer": aligned_features(features["transfer"], ids),
+                          "test": aligned_features(features["test"], test_ids)}
+    trainer = StrongTrainer(spec, checkpoint, label_names, seed, device,
+                            {"transfer": texts, "test": test.column("text").to_pylist()}, split_features)
+
+    rounds = []
+    for round_index in range(1 + method.relabel_rounds):
+        learner = trainer.new_learner(round_index)
+        rounds.append(trainer.fit(learner, targets, method, round_index))
+        if round_index < method.relabel_rounds:
+            targets = learner.predict("transfer")  # strong-to-strong: the student relabels transfer
+
+    info = train_info(trainer.settings, seed, {"rounds": [{k: v for k, v in r.items() if k != "loss_curve"}
+                                                          for r in rounds]},
+                      started, role=role, mode=spec["mode"], method=method_config if role == "student" else None,
+                      checkpoint=checkpoint, targets_sha256=sha256_file(targets_path))
+    learner.save(out_model, {**info, "loss_curves": [r["loss_curve"] for r in rounds]})
+    table = pa.concat_tables([prediction_table(ids, "transfer", learner.predict("transfer")),
+                              prediction_table(test_ids, "test", learner.predict("test"))])
     write_parquet(table, out_predictions, provenance=info)
     return info
-
-
-def train_finetune_role(
-    role: str, targets_path: str, test_path: str, checkpoint: str, label_names: list[str], settings: dict,
-    loss: str, seed: int, device: str, out_model: str | Path, out_predictions: str | Path,
-) -> dict:
-    """Fine-tune the whole strong model on the role's targets; predict transfer and test."""
-    started = time.time()
-    train_settings = TrainSettings.from_config(settings)
-    ids, texts, targets = load_targets(role, targets_path, len(label_names))
-    model, tokenizer = load_classifier(resolve_checkpoint(checkpoint), label_names, seed)
-    losses = fine_tune(model, tokenizer, texts, targets, train_settings, loss, seed, pick_device(device))
-    test = pq.read_table(test_path, columns=["id", "text"])
-
-    def predict(split_texts: list[str], split: str) -> np.ndarray:
-        return predict_proba(model, tokenizer, split_texts, train_settings.max_length,
-                             train_settings.eval_batch_size, desc=split)
-
-    table = pa.concat_tables([
-        prediction_table(ids, "transfer", predict(texts, "transfer")),
-        prediction_table(test.column("id").to_pylist(), "test", predict(test.column("text").to_pylist(), "test")),
-    ])
-    info = train_info(train_settings, loss, seed, losses, started, role=role, mode="full_finetune",
-                      checkpoint=checkpoint, targets_sha256=sha256_file(targets_path))
-    save_classifier(model, tokenizer, out_model, info)
-    write_parquet(table, out_predictions, provenance={k: v for k, v in info.items() if k != "loss_curve"})
-    return info
-

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .inference import predict_proba
 from .io import read_json
+from .learners import TextLearner
+from .losses import SoftCrossEntropy
 from .metrics import accuracy
 from .models import resolve_checkpoint
 from .runtime import pick_device
-from .train import TrainSettings, fine_tune, load_classifier, one_hot, save_classifier, train_info
+from .train import TrainSettings, one_hot, train_info, train_loop
 
 
 def train_teacher(
@@ -24,19 +25,18 @@ def train_teacher(
     manifest = read_json(data_dir / "manifest.json")
     label_names = manifest["label_names"]
     train = pq.read_table(data_dir / "weak_train.parquet").to_pandas()
+    val = pq.read_table(data_dir / "val.parquet").to_pandas()
     train_settings = TrainSettings.from_config(settings)
 
-    model, tokenizer = load_classifier(resolve_checkpoint(checkpoint), label_names, seed)
-    losses = fine_tune(
-        model, tokenizer, train["text"].tolist(), one_hot(train["label"].to_numpy(), len(label_names)),
-        train_settings, "xent", seed, pick_device(device),
-    )
+    learner = TextLearner(resolve_checkpoint(checkpoint), label_names,
+                          {"weak_train": train["text"].tolist(), "val": val["text"].tolist()}, seed,
+                          pick_device(device), train_settings.max_length, train_settings.eval_batch_size,
+                          train_split="weak_train")
+    result = train_loop(learner.module, learner.logits_of, one_hot(train["label"].to_numpy(), len(label_names)),
+                        SoftCrossEntropy(), train_settings, seed)
     extra: dict = {"role": "weak_teacher", "checkpoint": checkpoint, "data_hash": manifest["data_hash"]}
-    val = pq.read_table(data_dir / "val.parquet").to_pandas()
     if len(val):
-        probs = predict_proba(model, tokenizer, val["text"].tolist(), train_settings.max_length,
-                              train_settings.eval_batch_size, desc="val")
-        extra["val_accuracy"] = accuracy(probs.argmax(1), val["label"].to_numpy())
-    info = train_info(train_settings, "xent", seed, losses, started, **extra)
-    save_classifier(model, tokenizer, out_dir, info)
+        extra["val_accuracy"] = accuracy(learner.predict("val").argmax(1), val["label"].to_numpy())
+    info = train_info(train_settings, seed, result, started, **extra)
+    learner.save(out_dir, info)
     return info
