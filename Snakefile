@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/teacher.smk"
 include: "workflow/rules/labels.smk"
+include: "workflow/rules/store.smk"
 include: "workflow/rules/strong.smk"
 include: "workflow/rules/evaluate.smk"
 
@@ -27,4 +28,5 @@ rule all:
     input:
         rules.summarize.output,
         rules.plots.output,
+        store_publish_targets,
     default_target: True

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -56,3 +60,57 @@ def tiny_splits(tmp_path_factory) -> Path:
     spec = {"source": "builtin", "sizes": {"weak_train": 48, "transfer": 48, "val": 16, "test": 48}}
     prepare_splits("rotten_tomatoes", spec, seed=0, out_dir=out_dir)
     return out_dir
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
+              env: dict | None = None, snakefile_root: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the real workflow in ``workdir`` with this interpreter's environment."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile_root / "Snakefile"),
+               "--directory", str(workdir),
+               "--cores", "2", *args]
+    if configfile is not None:
+        command += ["--configfile", str(configfile)]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           **(env or {})}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def jobs_in(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule name -> job count from Snakemake's "Job stats" table (a real or a dry run)."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text or "Job stats" not in text:
+        return {}
+    table = text[text.index("Job stats"):].split("\n")[3:]
+    counts = {}
+    for line in table:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    counts.pop("total", None)
+    return counts
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tiny_classifier, tmp_path_factory) -> dict:
+    """A whole experiment in about a minute: tiny BERT teacher and student, a small real slice of data."""
+    strong = make_tiny_classifier(tmp_path_factory.mktemp("tiny_strong") / "model", seed=1)
+    return {
+        "seeds": [0],
+        "tasks": {"rotten_tomatoes": {"source": "builtin",
+                                      "sizes": {"weak_train": 64, "transfer": 64, "val": 16, "test": 64}}},
+        "models": {"tiny_weak": {"checkpoint": str(tiny_classifier)}, "tiny_strong": {"checkpoint": str(strong)}},
+        "weak": {"models": ["tiny_weak"], "train": {"epochs": 1, "batch_size": 16, "max_length": 64}},
+        "labeling": {"engine": "vllm", "max_length": 64},
+        "strong": {"models": ["tiny_strong"], "mode": "linear_probe",
+                   "train": {"epochs": 1, "batch_size": 16, "max_length": 64},
+                   "probe": {"max_length": 64, "epochs": 5}},
+    }

@@ -1,84 +1,222 @@
-"""Evaluation stage on hand-made prediction files with hand-computed metrics."""
+"""Evaluation stage and summaries on hand-made prediction files with hand-computed metrics."""
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from w2s.evaluate import evaluate_experiment, summarize
+from w2s.cli import main
+from w2s.evaluate import EvaluationSettings, aggregate_seeds, evaluate_experiment, summarize, summary_table
 from w2s.io import write_parquet
 from w2s.tables import prediction_table
 
 GOLD = [0, 1, 1, 0, 1, 0, 1, 1, 0, 0]
 IDS = [f"x{i}" for i in range(10)]
+# Weak confidence on test, off the 0.1-wide bin edges; its median is (0.74 + 0.81) / 2 = 0.775.
+WEAK_CONFIDENCE = [0.55, 0.62, 0.66, 0.72, 0.74, 0.81, 0.86, 0.91, 0.95, 0.98]
+SETTINGS = EvaluationSettings(min_pgr_gap=0.01, bootstrap_samples=300, confidence_level=0.95, bootstrap_seed=0,
+                              ece_bins=10, confidence_split="median")
+
+
+def _flip(labels, idx):
+    return [1 - y if i in idx else y for i, y in enumerate(labels)]
+
+
+def _probs(hard, confidence):
+    """Binary probabilities putting ``confidence`` on the ``hard`` class."""
+    confidence = np.broadcast_to(np.asarray(confidence, dtype=np.float32), (len(hard),))
+    probs = np.empty((len(hard), 2), dtype=np.float32)
+    probs[np.arange(len(hard)), hard] = confidence
+    probs[np.arange(len(hard)), 1 - np.asarray(hard)] = 1 - confidence
+    return probs
 
 
 def _split(path, labels):
-    write_parquet(pa.table({"id": IDS, "text": [f"t{i}" for i in range(10)], "label": pa.array(labels, pa.int64())}), path)
+    texts = [f"t{i}" for i in range(10)]
+    write_parquet(pa.table({"id": IDS, "text": texts, "label": pa.array(labels, pa.int64())}), path)
 
 
-def _preds(path, hard, split="test"):
-    probs = np.eye(2, dtype=np.float32)[hard] * 0.8 + 0.1
-    write_parquet(prediction_table(IDS, split, probs), path)
+def _weak_labels(path, hard, confidence):
+    """A weak-label file as label_weak writes it: no split column, no gold."""
+    table = prediction_table(IDS, "unused", _probs(hard, confidence)).drop_columns(["split"])
+    write_parquet(table.add_column(1, "text", pa.array([f"t{i}" for i in range(10)])), path)
+
+
+def _strong(path, test_hard, transfer_hard, confidence=0.9):
+    tables = [prediction_table(IDS, split, _probs(hard, confidence))
+              for split, hard in (("transfer", transfer_hard), ("test", test_hard))]
+    write_parquet(pa.concat_tables(tables), path)
 
 
 @pytest.fixture
 def files(tmp_path):
-    flip = lambda labels, idx: [1 - y if i in idx else y for i, y in enumerate(labels)]  # noqa: E731
     _split(tmp_path / "test.parquet", GOLD)
     _split(tmp_path / "transfer.parquet", GOLD)
-    _preds(tmp_path / "weak_test.parquet", flip(GOLD, {0, 1, 2, 3}))  # 6/10 right
-    _preds(tmp_path / "weak_transfer.parquet", flip(GOLD, {0}))  # 9/10 right
-    _preds(tmp_path / "student.parquet", flip(GOLD, {0, 1}))  # 8/10 right
-    _preds(tmp_path / "ceiling.parquet", flip(GOLD, {0}))  # 9/10 right
+    _weak_labels(tmp_path / "weak_test.parquet", _flip(GOLD, {0, 1, 2, 3}), WEAK_CONFIDENCE)  # 6/10 right
+    _weak_labels(tmp_path / "weak_transfer.parquet", _flip(GOLD, {0}), 0.9)  # 9/10 right
+    _strong(tmp_path / "student.parquet", _flip(GOLD, {0, 1}), _flip(GOLD, {0, 5}))  # test 8/10, transfer 8/10
+    _strong(tmp_path / "ceiling.parquet", _flip(GOLD, {0}), GOLD)  # test 9/10
     return tmp_path
 
 
-def test_metrics_hand_values(files):
-    metrics = evaluate_experiment(
+def _evaluate(files, ceiling="ceiling.parquet", settings=SETTINGS, experiment=None):
+    return evaluate_experiment(
         files / "test.parquet", files / "transfer.parquet", files / "weak_test.parquet",
-        files / "weak_transfer.parquet", files / "student.parquet", files / "ceiling.parquet",
-        0.01, {"task": "t", "seed": 0}, files / "metrics.json",
+        files / "weak_transfer.parquet", files / "student.parquet", files / ceiling,
+        settings, experiment or {"task": "t", "seed": 0}, files / "metrics.json",
     )
+
+
+def test_accuracy_pgr_and_transfer_hand_values(files):
+    metrics = _evaluate(files)
     assert metrics["weak_acc"] == 0.6 and metrics["student_acc"] == 0.8 and metrics["ceiling_acc"] == 0.9
-    assert metrics["pgr"] == pytest.approx((0.8 - 0.6) / (0.9 - 0.6))
+    assert metrics["pgr"] == pytest.approx((0.8 - 0.6) / (0.9 - 0.6)) and metrics["pgr_note"] == "ok"
     assert metrics["student_acc_se"] == pytest.approx(np.sqrt(0.8 * 0.2 / 10))
-    # student wrong on {0, 1}, weak wrong on {0..3}: they agree on 0, 1 and 4..9 -> 8/10
-    assert metrics["student_weak_agreement"] == pytest.approx(0.8)
-    assert metrics["weak_label_acc_transfer"] == pytest.approx(0.9)
+    assert metrics["weak_acc_transfer"] == pytest.approx(0.9)
+    assert metrics["student_acc_transfer"] == pytest.approx(0.8)
+    assert "ceiling_acc_transfer" not in metrics  # the ceiling trained on transfer gold
+    assert metrics["n_test"] == 10 and metrics["n_transfer"] == 10
     assert json.loads((files / "metrics.json").read_text()) == metrics
 
 
+def test_calibration_hand_values(files):
+    metrics = _evaluate(files)
+    # student: confidence 0.9 everywhere, accuracy 0.8 -> one bin, ECE 0.1; ceiling accuracy 0.9 -> 0
+    assert metrics["student_ece"] == pytest.approx(0.1, abs=1e-6)
+    assert metrics["ceiling_ece"] == pytest.approx(0.0, abs=1e-6)
+    # weak, wrong on the four least confident items; 10 bins:
+    #   (0.5, 0.6] {0.55 wrong}            |0 - 0.55|     x 1
+    #   (0.6, 0.7] {0.62, 0.66 wrong}      |0 - 0.64|     x 2
+    #   (0.7, 0.8] {0.72 wrong, 0.74 right} |0.5 - 0.73|  x 2
+    #   (0.8, 0.9] {0.81, 0.86 right}      |1 - 0.835|    x 2
+    #   (0.9, 1.0] {0.91, 0.95, 0.98 right} |1 - 0.94667| x 3
+    # ECE = (0.55 + 1.28 + 0.46 + 0.33 + 0.16) / 10 = 0.278
+    assert metrics["weak_ece"] == pytest.approx(0.278, abs=1e-6)
+    assert metrics["weak_ece_transfer"] == pytest.approx(0.0, abs=1e-6)
+    # student Brier: p_1 is 0.9 on a right item -> (0.1)^2, on a wrong one (0.9)^2: (8 * 0.01 + 2 * 0.81) / 10
+    assert metrics["student_brier"] == pytest.approx(0.17, abs=1e-6)
+    reliability = metrics["reliability"]["weak"]
+    assert reliability["count"] == [0, 0, 0, 0, 0, 1, 2, 2, 2, 3]
+
+
+def test_auroc_matches_sklearn(files):
+    metrics = _evaluate(files)
+    weak_p1 = _probs(_flip(GOLD, {0, 1, 2, 3}), WEAK_CONFIDENCE)[:, 1]
+    assert metrics["weak_auroc"] == pytest.approx(roc_auc_score(GOLD, weak_p1))
+    student_p1 = _probs(_flip(GOLD, {0, 1}), 0.9)[:, 1]
+    assert metrics["student_auroc"] == pytest.approx(roc_auc_score(GOLD, student_p1))
+
+
+def test_diagnostics_hand_values(files):
+    metrics = _evaluate(files)
+    # weak is wrong on items 0-3; the student is wrong on 0 and 1 (the same flipped label).
+    # weak-right items 4-9: student agrees on all 6; weak-wrong items 0-3: agrees on 0 and 1 -> 2/4
+    assert metrics["student_weak_agreement"] == pytest.approx(0.8)
+    assert metrics["student_weak_agreement_weak_correct"] == pytest.approx(1.0)
+    assert metrics["student_weak_agreement_weak_wrong"] == pytest.approx(0.5)
+    # weak-confident = confidence above the median 0.775: items 5-9; unsure: items 0-4
+    assert metrics["weak_confidence_threshold"] == pytest.approx(0.775)
+    assert metrics["n_weak_confident"] == 5 and metrics["n_weak_unsure"] == 5
+    assert metrics["student_acc_weak_confident"] == 1.0
+    assert metrics["student_acc_weak_unsure"] == pytest.approx(3 / 5)
+    assert metrics["weak_acc_weak_confident"] == 1.0 and metrics["weak_acc_weak_unsure"] == pytest.approx(1 / 5)
+
+
+def test_fixed_confidence_threshold(files):
+    settings = EvaluationSettings(bootstrap_samples=10, confidence_split=0.7)
+    metrics = _evaluate(files, settings=settings)
+    # confidence > 0.7: items 3-9 (student right on all); <= 0.7: items 0-2 (student right on 2)
+    assert metrics["n_weak_confident"] == 7 and metrics["student_acc_weak_confident"] == 1.0
+    assert metrics["student_acc_weak_unsure"] == pytest.approx(1 / 3)
+
+
+def test_bootstrap_interval_is_seeded_and_covers_pgr(files):
+    metrics = _evaluate(files)
+    assert metrics["pgr_ci_low"] <= metrics["pgr"] <= metrics["pgr_ci_high"]
+    assert 0.0 <= metrics["pgr_boot_undefined_frac"] < 1.0
+    assert metrics["settings"]["bootstrap_samples"] == 300
+    again = _evaluate(files)
+    assert (again["pgr_ci_low"], again["pgr_ci_high"]) == (metrics["pgr_ci_low"], metrics["pgr_ci_high"])
+
+
 def test_pgr_undefined_when_gap_is_small(files):
-    metrics = evaluate_experiment(
-        files / "test.parquet", files / "transfer.parquet", files / "weak_test.parquet",
-        files / "weak_transfer.parquet", files / "student.parquet", files / "weak_test.parquet",
-        0.01, {}, files / "metrics.json",
-    )
+    # the ceiling predicts exactly what the weak teacher does: gap 0 on test and in every resample
+    _strong(files / "same_as_weak.parquet", _flip(GOLD, {0, 1, 2, 3}), GOLD)
+    metrics = _evaluate(files, ceiling="same_as_weak.parquet")
     assert metrics["pgr"] is None and "undefined" in metrics["pgr_note"]
+    assert metrics["pgr_ci_low"] is None and metrics["pgr_ci_high"] is None
+    assert metrics["pgr_boot_undefined_frac"] == 1.0
 
 
 def test_missing_predictions_are_an_error(files):
     write_parquet(prediction_table(IDS[:5], "test", np.full((5, 2), 0.5, np.float32)), files / "student.parquet")
-    with pytest.raises(ValueError, match="5 test examples have no prediction"):
-        evaluate_experiment(
-            files / "test.parquet", files / "transfer.parquet", files / "weak_test.parquet",
-            files / "weak_transfer.parquet", files / "student.parquet", files / "ceiling.parquet",
-            0.01, {}, files / "metrics.json",
-        )
+    with pytest.raises(ValueError, match="student: 5 test examples have no prediction"):
+        _evaluate(files)
 
 
-def test_summary_has_axes_first_and_one_row_per_experiment(tmp_path):
+def test_cli_passes_every_setting(files):
+    out = files / "cli.json"
+    main(["evaluate", "--test", str(files / "test.parquet"), "--transfer", str(files / "transfer.parquet"),
+          "--weak-test", str(files / "weak_test.parquet"), "--weak-transfer", str(files / "weak_transfer.parquet"),
+          "--student", str(files / "student.parquet"), "--ceiling", str(files / "ceiling.parquet"),
+          "--bootstrap-samples", "50", "--confidence-level", "0.9", "--bootstrap-seed", "7", "--ece-bins", "5",
+          "--confidence-split", "0.8", "--experiment", '{"task": "t"}', "--out", str(out)])
+    metrics = json.loads(out.read_text())
+    assert metrics["settings"] == {"min_pgr_gap": 0.01, "bootstrap_samples": 50, "confidence_level": 0.9,
+                                   "bootstrap_seed": 7, "ece_bins": 5, "confidence_split": 0.8}
+    assert len(metrics["reliability"]["weak"]["count"]) == 5 and metrics["weak_confidence_threshold"] == 0.8
+
+
+def _metrics_row(seed, pgr, weak_model="w", method="xent", **extra):
+    return {"task": "t", "seed": seed, "weak_model": weak_model, "strong_model": "s", "mode": "linear_probe",
+            "method": method, "weak_acc": 0.6 + seed / 100, "weak_acc_se": 0.01, "pgr": pgr,
+            "pgr_note": "ok" if pgr is not None else "undefined", "reliability": {"weak": {"count": [1]}}, **extra}
+
+
+def test_summary_has_axes_first_one_row_per_experiment_and_no_nested_keys(tmp_path):
     paths = []
     for seed in (1, 0):
         path = tmp_path / f"m{seed}.json"
-        path.write_text(json.dumps({"weak_acc": 0.5 + seed / 10, "task": "t", "seed": seed, "weak_model": "w",
-                                    "strong_model": "s", "mode": "linear_probe", "loss": "xent", "pgr": None}))
+        path.write_text(json.dumps(_metrics_row(seed, None)))
         paths.append(path)
-    frame = summarize(paths, tmp_path / "summary.parquet", tmp_path / "summary.csv")
-    assert list(frame.columns[:6]) == ["task", "weak_model", "strong_model", "mode", "loss", "seed"]
-    assert frame["seed"].tolist() == [0, 1]
-    assert pd.read_parquet(tmp_path / "summary.parquet").shape == (2, 8)
-    assert pd.read_csv(tmp_path / "summary.csv")["weak_acc"].tolist() == [0.5, 0.6]
+    out = {name: tmp_path / name for name in ("s.parquet", "s.csv", "b.parquet", "b.csv", "s.html")}
+    summary, by_seed = summarize(paths, *out.values(), confidence_level=0.95)
+    assert list(summary.columns[:8]) == ["task", "weak_model", "strong_model", "mode", "method", "seed",
+                                         "weak_acc", "weak_acc_se"]
+    assert "reliability" not in summary
+    assert summary["seed"].tolist() == [0, 1]
+    assert pd.read_parquet(out["s.parquet"]).shape == (2, 10)  # 6 axes, weak_acc(_se), pgr, pgr_note
+    assert pd.read_parquet(out["s.parquet"])["pgr"].isna().all()  # undefined PGR: a null float, not a string
+    assert pd.read_csv(out["s.csv"])["weak_acc"].tolist() == [0.6, 0.61]
+    assert pd.read_csv(out["b.csv"])["n_seeds"].tolist() == [2]
+    assert "undefined" in out["s.html"].read_text()
+
+
+def test_seed_aggregation_hand_values():
+    rows = [_metrics_row(seed, pgr) for seed, pgr in enumerate([0.5, 0.7, 0.6])]
+    rows += [_metrics_row(0, 0.4, weak_model="w2"), _metrics_row(1, None, weak_model="w2")]
+    rows += [_metrics_row(0, 0.3, method="xent_hard")]
+    by_seed = aggregate_seeds(summary_table(rows), confidence_level=0.95).set_index(["weak_model", "method"])
+
+    three = by_seed.loc[("w", "xent")]
+    # PGR 0.5, 0.7, 0.6: mean 0.6, sd 0.1, half-width t_{0.975, 2} * 0.1 / sqrt(3), t_{0.975, 2} = 4.302653
+    half = 4.302653 * 0.1 / math.sqrt(3)
+    assert three["n_seeds"] == 3 and three["seeds"] == "0,1,2" and three["n_seeds_pgr_defined"] == 3
+    assert three["pgr_mean"] == pytest.approx(0.6)
+    assert three["pgr_seed_ci_low"] == pytest.approx(0.6 - half, rel=1e-6)
+    assert three["pgr_seed_ci_high"] == pytest.approx(0.6 + half, rel=1e-6)
+    assert three["pgr_seed_sd"] == pytest.approx(0.1)
+    assert three["weak_acc_mean"] == pytest.approx(0.61) and three["weak_acc_sd"] == pytest.approx(0.01)
+    assert "weak_acc_se_mean" not in by_seed and "seed_mean" not in by_seed
+
+    # one of two seeds undefined: the mean is over the defined one, no interval
+    partial = by_seed.loc[("w2", "xent")]
+    assert partial["n_seeds"] == 2 and partial["n_seeds_pgr_defined"] == 1
+    assert partial["pgr_mean"] == pytest.approx(0.4) and np.isnan(partial["pgr_seed_ci_low"])
+
+    single = by_seed.loc[("w", "xent_hard")]
+    assert single["n_seeds"] == 1 and single["pgr_mean"] == pytest.approx(0.3) and np.isnan(single["weak_acc_sd"])

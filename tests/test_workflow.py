@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from conftest import snakemake, write_config
 from w2s.io import read_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["prepare_data", "train_weak", "label_weak", "extract_features", "train_ceiling", "train_student",
           "evaluate", "summarize"]
-
-
-def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args]
-    if configfile is not None:
-        command += ["--configfile", str(configfile)]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def write_config(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_config(tiny_classifier, tmp_path_factory) -> dict:
-    from conftest import make_tiny_classifier
-
-    strong = make_tiny_classifier(tmp_path_factory.mktemp("tiny_strong") / "model", seed=1)
-    return {
-        "seeds": [0],
-        "tasks": {"rotten_tomatoes": {"source": "builtin", "sizes": {"weak_train": 64, "transfer": 64, "val": 16, "test": 64}}},
-        "models": {"tiny_weak": {"checkpoint": str(tiny_classifier)}, "tiny_strong": {"checkpoint": str(strong)}},
-        "weak": {"models": ["tiny_weak"], "train": {"epochs": 1, "batch_size": 16, "max_length": 64}},
-        "labeling": {"engine": "vllm", "max_length": 64},
-        "strong": {"models": ["tiny_strong"], "mode": "linear_probe",
-                   "train": {"epochs": 1, "batch_size": 16, "max_length": 64}, "probe": {"max_length": 64}},
-    }
 
 
 def test_lint_is_clean(tmp_path):

@@ -11,7 +11,10 @@ from w2s.experiments import (
     resolve_config,
     strong_spec,
     task_spec,
+    weak_label_key_inputs,
 )
+from w2s.fingerprint import code_hash
+from w2s.label_store import computed_locally, has_entry, label_key
 from w2s.resources import rule_resources, stage_threads, tensor_parallel_size
 
 CFG = resolve_config(config)
@@ -39,6 +42,43 @@ wildcard_constraints:
     loss=NAME,
     method=NAME,
     seed=r"\d+",
+
+
+LABEL_STORE = CFG["label_store"]
+# Named as an input when the store has no entry: no rule makes it, so label_weak runs instead.
+STORE_MISS = "label-store-miss/{task}/seed{seed}/{weak}"
+
+
+def weak_label_key(wildcards):
+    return label_key(
+        weak_label_key_inputs(CFG, wildcards.task, wildcards.seed, wildcards.weak)
+    )
+
+
+def store_fetch_inputs(wildcards):
+    """Fetch when the store has the labels, unless this run computed them itself for this key."""
+    inputs = {"manifest": "results/{task}/seed{seed}/data/manifest.json".format(**wildcards)}
+    weak_dir = "results/{task}/seed{seed}/weak/{weak}".format(**wildcards)
+    key = weak_label_key(wildcards)
+    fetch = (
+        LABEL_STORE
+        and has_entry(LABEL_STORE, key)
+        and not computed_locally(f"{weak_dir}/labels/transfer.parquet", f"{weak_dir}/model", key)
+    )
+    if not fetch:
+        inputs["store_miss"] = STORE_MISS.format(**wildcards)
+    return inputs
+
+
+def store_publish_targets(wildcards):
+    if not LABEL_STORE:
+        return []
+    return sorted(
+        {
+            f"results/{e.task}/seed{e.seed}/weak/{e.weak}/labels/store_entry.json"
+            for e in GRID
+        }
+    )
 
 
 def as_json(value):
@@ -72,6 +112,7 @@ def feature_args(wildcards, input):
 STRONG_PARAMS = dict(
     model_ref=lambda w: model_reference(CFG, w.strong),
     spec=as_json(strong_spec(CFG)),
+    code=code_hash("strong"),
     seed=lambda w: w.seed,
     device=CFG["device"],
     features=feature_args,

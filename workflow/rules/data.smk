@@ -11,6 +11,7 @@ rule prepare_data:
         task=lambda w: w.task,
         seed=lambda w: w.seed,
         spec=lambda w: as_json(task_spec(CFG, w.task)),
+        code=code_hash("data"),
         out_dir=lambda w, output: os.path.dirname(output.manifest),
     conda:
         CONDA_ENV

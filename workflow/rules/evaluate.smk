@@ -16,11 +16,12 @@ rule evaluate:
         transfer="results/{task}/seed{seed}/data/transfer.parquet",
         weak_test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
         weak_transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
-        student="results/{task}/seed{seed}/strong/{strong}/students/{weak}/{loss}/predictions.parquet",
+        student="results/{task}/seed{seed}/strong/{strong}/students/{weak}/{method}/predictions.parquet",
         ceiling="results/{task}/seed{seed}/strong/{strong}/ceiling/predictions.parquet",
     output:
-        "results/{task}/seed{seed}/metrics/{weak}/{strong}/{loss}.json",
+        "results/{task}/seed{seed}/metrics/{weak}/{strong}/{method}.json",
     params:
+        code=code_hash("evaluate"),
         min_gap=EVAL["min_pgr_gap"],
         bootstrap_samples=EVAL["bootstrap_samples"],
         confidence_level=EVAL["confidence_level"],
@@ -33,14 +34,14 @@ rule evaluate:
                 "seed": int(w.seed),
                 "weak_model": w.weak,
                 "strong_model": w.strong,
-                "loss": w.loss,
+                "method": w.method,
                 "mode": CFG["strong"]["mode"],
             }
         ),
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/evaluate/{weak}/{strong}/{loss}.log",
+        "results/logs/{task}/seed{seed}/evaluate/{weak}/{strong}/{method}.log",
     resources:
         mem_mb=2000,
     shell:
@@ -83,6 +84,7 @@ rule summarize:
             category="Configuration",
         ),
     params:
+        code=code_hash("evaluate"),
         confidence_level=EVAL["confidence_level"],
         config=as_json(CFG),
     conda:
@@ -129,6 +131,8 @@ rule plots:
             category="Plots",
             labels={"plot": "calibration"},
         ),
+    params:
+        code=code_hash("plots"),
     conda:
         CONDA_ENV
     log:

@@ -10,12 +10,18 @@ rule label_weak:
         transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
         test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
     params:
+        code=code_hash("labels"),
         # vLLM shards the teacher over every GPU the job is granted.
         settings=as_json(
             {**CFG["labeling"], "tensor_parallel_size": tensor_parallel_size(CFG)}
         ),
         provenance=lambda w: as_json(
-            {"task": w.task, "seed": int(w.seed), "weak_model": w.weak}
+            {
+                "task": w.task,
+                "seed": int(w.seed),
+                "weak_model": w.weak,
+                "store_key": weak_label_key(w),
+            }
         ),
     conda:
         CONDA_ENV

@@ -13,6 +13,7 @@ rule extract_features:
         model_ref=lambda w: model_reference(CFG, w.strong),
         max_length=CFG["strong"]["probe"]["max_length"],
         batch_size=CFG["strong"]["probe"]["feature_batch_size"],
+        code=code_hash("features"),
         device=CFG["device"],
     conda:
         CONDA_ENV

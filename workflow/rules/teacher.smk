@@ -11,6 +11,7 @@ rule train_weak:
     params:
         model_ref=lambda w: model_reference(CFG, w.weak),
         settings=as_json(CFG["weak"]["train"]),
+        code=code_hash("teacher"),
         seed=lambda w: w.seed,
         device=CFG["device"],
         data_dir=lambda w, input: os.path.dirname(input.manifest),

@@ -53,7 +53,7 @@ def cmd_label(args: argparse.Namespace) -> None:
 
 
 def cmd_extract_features(args: argparse.Namespace) -> None:
-    from .strong import extract_features
+    from .features import extract_features
 
     extract_features(args.checkpoint, _mapping(args.inputs), _mapping(args.outputs), args.max_length,
                      args.batch_size, args.device)
@@ -61,17 +61,12 @@ def cmd_extract_features(args: argparse.Namespace) -> None:
 
 def cmd_train_strong(args: argparse.Namespace) -> None:
     from .io import read_json
-    from .strong import train_finetune_role, train_probe_role
+    from .strong import train_role
 
-    label_names = read_json(args.manifest)["label_names"]
-    if args.mode == "linear_probe":
-        info = train_probe_role(args.role, args.targets, _mapping(args.features), len(label_names),
-                                json.loads(args.probe), args.loss, args.out_model, args.out_predictions)
-    else:
-        info = train_finetune_role(args.role, args.targets, args.test, args.checkpoint, label_names,
-                                   json.loads(args.settings), args.loss, args.seed, args.device,
-                                   args.out_model, args.out_predictions)
-    log.info("strong %s trained (%s) in %.1f s", args.role, args.mode, info["seconds"])
+    info = train_role(args.role, json.loads(args.spec), json.loads(args.method), args.targets, args.test,
+                      _mapping(args.features), args.checkpoint, read_json(args.manifest)["label_names"],
+                      args.seed, args.device, args.out_model, args.out_predictions)
+    log.info("strong %s trained (%s) in %.1f s", args.role, info["mode"], info["seconds"])
 
 
 def _confidence_split(value: str) -> float | str:
@@ -119,6 +114,54 @@ def cmd_plots(args: argparse.Namespace) -> None:
     log.info("plots written: %s", ", ".join(str(path) for path in paths.values()))
 
 
+def cmd_store_fetch(args: argparse.Namespace) -> None:
+    from .io import read_json
+    from .label_store import LabelStore
+
+    manifest = LabelStore(args.store).fetch(args.key, _mapping(args.outputs))
+    expected, local = manifest["provenance"].get("data_hash"), read_json(args.manifest)["data_hash"]
+    if expected != local:
+        for path in _mapping(args.outputs).values():
+            os.remove(path)
+        raise SystemExit(f"label store entry {args.key} was made from data {expected}, but the local splits are "
+                         f"{local}: the source data changed under the same spec. Remove the entry "
+                         f"(w2s store-gc --store {args.store} --remove {args.key}) to recompute it.")
+    log.info("weak labels fetched from %s (published by %s at %s)", args.store, manifest["published_by"],
+             manifest["published_at"])
+
+
+def cmd_store_publish(args: argparse.Namespace) -> None:
+    from .io import read_json, write_json
+    from .label_store import LabelStore
+
+    files = _mapping(args.files)
+    provenance = {"data_hash": read_json(args.manifest)["data_hash"]}
+    published = LabelStore(args.store).publish(args.key, files, json.loads(args.key_inputs), provenance)
+    write_json({"store": args.store, "key": args.key, "published_now": published}, args.out)
+    log.info("%s weak labels %s in %s", "published" if published else "found", args.key, args.store)
+
+
+def cmd_store_list(args: argparse.Namespace) -> None:
+    from .label_store import LabelStore
+
+    print(LabelStore(args.store).list().to_string(index=False))
+
+
+def cmd_store_show(args: argparse.Namespace) -> None:
+    from .label_store import LabelStore
+
+    print(json.dumps(LabelStore(args.store).show(args.key), indent=2, sort_keys=True))
+
+
+def cmd_store_gc(args: argparse.Namespace) -> None:
+    from .label_store import LabelStore
+
+    store = LabelStore(args.store)
+    keep = None if not args.remove else set(store.keys()) - set(args.remove)
+    for path in store.gc(keep=keep, older_than_days=args.older_than_days, dry_run=args.dry_run):
+        print(("would remove " if args.dry_run else "removed ") + path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="w2s", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -144,11 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         (("--outputs",), pairs), (("--max-length",), {"type": int, "default": 128}),
         (("--batch-size",), {"type": int, "default": 32}), device)
     add("train-strong", cmd_train_strong, (("--role",), {"required": True, "choices": ["student", "ceiling"]}),
-        (("--mode",), {"required": True, "choices": ["linear_probe", "full_finetune"]}),
-        (("--targets",), req), (("--manifest",), req), (("--features",), {"nargs": "*", "default": []}),
-        (("--test",), {}), (("--checkpoint",), {}), (("--settings",), {"default": "{}"}),
-        (("--probe",), {"default": "{}"}), (("--loss",), {"default": "xent"}), seed, device,
-        (("--out-model",), req), (("--out-predictions",), req))
+        (("--spec",), req), (("--method",), {"default": "{}"}), (("--targets",), req), (("--manifest",), req),
+        (("--test",), req), (("--features",), {"nargs": "*", "default": []}), (("--checkpoint",), req),
+        seed, device, (("--out-model",), req), (("--out-predictions",), req))
     add("evaluate", cmd_evaluate, (("--test",), req), (("--transfer",), req), (("--weak-test",), req),
         (("--weak-transfer",), req), (("--student",), req), (("--ceiling",), req),
         (("--min-pgr-gap",), {"type": float, "default": 0.01}),
@@ -165,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("plots", cmd_plots, (("--summary",), req), (("--by-seed",), req),
         (("--metrics",), {"nargs": "+", "required": True}),
         (("--outputs",), {"nargs": "+", "required": True, "metavar": "PLOT=PATH"}))
+    store = (("--store",), req)
+    add("store-fetch", cmd_store_fetch, store, (("--key",), req), (("--manifest",), req), (("--outputs",), pairs))
+    add("store-publish", cmd_store_publish, store, (("--key",), req), (("--key-inputs",), req),
+        (("--manifest",), req), (("--files",), pairs), (("--out",), req))
+    add("store-list", cmd_store_list, store)
+    add("store-show", cmd_store_show, store, (("--key",), req))
+    add("store-gc", cmd_store_gc, store, (("--remove",), {"nargs": "*", "default": [], "metavar": "KEY"}),
+        (("--older-than-days",), {"type": float}), (("--dry-run",), {"action": "store_true"}))
     return parser
 
 

@@ -1,6 +1,6 @@
 """Stage 5: score weak teacher, strong student and strong ceiling against gold; summarize the grid.
 
-One metrics JSON per (task, seed, weak, strong, loss) experiment; flat scalar keys become the
+One metrics JSON per (task, seed, weak, strong, method) experiment; flat scalar keys become the
 columns of the summary table, nested keys (``reliability``, ``settings``) stay in the JSON.
 """
 
@@ -33,7 +33,7 @@ from .metrics import (
 )
 from .tables import soft_labels
 
-EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "loss", "seed")
+EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "method", "seed")
 SEED_GROUP_AXES = tuple(axis for axis in EXPERIMENT_AXES if axis != "seed")
 ROLES = ("weak", "student", "ceiling")
 # The ceiling is trained on transfer gold, so its transfer accuracy is training accuracy: left out.
@@ -153,7 +153,7 @@ def evaluate_experiment(
     experiment: dict,
     out_path: str | Path,
 ) -> dict:
-    """Write the metrics JSON of one (task, seed, weak, strong, loss) experiment and return it."""
+    """Write the metrics JSON of one (task, seed, weak, strong, method) experiment and return it."""
     gold = _gold(test_split)
     labels = gold.to_numpy()
     test = {
@@ -216,7 +216,7 @@ def _averaged_columns(summary: pd.DataFrame) -> list[str]:
 
 
 def aggregate_seeds(summary: pd.DataFrame, confidence_level: float) -> pd.DataFrame:
-    """One row per (task, weak, strong, mode, loss): PGR mean with a t-interval over seeds, metric means and sds.
+    """One row per (task, weak, strong, mode, method): PGR mean with a t-interval over seeds, metric means and sds.
 
     Seeds where PGR is undefined are left out of the PGR mean and counted in ``n_seeds_pgr_defined``.
     """

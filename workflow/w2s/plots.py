@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from .evaluate import ROLES, SEED_GROUP_AXES
 from .io import atomic_path
@@ -41,9 +43,9 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _pair_label(row: pd.Series, with_loss: bool) -> str:
+def _pair_label(row: pd.Series, with_method: bool) -> str:
     label = f"{row['weak_model']}{ARROW}{row['strong_model']}"
-    return f"{label}\n({row['loss']})" if with_loss else label
+    return f"{label}\n({row['method']})" if with_method else label
 
 
 def seed_means(summary: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -52,7 +54,7 @@ def seed_means(summary: pd.DataFrame, column: str) -> pd.DataFrame:
     grouped = summary.groupby(axes, sort=True)[column]
     frame = grouped.agg(["mean", "count", "std"]).reset_index()
     single_se = summary.groupby(axes, sort=True)[f"{column}_se"].first().to_numpy()
-    frame["err"] = np.where(frame["count"] > 1, frame["std"] / np.sqrt(frame["count"].clip(lower=1)), single_se)
+    frame["err"] = np.where(frame["count"] > 1, frame["std"] / np.sqrt(frame["count"]), single_se)
     return frame
 
 
@@ -66,7 +68,8 @@ def pgr_points(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
             row |= {"pgr": group["pgr_mean"], "low": group["pgr_seed_ci_low"], "high": group["pgr_seed_ci_high"],
                     "interval": "t over seeds"}
         else:
-            runs = summary[(summary[axes] == pd.Series(row)).all(axis=1) & summary["pgr"].notna()]
+            same_group = np.logical_and.reduce([summary[a] == row[a] for a in axes])
+            runs = summary[same_group & summary["pgr"].notna()]
             run = runs.iloc[0] if len(runs) else None
             row |= {"pgr": np.nan if run is None else run["pgr"],
                     "low": np.nan if run is None else run["pgr_ci_low"],
@@ -80,7 +83,7 @@ def plot_accuracy(summary: pd.DataFrame, path: Path) -> Path:
     """Weak / student / ceiling test accuracy per task and model pair, with error bars."""
     tasks = sorted(summary["task"].unique())
     fig, axes = _figure(len(tasks), ncols=2, panel_size=(max(4.5, 1.6 * _pairs_per_task(summary)), 4.0))
-    with_loss = summary["loss"].nunique() > 1
+    with_method = summary["method"].nunique() > 1
     for ax, task in zip(axes, tasks):
         rows = summary[summary["task"] == task]
         for offset, role in zip((-0.22, 0.0, 0.22), ROLES):
@@ -88,8 +91,9 @@ def plot_accuracy(summary: pd.DataFrame, path: Path) -> Path:
             x = np.arange(len(means)) + offset
             ax.errorbar(x, means["mean"], yerr=means["err"], fmt=ROLE_MARKERS[role], color=ROLE_COLORS[role],
                         capsize=3, markersize=7, label=role)
-        labels = [_pair_label(r, with_loss) for _, r in seed_means(rows, "weak_acc").iterrows()]
-        ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
+        labels = [_pair_label(r, with_method) for _, r in seed_means(rows, "weak_acc").iterrows()]
+        rotate = len(labels) > 3
+        ax.set_xticks(range(len(labels)), labels, rotation=20 if rotate else 0, ha="right" if rotate else "center")
         ax.set_xlim(-0.6, len(labels) - 0.4)
         ax.set_title(task)
         ax.set_ylabel("test accuracy")
@@ -100,24 +104,24 @@ def plot_accuracy(summary: pd.DataFrame, path: Path) -> Path:
 
 
 def _pairs_per_task(summary: pd.DataFrame) -> int:
-    return int(summary.groupby("task")[["weak_model", "strong_model", "loss"]].value_counts().groupby("task").size().max())
+    return int(summary.drop_duplicates(["task", "weak_model", "strong_model", "method"]).groupby("task").size().max())
 
 
 def plot_pgr(summary: pd.DataFrame, by_seed: pd.DataFrame, path: Path) -> Path:
-    """PGR per student loss, one marker per weak->strong pair, with its interval; undefined PGR is marked."""
+    """PGR per W2S method, one marker per weak->strong pair, with its interval; undefined PGR is marked."""
     points = pgr_points(summary, by_seed)
     tasks = sorted(points["task"].unique())
-    losses = sorted(points["loss"].unique())
+    methods = sorted(points["method"].unique())
     pairs = sorted(points[["weak_model", "strong_model"]].drop_duplicates().itertuples(index=False, name=None))
     colors = _palette(len(pairs))
-    fig, axes = _figure(len(tasks), ncols=2, panel_size=(max(4.5, 1.5 * len(losses) + 2.5), 4.0))
+    fig, axes = _figure(len(tasks), ncols=2, panel_size=(max(4.5, 1.2 * len(methods) + 2.5), 4.0))
     width = 0.6 / max(1, len(pairs))
     for ax, task in zip(axes, tasks):
         rows = points[points["task"] == task]
         for i, (pair, color) in enumerate(zip(pairs, colors)):
             offset = (i - (len(pairs) - 1) / 2) * width
             for _, row in rows[(rows["weak_model"] == pair[0]) & (rows["strong_model"] == pair[1])].iterrows():
-                x = losses.index(row["loss"]) + offset
+                x = methods.index(row["method"]) + offset
                 if pd.isna(row["pgr"]):
                     ax.plot(x, 0.0, "x", color=color, markersize=9)
                     ax.annotate("undefined", (x, 0.0), textcoords="offset points", xytext=(0, 8), ha="center",
@@ -125,20 +129,30 @@ def plot_pgr(summary: pd.DataFrame, by_seed: pd.DataFrame, path: Path) -> Path:
                     continue
                 yerr = _interval_err(row)
                 ax.errorbar(x, row["pgr"], yerr=yerr, fmt="o", color=color, capsize=4, markersize=7)
-        for i, (pair, color) in enumerate(zip(pairs, colors)):
-            ax.plot([], [], "o", color=color, label=f"{pair[0]}{ARROW}{pair[1]}")
+        present = set(zip(rows["weak_model"], rows["strong_model"]))
+        for pair, color in zip(pairs, colors):
+            if pair in present:
+                ax.plot([], [], "o", color=color, label=f"{pair[0]}{ARROW}{pair[1]}")
         ax.axhline(0.0, color="black", lw=0.8, ls="--")
         ax.axhline(1.0, color="#2ca02c", lw=0.8, ls="--")
-        ax.set_xticks(range(len(losses)), losses)
-        ax.set_xlim(-0.6, len(losses) - 0.4)
-        ax.set_xlabel("student loss")
+        rotate = len(methods) > 3
+        ax.set_xticks(range(len(methods)), methods, rotation=25 if rotate else 0, ha="right" if rotate else "center")
+        ax.set_xlim(-0.6, len(methods) - 0.4)
+        ax.set_xlabel("W2S method (student)")
         ax.set_ylabel("PGR")
         ax.set_title(task)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(loc="best", fontsize="small")
-    kinds = " / ".join(sorted(points["interval"].unique()))
-    fig.suptitle(f"Performance gap recovered (interval: {kinds})")
+    fig.suptitle("Performance gap recovered\n" + _interval_note(points["interval"]), fontsize="medium")
     return _save(fig, path)
+
+
+def _interval_note(kinds: pd.Series) -> str:
+    notes = {"t over seeds": "mean over seeds, t-interval",
+             "bootstrap over test examples": "paired bootstrap interval over test examples"}
+    if kinds.nunique() == 1:
+        return f"({notes[kinds.iloc[0]]})"
+    return "(mean over seeds with t-interval where 2+ seeds\nhave a defined PGR, else bootstrap over test examples)"
 
 
 def _interval_err(row: pd.Series) -> np.ndarray | None:
@@ -154,54 +168,76 @@ def _palette(n: int) -> list:
 
 
 def plot_student_vs_ceiling(summary: pd.DataFrame, path: Path) -> Path:
-    """Student vs ceiling test accuracy, one point per strong model; the diagonal is PGR = 1."""
+    """Student vs ceiling test accuracy per strong model (colour: method, marker: weak model).
+
+    The diagonal is PGR = 1; a dotted line at a weak teacher's accuracy is PGR = 0 for its students.
+    """
     tasks = sorted(summary["task"].unique())
     weak_models = sorted(summary["weak_model"].unique())
-    colors = dict(zip(weak_models, _palette(len(weak_models))))
-    fig, axes = _figure(len(tasks), ncols=2, panel_size=(5.0, 4.6))
+    methods = sorted(summary["method"].unique())
+    colors = dict(zip(methods, _palette(len(methods))))
+    markers = {w: "os^Dv<>phP*X"[i % 12] for i, w in enumerate(weak_models)}
+    fig, axes = _figure(len(tasks), ncols=2, panel_size=(7.6, 4.8))
     for ax, task in zip(axes, tasks):
         rows = summary[summary["task"] == task]
-        student, ceiling, weak = (seed_means(rows, f"{role}_acc") for role in ("student", "ceiling", "weak"))
-        values = np.concatenate([student["mean"], ceiling["mean"], weak["mean"]])
-        low, high = values.min() - 0.04, min(1.0, values.max() + 0.04)
-        for weak_model in weak_models:
-            mask = (student["weak_model"] == weak_model).to_numpy()
-            if not mask.any():
-                continue
-            color = colors[weak_model]
-            ax.errorbar(ceiling["mean"][mask], student["mean"][mask], xerr=ceiling["err"][mask],
-                        yerr=student["err"][mask], fmt="o", color=color, capsize=3, label=f"student of {weak_model}")
-            ax.axhline(weak["mean"][mask].iloc[0], color=color, ls=":", lw=1.2,
-                       label=f"{weak_model} (weak teacher)")
-            for x, y, name in zip(ceiling["mean"][mask], student["mean"][mask], student["strong_model"][mask]):
-                ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, -10), fontsize="small")
-        ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--", label="student = ceiling (PGR 1)")
+        student, ceiling = seed_means(rows, "student_acc"), seed_means(rows, "ceiling_acc")
+        weak_acc = rows.groupby("weak_model")["weak_acc"].mean()
+        values = np.concatenate([student["mean"] - student["err"], student["mean"] + student["err"],
+                                 ceiling["mean"] - ceiling["err"], ceiling["mean"] + ceiling["err"], weak_acc])
+        low, high = max(0.0, values.min() - 0.03), min(1.0, values.max() + 0.03)
+        for (weak_model, method), points in student.groupby(["weak_model", "method"]):
+            ax.errorbar(ceiling.loc[points.index, "mean"], points["mean"], xerr=ceiling.loc[points.index, "err"],
+                        yerr=points["err"], fmt=markers[weak_model], color=colors[method], capsize=3, alpha=0.9)
+        for strong_model, points in student.groupby("strong_model"):
+            ax.annotate(strong_model, (ceiling.loc[points.index, "mean"].mean(), points["mean"].max()),
+                        textcoords="offset points", xytext=(7, 5), fontsize="small")
+        for weak_model, acc in weak_acc.items():
+            ax.axhline(acc, color="#7f7f7f", ls=":", lw=1.2)
+            ax.annotate(f"weak: {weak_model}", (high, acc), textcoords="offset points", xytext=(-4, 3),
+                        ha="right", fontsize="small", color="#555555")
+        ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--")
         ax.set_xlim(low, high)
         ax.set_ylim(low, high)
         ax.set_aspect("equal")
+        ax.xaxis.set_major_locator(MaxNLocator(6))
+        ax.yaxis.set_major_locator(MaxNLocator(6))
         ax.set_xlabel("ceiling test accuracy (strong on gold)")
         ax.set_ylabel("student test accuracy (strong on weak labels)")
         ax.set_title(task)
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize="small")
+        ax.legend(handles=_student_legend(methods, colors, weak_models, markers), loc="upper left",
+                  bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
     fig.suptitle("Student vs ceiling across strong models")
     return _save(fig, path)
 
 
+def _student_legend(methods: list[str], colors: dict, weak_models: list[str], markers: dict) -> list[Line2D]:
+    handles = [Line2D([], [], color=colors[m], marker="o", ls="", label=m) for m in methods]
+    if len(weak_models) > 1:
+        handles += [Line2D([], [], color="#7f7f7f", marker=markers[w], ls="", label=f"student of {w}")
+                    for w in weak_models]
+    return handles + [
+        Line2D([], [], color="black", lw=0.8, ls="--", label="student = ceiling (PGR 1)"),
+        Line2D([], [], color="#7f7f7f", lw=1.2, ls=":", label="weak teacher (PGR 0)"),
+    ]
+
+
 def pooled_reliability(curves: list[dict]) -> dict[str, np.ndarray]:
     """Reliability bins of several runs (same bin edges) pooled: counts add, means are count-weighted."""
+    def bin_sums(key: str) -> np.ndarray:
+        return np.sum([np.nan_to_num(np.array(c[key], dtype=np.float64)) * c["count"] for c in curves], axis=0)
+
     counts = np.sum([c["count"] for c in curves], axis=0).astype(np.float64)
-    conf_sum = np.sum([np.nan_to_num(np.array(c["mean_confidence"], dtype=np.float64)) * c["count"] for c in curves], axis=0)
-    acc_sum = np.sum([np.nan_to_num(np.array(c["accuracy"], dtype=np.float64)) * c["count"] for c in curves], axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"count": counts, "confidence": conf_sum / counts, "accuracy": acc_sum / counts}
+        return {"count": counts, "confidence": bin_sums("mean_confidence") / counts,
+                "accuracy": bin_sums("accuracy") / counts}
 
 
 def plot_calibration(metrics: list[dict], path: Path) -> Path:
     """Reliability diagram per model pair: accuracy vs mean confidence per bin for weak, student, ceiling."""
     groups: dict[tuple, list[dict]] = {}
     for m in metrics:
-        groups.setdefault(tuple(m[a] for a in ("task", "weak_model", "strong_model", "loss")), []).append(m)
+        groups.setdefault(tuple(m[a] for a in ("task", "weak_model", "strong_model", "method")), []).append(m)
     keys = sorted(groups)
     fig, axes = _figure(len(keys), ncols=3, panel_size=(4.2, 4.2))
     for ax, key in zip(axes, keys):
@@ -213,18 +249,18 @@ def plot_calibration(metrics: list[dict], path: Path) -> Path:
             ece = np.mean([run[f"{role}_ece"] for run in runs])
             ax.plot(pooled["confidence"][shown], pooled["accuracy"][shown], marker=ROLE_MARKERS[role],
                     color=ROLE_COLORS[role], label=f"{role} (ECE {ece:.3f})")
-        task, weak, strong, loss = key
-        ax.set_title(f"{task}: {weak}{ARROW}{strong} ({loss})", fontsize="medium")
+        task, weak, strong, method = key
+        ax.set_title(f"{task}: {weak}{ARROW}{strong} ({method})", fontsize="medium")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_aspect("equal")
         ax.set_xlabel("confidence (max probability)")
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize="small")
+        ax.legend(loc="best", fontsize="small")
     n_seeds = max(len(runs) for runs in groups.values())
     pooled_note = f", pooled over {n_seeds} seeds" if n_seeds > 1 else ""
-    fig.suptitle(f"Reliability on test (equal-width confidence bins{pooled_note})")
+    fig.suptitle(f"Reliability on test\n(equal-width confidence bins{pooled_note})", fontsize="medium")
     return _save(fig, path)
 
 

@@ -1,0 +1,209 @@
+"""A content-addressed store of weak labels, shared between teams on a shared filesystem or an
+fsspec URL (``s3://bucket/w2s-labels``).
+
+An entry is ``<root>/<key[:2]>/<key>/`` holding the weak-label Parquet files and ``entry.json``
+(checksums, who published it and when, and everything the key was computed from). ``entry.json``
+is written last, so an entry without it is incomplete and never used. On a local filesystem an
+entry is assembled in ``<root>/.tmp/`` and renamed into place, so concurrent publishers of one key
+leave exactly one valid entry. Every read verifies the checksums; a corrupt entry is moved to
+``<root>/.corrupt/`` and reported, and the labels are recomputed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+import pandas as pd
+
+from .io import atomic_path, read_provenance, sha256_file, stable_hash
+
+log = logging.getLogger(__name__)
+
+ENTRY_MANIFEST = "entry.json"
+DIR_MODE = 0o2775  # group-shared (setgid), never world-writable
+FILE_MODE = 0o664
+
+
+def label_key(key_inputs: dict) -> str:
+    """The store key: a sha256 of everything that determines the weak labels."""
+    return stable_hash(key_inputs, length=64)
+
+
+class LabelStore:
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+        self.fs, self.base = fsspec.core.url_to_fs(self.root)
+        self.local = isinstance(self.fs, LocalFileSystem)
+
+    def entry_dir(self, key: str) -> str:
+        return f"{self.base}/{key[:2]}/{key}"
+
+    def _read_manifest(self, key: str) -> dict | None:
+        path = f"{self.entry_dir(key)}/{ENTRY_MANIFEST}"
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "r") as handle:
+            return json.load(handle)
+
+    def _checksum(self, path: str) -> str:
+        digest = hashlib.sha256()
+        with self.fs.open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def verify(self, key: str) -> dict | None:
+        """The entry's manifest if it exists and every file matches its checksum; else None.
+
+        A complete entry with a bad checksum is quarantined and reported.
+        """
+        manifest = self._read_manifest(key)
+        if manifest is None:
+            return None
+        bad = [name for name, meta in manifest["files"].items()
+               if not self.fs.exists(f"{self.entry_dir(key)}/{name}")
+               or self._checksum(f"{self.entry_dir(key)}/{name}") != meta["sha256"]]
+        if bad:
+            self._quarantine(key)
+            log.warning("label store entry %s is corrupt (%s); moved aside, labels will be recomputed", key, bad)
+            return None
+        return manifest
+
+    def _quarantine(self, key: str) -> None:
+        target = f"{self.base}/.corrupt/{key}.{uuid.uuid4().hex[:8]}"
+        self.fs.makedirs(f"{self.base}/.corrupt", exist_ok=True)
+        self.fs.mv(self.entry_dir(key), target, recursive=True)
+
+    def fetch(self, key: str, outputs: dict[str, str | Path]) -> dict:
+        """Copy the entry's files to ``outputs`` (name -> local path), verifying checksums."""
+        manifest = self.verify(key)
+        if manifest is None:
+            raise FileNotFoundError(f"no valid label store entry {key} under {self.root}")
+        for name, destination in outputs.items():
+            with atomic_path(destination) as tmp:
+                self.fs.get(f"{self.entry_dir(key)}/{name}", str(tmp))
+                if sha256_file(tmp) != manifest["files"][name]["sha256"]:
+                    raise OSError(f"label store entry {key}: {name} changed while it was copied")
+        return manifest
+
+    def publish(self, key: str, files: dict[str, str | Path], key_inputs: dict, provenance: dict | None = None) -> bool:
+        """Add an entry; returns False (and changes nothing) if a valid entry for ``key`` exists."""
+        if self.verify(key) is not None:
+            return False
+        manifest = {
+            "key": key,
+            "files": {name: {"sha256": sha256_file(path), "bytes": os.path.getsize(path)} for name, path in files.items()},
+            "key_inputs": key_inputs,
+            "provenance": provenance or {},
+            "published_by": getpass.getuser(),
+            "host": socket.gethostname(),
+            "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        if self.local:
+            return self._publish_local(key, files, manifest)
+        entry = self.entry_dir(key)
+        for name, path in files.items():
+            self.fs.put(str(path), f"{entry}/{name}")
+        with self.fs.open(f"{entry}/{ENTRY_MANIFEST}", "w") as handle:
+            json.dump(manifest, handle, indent=2, sort_keys=True)
+        return True
+
+    def _publish_local(self, key: str, files: dict[str, str | Path], manifest: dict) -> bool:
+        staging = Path(self.base) / ".tmp" / f"{key}.{uuid.uuid4().hex}"
+        target = Path(self.entry_dir(key))
+        for directory in (staging.parent, target.parent):
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(DIR_MODE)
+        staging.mkdir(mode=DIR_MODE)
+        try:
+            for name, path in files.items():
+                shutil.copyfile(path, staging / name)
+                if sha256_file(staging / name) != manifest["files"][name]["sha256"]:
+                    raise OSError(f"copy of {path} into the label store does not match its checksum")
+            (staging / ENTRY_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            for item in staging.iterdir():
+                item.chmod(FILE_MODE)
+            staging.chmod(DIR_MODE)
+            try:
+                os.rename(staging, target)  # atomic; fails if another publisher got there first
+            except OSError:
+                if self.verify(key) is None:
+                    raise
+                return False
+            return True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def keys(self) -> list[str]:
+        return sorted(Path(path).parent.name for path in self.fs.glob(f"{self.base}/??/*/{ENTRY_MANIFEST}"))
+
+    def list(self) -> pd.DataFrame:
+        """One row per complete entry: key, who, when, host, size, and the main key inputs."""
+        rows = []
+        for key in self.keys():
+            manifest = self._read_manifest(key) or {}
+            inputs = manifest.get("key_inputs", {})
+            rows.append({
+                "key": key, "published_by": manifest.get("published_by"), "host": manifest.get("host"),
+                "published_at": manifest.get("published_at"),
+                "bytes": sum(f["bytes"] for f in manifest.get("files", {}).values()),
+                "task": inputs.get("task"), "seed": inputs.get("seed"), "weak_checkpoint": inputs.get("weak_checkpoint"),
+            })
+        return pd.DataFrame(rows, columns=["key", "published_by", "host", "published_at", "bytes", "task", "seed",
+                                           "weak_checkpoint"])
+
+    def show(self, key: str) -> dict:
+        manifest = self._read_manifest(key)
+        if manifest is None:
+            raise KeyError(f"no entry {key} under {self.root}")
+        return manifest
+
+    def gc(self, keep: set[str] | None = None, older_than_days: float | None = None, dry_run: bool = False) -> list[str]:
+        """Remove incomplete/corrupt leftovers, and entries not in ``keep`` or older than the limit."""
+        complete = {self.entry_dir(key) for key in self.keys()}
+        removed = self.fs.glob(f"{self.base}/.tmp/*") + self.fs.glob(f"{self.base}/.corrupt/*")
+        removed += [path for path in self.fs.glob(f"{self.base}/??/*") if path.rstrip("/") not in complete]
+        now = datetime.now(timezone.utc)
+        for key in self.keys():
+            published = datetime.fromisoformat(self.show(key)["published_at"])
+            too_old = older_than_days is not None and (now - published).days >= older_than_days
+            if (keep is not None and key not in keep) or too_old:
+                removed.append(self.entry_dir(key))
+        if not dry_run:
+            for path in removed:
+                self.fs.rm(path, recursive=True)
+        return removed
+
+
+_STORES: dict[str, LabelStore] = {}
+_VERIFIED: dict[tuple[str, str], bool] = {}
+
+
+def has_entry(root: str, key: str) -> bool:
+    """Whether ``root`` holds a valid entry for ``key``; asked once per key and process (DAG building)."""
+    if (root, key) not in _VERIFIED:
+        store = _STORES.setdefault(root, LabelStore(root))
+        _VERIFIED[(root, key)] = store.verify(key) is not None
+    return _VERIFIED[(root, key)]
+
+
+def computed_locally(labels_path: str | Path, teacher_dir: str | Path, key: str) -> bool:
+    """Whether these weak labels were made here, by this run's teacher, for ``key``.
+
+    Then the labeling job stays their producer (nothing reruns); labels fetched from the store, or
+    made for another key, are (re)fetched from the store instead.
+    """
+    if not (Path(teacher_dir).is_dir() and Path(labels_path).is_file()):
+        return False
+    return read_provenance(labels_path).get("store_key") == key
