@@ -20,6 +20,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/teacher.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/store.smk"
+include: "workflow/rules/weak_sources.smk"
 include: "workflow/rules/strong.smk"
 include: "workflow/rules/evaluate.smk"
 

@@ -55,8 +55,8 @@ def test_grid_is_the_product_of_tasks_seeds_and_models(config):
     config["models"]["other"] = {"checkpoint": "/some/path"}
     config["weak"]["models"] = ["minilm", "other"]
     grid = experiment_grid(resolve_config(config))
-    assert len(grid) == 4
-    assert Experiment("rotten_tomatoes", 1, "other", "mpnet", "xent") in grid
+    assert len(grid) == 2 * 2 * len(config["strong"]["methods"])
+    assert Experiment("rotten_tomatoes", 1, "other", "mpnet", "logconf") in grid
 
 
 def test_train_settings_defaults_match_the_schema():
@@ -67,3 +67,27 @@ def test_train_settings_defaults_match_the_schema():
 def test_train_settings_reject_unknown_keys():
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainSettings.from_config({"epochz": 1})
+
+
+def test_ensembles_and_degraded_sources_join_the_weak_axis(config):
+    config["models"]["minilm_b"] = {"checkpoint": "builtin:all-MiniLM-L6-v2", "seed_offset": 1}
+    config["weak"]["models"] = ["minilm", "minilm_b"]
+    config["weak"]["ensembles"] = {"pair": {"members": ["minilm", "minilm_b"]}}
+    config["weak"]["degraded"] = {"pair_acc60": {"source": "pair", "target_accuracy": 0.6}}
+    config["strong"]["methods"] = {"xent": {}}
+    resolved = resolve_config(config)
+    assert [e.weak for e in experiment_grid(resolved)] == ["minilm", "minilm_b", "pair", "pair_acc60"]
+    assert resolved["weak"]["ensembles"]["pair"]["combine"] == "mean"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda w: w["ensembles"].update(pair={"members": ["minilm", "nope"]}), r"members: \['nope'\] are not in weak.models"),
+    (lambda w: w["degraded"].update(bad={"source": "nope", "target_accuracy": 0.5}), r"source: 'nope' is not in"),
+    (lambda w: w["ensembles"].update(minilm={"members": ["minilm", "minilm"]}), r"non-unique|more than one"),
+])
+def test_weak_source_errors_name_the_key(config, change, message):
+    config["weak"].setdefault("ensembles", {})
+    config["weak"].setdefault("degraded", {})
+    change(config["weak"])
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(config)

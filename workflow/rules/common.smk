@@ -3,6 +3,7 @@
 # Every output goes under results/ (run elsewhere with `snakemake --directory DIR`).
 
 import json
+import re
 
 from w2s.experiments import (
     experiment_grid,
@@ -12,6 +13,7 @@ from w2s.experiments import (
     strong_spec,
     task_spec,
     weak_label_key_inputs,
+    weak_sources,
 )
 from w2s.fingerprint import code_hash
 from w2s.label_store import computed_locally, has_entry, label_key
@@ -77,8 +79,42 @@ def store_publish_targets(wildcards):
         {
             f"results/{e.task}/seed{e.seed}/weak/{e.weak}/labels/store_entry.json"
             for e in GRID
+            if e.weak in CFG["weak"]["models"]
         }
     )
+
+
+def name_pattern(names):
+    """A wildcard constraint matching exactly these names (nothing, if there are none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!x)x"
+
+
+TEACHERS = name_pattern(CFG["weak"]["models"])
+ENSEMBLES = name_pattern(CFG["weak"]["ensembles"])
+DEGRADED = name_pattern(CFG["weak"]["degraded"])
+
+
+def teacher_seed(wildcards):
+    return int(wildcards.seed) + CFG["models"][wildcards.weak]["seed_offset"]
+
+
+def labels_of(wildcards, source, split):
+    return f"results/{wildcards.task}/seed{wildcards.seed}/weak/{source}/labels/{split}.parquet"
+
+
+def ensemble_inputs(wildcards):
+    members = CFG["weak"]["ensembles"][wildcards.weak]["members"]
+    return [labels_of(wildcards, m, split) for m in members for split in LABELED_SPLITS]
+
+
+def ensemble_member_args(wildcards):
+    members = CFG["weak"]["ensembles"][wildcards.weak]["members"]
+    return " ".join(f"{m}={os.path.dirname(labels_of(wildcards, m, 'test'))}" for m in members)
+
+
+def degraded_source_inputs(wildcards):
+    source = CFG["weak"]["degraded"][wildcards.weak]["source"]
+    return [labels_of(wildcards, source, split) for split in LABELED_SPLITS]
 
 
 def as_json(value):

@@ -2,6 +2,8 @@
 
 
 rule label_weak:
+    wildcard_constraints:
+        weak=TEACHERS,
     input:
         model="results/{task}/seed{seed}/weak/{weak}/model",
         transfer="results/{task}/seed{seed}/data/transfer.parquet",

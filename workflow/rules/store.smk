@@ -13,6 +13,8 @@ ruleorder: fetch_weak_labels > label_weak
 
 
 rule fetch_weak_labels:
+    wildcard_constraints:
+        weak=TEACHERS,
     input:
         unpack(store_fetch_inputs),
     output:
@@ -33,6 +35,8 @@ rule fetch_weak_labels:
 
 
 rule publish_weak_labels:
+    wildcard_constraints:
+        weak=TEACHERS,
     input:
         manifest="results/{task}/seed{seed}/data/manifest.json",
         transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",

@@ -2,6 +2,8 @@
 
 
 rule train_weak:
+    wildcard_constraints:
+        weak=TEACHERS,
     input:
         manifest="results/{task}/seed{seed}/data/manifest.json",
         train="results/{task}/seed{seed}/data/weak_train.parquet",
@@ -12,7 +14,7 @@ rule train_weak:
         model_ref=lambda w: model_reference(CFG, w.weak),
         settings=as_json(CFG["weak"]["train"]),
         code=code_hash("teacher"),
-        seed=lambda w: w.seed,
+        seed=teacher_seed,
         device=CFG["device"],
         data_dir=lambda w, input: os.path.dirname(input.manifest),
     conda:

@@ -52,6 +52,25 @@ def cmd_label(args: argparse.Namespace) -> None:
                  provenance=json.loads(args.provenance))
 
 
+def cmd_combine_labels(args: argparse.Namespace) -> None:
+    from .weak_sources import combine_weak_labels
+
+    members = _mapping(args.members)
+    for split in args.splits:
+        combine_weak_labels({m: f"{d}/{split}.parquet" for m, d in members.items()}, args.rule,
+                            f"{args.out_dir}/{split}.parquet", json.loads(args.provenance))
+
+
+def cmd_degrade_labels(args: argparse.Namespace) -> None:
+    from .weak_sources import degrade_weak_labels
+
+    for offset, split in enumerate(args.splits):
+        achieved = degrade_weak_labels(f"{args.source_dir}/{split}.parquet", f"{args.gold_dir}/{split}.parquet",
+                                       args.target_accuracy, args.seed + offset, f"{args.out_dir}/{split}.parquet",
+                                       json.loads(args.provenance))
+        log.info("%s: weak-label accuracy set to %.4f", split, achieved)
+
+
 def cmd_extract_features(args: argparse.Namespace) -> None:
     from .features import extract_features
 
@@ -206,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("plots", cmd_plots, (("--summary",), req), (("--by-seed",), req),
         (("--metrics",), {"nargs": "+", "required": True}),
         (("--outputs",), {"nargs": "+", "required": True, "metavar": "PLOT=PATH"}))
+    splits = (("--splits",), {"nargs": "+", "default": ["transfer", "test"]})
+    add("combine-labels", cmd_combine_labels, (("--members",), {"nargs": "+", "required": True, "metavar": "NAME=DIR"}),
+        (("--rule",), {"default": "mean"}), splits, (("--out-dir",), req), (("--provenance",), {"default": "{}"}))
+    add("degrade-labels", cmd_degrade_labels, (("--source-dir",), req), (("--gold-dir",), req),
+        (("--target-accuracy",), {"type": float, "required": True}), seed, splits, (("--out-dir",), req),
+        (("--provenance",), {"default": "{}"}))
     store = (("--store",), req)
     add("store-fetch", cmd_store_fetch, store, (("--key",), req), (("--manifest",), req), (("--outputs",), pairs))
     add("store-publish", cmd_store_publish, store, (("--key",), req), (("--key-inputs",), req),

@@ -84,6 +84,7 @@ def resolve_config(config: dict) -> dict:
                 raise ConfigError(
                     f"{role}.models: {name!r} is not defined under `models` (defined: {sorted(config['models'])})"
                 )
+    _check_weak_sources(config["weak"])
     for name, task in config["tasks"].items():
         needed = {"hf": "name", "file": "path"}.get(task["source"])
         if needed and needed not in task:
@@ -91,12 +92,32 @@ def resolve_config(config: dict) -> dict:
     return config
 
 
+def _check_weak_sources(weak: dict) -> None:
+    teachers, ensembles, degraded = set(weak["models"]), set(weak["ensembles"]), set(weak["degraded"])
+    clash = (teachers & ensembles) | (teachers & degraded) | (ensembles & degraded)
+    if clash:
+        raise ConfigError(f"weak: {sorted(clash)} name more than one of models, ensembles and degraded")
+    for name, ensemble in weak["ensembles"].items():
+        unknown = set(ensemble["members"]) - teachers
+        if unknown:
+            raise ConfigError(f"weak.ensembles.{name}.members: {sorted(unknown)} are not in weak.models")
+    for name, spec in weak["degraded"].items():
+        if spec["source"] not in teachers | ensembles:
+            raise ConfigError(f"weak.degraded.{name}.source: {spec['source']!r} is not in weak.models or weak.ensembles")
+
+
+def weak_sources(config: dict) -> list[str]:
+    """Every weak-label source: trained teachers, then ensembles, then degraded labels."""
+    weak = config["weak"]
+    return [*weak["models"], *weak["ensembles"], *weak["degraded"]]
+
+
 def experiment_grid(config: dict) -> list[Experiment]:
     """Every task x seed x weak model x strong model x method combination."""
     return [
         Experiment(*combination)
         for combination in itertools.product(
-            config["tasks"], config["seeds"], config["weak"]["models"], config["strong"]["models"],
+            config["tasks"], config["seeds"], weak_sources(config), config["strong"]["models"],
             config["strong"]["methods"],
         )
     ]
@@ -124,6 +145,7 @@ def weak_label_key_inputs(config: dict, task: str, seed: int, weak: str) -> dict
         "task_spec": config["tasks"][task],
         "seed": int(seed),
         "weak_checkpoint": reference,
+        "weak_seed_offset": config["models"][weak]["seed_offset"],
         "weak_fingerprint": fingerprint(reference),
         "weak_train": config["weak"]["train"],
         "labeling": {k: v for k, v in config["labeling"].items() if k not in LABELING_RUNTIME_KEYS},

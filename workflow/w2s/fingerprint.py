@@ -21,6 +21,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "labels": ("io", "labeling", "batching", "inference"),
     "features": (*_COMMON, "features"),
     "strong": (*_COMMON, "strong", "features", "train", "learners", "losses", "methods", "metrics", "tables"),
+    "weak_sources": ("io", "weak_sources", "labeling", "tables"),
     "evaluate": ("io", "evaluate", "metrics", "tables"),
     "plots": ("io", "plots", "metrics"),
 }

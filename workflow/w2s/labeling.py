@@ -347,7 +347,7 @@ def _read_split(path: Path) -> pa.Table:
     )
 
 
-def _label_table(split: pa.Table, probs: np.ndarray) -> pa.Table:
+def label_table(split: pa.Table, probs: np.ndarray) -> pa.Table:
     probs = np.ascontiguousarray(probs, dtype=np.float32)
     n, k = probs.shape
     soft = pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1), pa.float32()), k).cast(
@@ -413,5 +413,5 @@ def label_splits(
             "created_at": created_at,
             **(provenance or {}),
         }
-        io.write_parquet(_label_table(split, probs[name]), outputs[name], provenance=meta)
+        io.write_parquet(label_table(split, probs[name]), outputs[name], provenance=meta)
         log.info("wrote %d weak labels for split %r to %s", split.num_rows, name, outputs[name])

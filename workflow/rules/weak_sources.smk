@@ -1,0 +1,67 @@
+# Weak-label sources besides single teachers: ensembles (weak.ensembles) and labels degraded to
+# a target accuracy (weak.degraded). They write the same files as label_weak, so students and
+# evaluation use them like any teacher.
+
+
+localrules:
+    combine_weak_labels,
+    degrade_weak_labels,
+
+
+rule combine_weak_labels:
+    wildcard_constraints:
+        weak=ENSEMBLES,
+    input:
+        ensemble_inputs,
+    output:
+        transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
+        test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
+    params:
+        code=code_hash("weak_sources"),
+        members=ensemble_member_args,
+        combine=lambda w: CFG["weak"]["ensembles"][w.weak]["combine"],
+        out_dir=lambda w, output: os.path.dirname(output.test),
+        provenance=lambda w: as_json(
+            {"task": w.task, "seed": int(w.seed), "weak_model": w.weak}
+        ),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/combine_weak_labels/{weak}.log",
+    resources:
+        mem_mb=2000,
+    shell:
+        "python -m w2s combine-labels --members {params.members} --rule {params.combine}"
+        " --out-dir {params.out_dir} --provenance {params.provenance:q} > {log} 2>&1"
+
+
+rule degrade_weak_labels:
+    wildcard_constraints:
+        weak=DEGRADED,
+    input:
+        degraded_source_inputs,
+        gold_transfer="results/{task}/seed{seed}/data/transfer.parquet",
+        gold_test="results/{task}/seed{seed}/data/test.parquet",
+    output:
+        transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
+        test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
+    params:
+        code=code_hash("weak_sources"),
+        source_dir=lambda w, input: os.path.dirname(input[0]),
+        gold_dir=lambda w, input: os.path.dirname(input.gold_test),
+        target=lambda w: CFG["weak"]["degraded"][w.weak]["target_accuracy"],
+        seed=lambda w: w.seed,
+        out_dir=lambda w, output: os.path.dirname(output.test),
+        provenance=lambda w: as_json(
+            {"task": w.task, "seed": int(w.seed), "weak_model": w.weak}
+        ),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/{task}/seed{seed}/degrade_weak_labels/{weak}.log",
+    resources:
+        mem_mb=2000,
+    shell:
+        "python -m w2s degrade-labels --source-dir {params.source_dir} --gold-dir {params.gold_dir}"
+        " --target-accuracy {params.target} --seed {params.seed} --out-dir {params.out_dir}"
+        " --provenance {params.provenance:q} > {log} 2>&1"
