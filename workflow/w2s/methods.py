@@ -6,12 +6,13 @@ one axis value of the experiment grid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .losses import Loss, build_loss
+from .settings import from_config
 
 LOSS_OPTIONS = {
     "product": ("alpha",),
@@ -34,11 +35,7 @@ class Method:
 
     @classmethod
     def from_config(cls, config: dict | None) -> "Method":
-        config = dict(config or {})
-        unknown = set(config) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown method settings: {sorted(unknown)}")
-        return cls(**config)
+        return from_config(cls, config, "method")
 
     def build_loss(self, weak_targets: np.ndarray) -> Loss:
         """The loss object; logconf gets the class prior of all its (selected) weak labels."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,6 +23,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from .io import atomic_dir, write_json
 from .losses import Loss
 from .runtime import seed_everything
+from .settings import from_config
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,7 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, config: dict | None) -> "TrainSettings":
-        config = dict(config or {})
-        unknown = set(config) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)}")
-        return cls(**config)
+        return from_config(cls, config, "training")
 
 
 @dataclass
