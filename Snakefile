@@ -30,4 +30,5 @@ rule all:
         rules.summarize.output,
         rules.plots.output,
         store_publish_targets,
+        verifier_reports,
     default_target: True

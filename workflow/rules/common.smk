@@ -92,6 +92,7 @@ def name_pattern(names):
 TEACHERS = name_pattern(CFG["weak"]["models"])
 ENSEMBLES = name_pattern(CFG["weak"]["ensembles"])
 DEGRADED = name_pattern(CFG["weak"]["degraded"])
+AGGREGATED = name_pattern(CFG["weak"]["aggregated"])
 
 
 def teacher_seed(wildcards):
@@ -110,6 +111,35 @@ def ensemble_inputs(wildcards):
 def ensemble_member_args(wildcards):
     members = CFG["weak"]["ensembles"][wildcards.weak]["members"]
     return " ".join(f"{m}={os.path.dirname(labels_of(wildcards, m, 'test'))}" for m in members)
+
+
+def aggregated_teachers(wildcards):
+    return CFG["weak"]["aggregated"][wildcards.weak]["teachers"]
+
+
+def aggregated_inputs(wildcards):
+    return [
+        labels_of(wildcards, t, split)
+        for t in aggregated_teachers(wildcards)
+        for split in LABELED_SPLITS
+    ]
+
+
+def aggregated_teacher_args(wildcards):
+    return " ".join(
+        f"{t}={os.path.dirname(labels_of(wildcards, t, 'test'))}"
+        for t in aggregated_teachers(wildcards)
+    )
+
+
+def verifier_reports(wildcards):
+    return sorted(
+        {
+            f"results/{e.task}/seed{e.seed}/weak/{e.weak}/verifier_evaluation.json"
+            for e in GRID
+            if e.weak in CFG["weak"]["aggregated"]
+        }
+    )
 
 
 def degraded_source_inputs(wildcards):

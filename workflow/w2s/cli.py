@@ -71,6 +71,34 @@ def cmd_degrade_labels(args: argparse.Namespace) -> None:
         log.info("%s: weak-label accuracy set to %.4f", split, achieved)
 
 
+def _teacher_files(pairs: list[str], splits: list[str]) -> dict[str, dict[str, str]]:
+    return {name: {split: f"{labels_dir}/{split}.parquet" for split in splits}
+            for name, labels_dir in _mapping(pairs).items()}
+
+
+def cmd_aggregate_labels(args: argparse.Namespace) -> None:
+    from .verifiers import aggregate_label_files
+
+    metadata = aggregate_label_files(
+        _teacher_files(args.teachers, args.splits), {split: f"{args.out_dir}/{split}.parquet" for split in args.splits},
+        json.loads(args.settings), fit_split="transfer", labeling_functions=args.labeling_functions,
+        table_out=args.table_out, metadata_out=args.metadata_out, provenance=json.loads(args.provenance))
+    log.info("aggregated %s with %s", metadata.get("teachers"), metadata.get("aggregator", "the label model"))
+
+
+def cmd_evaluate_verifiers(args: argparse.Namespace) -> None:
+    import pyarrow as pa
+
+    from .io import write_json, write_parquet
+    from .verifiers import evaluate_verifiers
+
+    report, table = evaluate_verifiers(_teacher_files(args.teachers, ["transfer", "test"]), args.labeling_functions,
+                                       json.loads(args.settings), {"transfer": args.gold_transfer, "test": args.gold_test})
+    write_json(report, args.out_json)
+    write_parquet(pa.Table.from_pandas(table, preserve_index=False), args.out_table)
+    log.info("aggregator test accuracy: %s", {k: round(v["test_accuracy"], 4) for k, v in report["aggregators"].items()})
+
+
 def cmd_extract_features(args: argparse.Namespace) -> None:
     from .features import extract_features
 
@@ -231,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("degrade-labels", cmd_degrade_labels, (("--source-dir",), req), (("--gold-dir",), req),
         (("--target-accuracy",), {"type": float, "required": True}), seed, splits, (("--out-dir",), req),
         (("--provenance",), {"default": "{}"}))
+    teachers = (("--teachers",), {"nargs": "+", "required": True, "metavar": "NAME=LABELS_DIR"})
+    functions = (("--labeling-functions",), {"nargs": "*", "default": []})
+    add("aggregate-labels", cmd_aggregate_labels, teachers, functions, (("--settings",), {"default": "{}"}), splits,
+        (("--out-dir",), req), (("--table-out",), req), (("--metadata-out",), req),
+        (("--provenance",), {"default": "{}"}))
+    add("evaluate-verifiers", cmd_evaluate_verifiers, teachers, functions, (("--settings",), {"default": "{}"}),
+        (("--gold-transfer",), req), (("--gold-test",), req), (("--out-json",), req), (("--out-table",), req))
     store = (("--store",), req)
     add("store-fetch", cmd_store_fetch, store, (("--key",), req), (("--manifest",), req), (("--outputs",), pairs))
     add("store-publish", cmd_store_publish, store, (("--key",), req), (("--key-inputs",), req),

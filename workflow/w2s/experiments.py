@@ -94,22 +94,34 @@ def resolve_config(config: dict) -> dict:
 
 def _check_weak_sources(weak: dict) -> None:
     teachers, ensembles, degraded = set(weak["models"]), set(weak["ensembles"]), set(weak["degraded"])
-    clash = (teachers & ensembles) | (teachers & degraded) | (ensembles & degraded)
+    aggregated = set(weak["aggregated"])
+    names = [*teachers, *ensembles, *degraded, *aggregated]
+    clash = {name for name in names if names.count(name) > 1}
     if clash:
-        raise ConfigError(f"weak: {sorted(clash)} name more than one of models, ensembles and degraded")
+        raise ConfigError(f"weak: {sorted(clash)} name more than one of models, ensembles, aggregated and degraded")
+    for name, spec in weak["aggregated"].items():
+        unknown = set(spec["teachers"]) - teachers
+        if unknown:
+            raise ConfigError(f"weak.aggregated.{name}.teachers: {sorted(unknown)} are not in weak.models")
+        if not spec["teachers"]:
+            raise ConfigError(f"weak.aggregated.{name}.teachers: name at least one teacher (labeling functions need its texts)")
+        if spec["settings"].get("aggregator") in ("best_single", "logistic"):
+            raise ConfigError(f"weak.aggregated.{name}.settings.aggregator: {spec['settings']['aggregator']!r} "
+                              "uses gold labels and cannot make training labels; it is in the verifier report")
     for name, ensemble in weak["ensembles"].items():
         unknown = set(ensemble["members"]) - teachers
         if unknown:
             raise ConfigError(f"weak.ensembles.{name}.members: {sorted(unknown)} are not in weak.models")
     for name, spec in weak["degraded"].items():
-        if spec["source"] not in teachers | ensembles:
-            raise ConfigError(f"weak.degraded.{name}.source: {spec['source']!r} is not in weak.models or weak.ensembles")
+        if spec["source"] not in teachers | ensembles | aggregated:
+            raise ConfigError(f"weak.degraded.{name}.source: {spec['source']!r} is not in weak.models, "
+                              "weak.ensembles or weak.aggregated")
 
 
 def weak_sources(config: dict) -> list[str]:
-    """Every weak-label source: trained teachers, then ensembles, then degraded labels."""
+    """Every weak-label source: trained teachers, ensembles, aggregated verifiers, degraded labels."""
     weak = config["weak"]
-    return [*weak["models"], *weak["ensembles"], *weak["degraded"]]
+    return [*weak["models"], *weak["ensembles"], *weak["aggregated"], *weak["degraded"]]
 
 
 def experiment_grid(config: dict) -> list[Experiment]:

@@ -22,6 +22,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "features": (*_COMMON, "features"),
     "strong": (*_COMMON, "strong", "features", "train", "learners", "losses", "methods", "metrics", "tables"),
     "weak_sources": ("io", "weak_sources", "labeling", "tables"),
+    "verifiers": ("io", "verifiers", "labeling_functions", "labeling"),
     "evaluate": ("io", "evaluate", "metrics", "tables"),
     "plots": ("io", "plots", "metrics"),
 }
