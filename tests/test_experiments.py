@@ -91,3 +91,8 @@ def test_weak_source_errors_name_the_key(config, change, message):
     change(config["weak"])
     with pytest.raises(ConfigError, match=message):
         resolve_config(config)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_configs_are_valid(path):
+    assert experiment_grid(resolve_config(yaml.safe_load(path.read_text())))
