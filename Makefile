@@ -14,10 +14,12 @@ export TOKENIZERS_PARALLELISM ?= false
 
 env: $(STAMP)
 
-$(STAMP): envs/cpu.txt envs/cpu-constraints.txt envs/assets.txt pyproject.toml
+$(STAMP): envs/cpu.txt envs/cpu-slurm.txt envs/cpu-constraints.txt envs/assets.txt pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r envs/cpu.txt -c envs/cpu-constraints.txt
+	# a second resolve: see envs/cpu-slurm.txt for the numpy conflict it works around
+	$(BIN)/pip install --quiet -r envs/cpu-slurm.txt -c envs/cpu-constraints.txt
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(BIN)/pip install --quiet --no-deps -r envs/assets.txt
 	$(BIN)/pip install --quiet --no-deps -e .
