@@ -2,6 +2,7 @@
 # input/params functions that several rules use. Logic lives in the w2s package.
 # Every output goes under results/ (run elsewhere with `snakemake --directory DIR`).
 
+import functools
 import json
 import re
 
@@ -51,10 +52,13 @@ LABEL_STORE = CFG["label_store"]
 STORE_MISS = "label-store-miss/{task}/seed{seed}/{weak}"
 
 
+@functools.cache
+def _weak_label_key(task, seed, weak):
+    return label_key(weak_label_key_inputs(CFG, task, seed, weak))
+
+
 def weak_label_key(wildcards):
-    return label_key(
-        weak_label_key_inputs(CFG, wildcards.task, wildcards.seed, wildcards.weak)
-    )
+    return _weak_label_key(wildcards.task, str(wildcards.seed), wildcards.weak)
 
 
 def store_fetch_inputs(wildcards):

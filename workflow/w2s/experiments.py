@@ -7,6 +7,7 @@ plain Python with unit tests.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,14 @@ class Experiment:
     method: str
 
 
+@functools.cache
+def _schema_text() -> str:
+    return SCHEMA_PATH.read_text()
+
+
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The config schema (read once per process; a fresh copy each call, callers may change it)."""
+    return yaml.safe_load(_schema_text())
 
 
 def _resolve(schema: dict, root: dict) -> dict:
