@@ -31,7 +31,6 @@ vLLM writes its own log lines to stdout and stderr; the tables start with '##'.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing
 import os
@@ -40,7 +39,6 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -52,6 +50,8 @@ from common import (classifier_checkpoint, gpu_section, joined_texts, markdown_t
 # (common first: it sets environment defaults that torch, tqdm and vllm read when they load)
 import numpy as np
 import torch
+
+from w2s.runtime import environment
 
 MAX_LENGTH = 128
 BATCH = 64
@@ -102,20 +102,6 @@ class Pairing:
 
     def candidate(self, workload: str) -> list[float]:
         return [cand for _, cand in self.times[workload]]
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    old = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class ReferenceLoop:

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import io
+from .runtime import environment
 
 log = logging.getLogger(__name__)
 
@@ -230,16 +231,8 @@ def _engine_env(settings: dict) -> Iterator[None]:
         values[KVCACHE_ENV] = str(max(1, math.ceil(settings["kv_cache_gb"])))
     if settings["in_process"]:
         values[MULTIPROCESSING_ENV] = "0"
-    old = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
+    with environment(values):
         yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class _VLLMEngine:
