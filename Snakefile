@@ -1,4 +1,5 @@
-# Weak-to-strong generalization experiments: config.yaml -> results/summary.{parquet,csv}.
+# Weak-to-strong generalization experiments: config.yaml -> results/summary.{parquet,csv} (classification)
+# and results/reasoning/<task>/seed<seed>/metrics.json (the generative reasoning track).
 # Each stage lives in workflow/rules/<stage>.smk and calls the `w2s` package (workflow/w2s).
 
 from snakemake.utils import min_version, validate
@@ -23,12 +24,14 @@ include: "workflow/rules/store.smk"
 include: "workflow/rules/weak_sources.smk"
 include: "workflow/rules/strong.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/reasoning.smk"
 
 
 rule all:
     input:
-        rules.summarize.output,
-        rules.plots.output,
+        classification_targets,
         store_publish_targets,
         verifier_reports,
+        reasoning_metrics_files,
+        reasoning_publish_targets,
     default_target: True

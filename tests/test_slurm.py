@@ -68,6 +68,17 @@ def snakemake(workdir: Path, configfile: Path, *args: str, profile: str = "slurm
     return finish(start_snakemake(workdir, configfile, *args, profile=profile))
 
 
+def dry_run_resources(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """Rule name -> its ``resources:`` line (with a trailing comma) from a dry run's job listing."""
+    resources, rule = {}, None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule:
+            resources[rule] = line.split("resources:", 1)[1] + ","
+    return resources
+
+
 def slurm_jobs(workdir: Path) -> list[dict[str, str]]:
     """Every job Slurm knows (finished ones stay for MinJobAge) that ran in ``workdir``, oldest first."""
     out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True, check=True).stdout
@@ -213,18 +224,28 @@ def test_cluster_profile_puts_gpu_stages_on_the_gpu_partition(cluster, tmp_path)
     configfile.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, configfile, "--dry-run", profile="slurm")
     assert result.returncode == 0, result.stderr
-    resources = {}
-    rule = None
-    for line in result.stdout.splitlines():
-        if line.startswith(("rule ", "localrule ")):
-            rule = line.split()[1].rstrip(":")
-        elif line.strip().startswith("resources:") and rule:
-            resources[rule] = line.split("resources:", 1)[1]
+    resources = dry_run_resources(result)
     assert set(GPU_STAGES) <= set(resources)
     for stage in GPU_STAGES:
         gpus = 2 if stage == "label_weak" else 1
         assert "slurm_partition=gpu" in resources[stage] and "gpu_model=a100" in resources[stage], stage
-        assert f"gpu={gpus}," in resources[stage] + ",", stage
+        assert f"gpu={gpus}," in resources[stage], stage
     assert "mem_mb=32000," in resources["label_weak"]
     for rule in ("prepare_data", "evaluate", "summarize"):
+        assert "slurm_partition=cpu" in resources[rule] and "gpu=" not in resources[rule], rule
+
+
+def test_cluster_profile_sends_the_reasoning_gpu_rules_to_the_gpu_partition(cluster, tmp_path):
+    """The generative track's sampling and training rules are GPU jobs with the config's requests."""
+    config = yaml.safe_load((ROOT / "examples" / "reasoning_cpu.yaml").read_text())
+    config["resources"] = {"generate": {"gpus": 2, "mem_mb": 48000}, "train_reasoner": {"gpus": 1, "runtime": 600}}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, configfile, "--dry-run", "--replace-workflow-config", profile="slurm")
+    assert result.returncode == 0, result.stderr
+    resources = dry_run_resources(result)
+    for rule, gpus in (("reasoning_sample_base", 2), ("reasoning_train", 1)):
+        assert "slurm_partition=gpu" in resources[rule] and f"gpu={gpus}," in resources[rule], rule
+    assert "mem_mb=48000," in resources["reasoning_sample_base"] and "runtime=600," in resources["reasoning_train"]
+    for rule in ("reasoning_problems", "reasoning_score", "reasoning_train_set", "reasoning_evaluate"):
         assert "slurm_partition=cpu" in resources[rule] and "gpu=" not in resources[rule], rule

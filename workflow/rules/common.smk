@@ -17,7 +17,8 @@ from w2s.experiments import (
     weak_sources,
 )
 from w2s.fingerprint import code_hash
-from w2s.label_store import computed_locally, has_entry, label_key
+from w2s.label_store import computed_locally, has_entry, label_key, made_for_key
+from w2s.reasoning import plan as reasoning_plan
 from w2s.resources import rule_resources, stage_threads, tensor_parallel_size
 
 CFG = resolve_config(config)
@@ -44,6 +45,7 @@ wildcard_constraints:
     strong=NAME,
     loss=NAME,
     method=NAME,
+    generator=NAME,
     seed=r"\d+",
 
 
@@ -187,3 +189,132 @@ STRONG_PARAMS = dict(
     device=CFG["device"],
     features=feature_args,
 )
+
+
+def classification_targets(wildcards):
+    """The summary tables and plots, when the config has a classification grid."""
+    if not GRID:
+        return []
+    return [*rules.summarize.output, *rules.plots.output]
+
+
+# ------------------------------------------------------------------ the generative reasoning track
+
+REASONING = CFG.get("reasoning") or {}
+R_BASE = reasoning_plan.base_generators(CFG) if REASONING else []
+R_TRAINED = list(reasoning_plan.trained_models(CFG)) if REASONING else []
+R_ROOT = "results/reasoning/{task}/seed{seed}"
+
+
+def reasoning_metrics_files(wildcards):
+    if not REASONING:
+        return []
+    return [
+        f"results/reasoning/{task}/seed{seed}/metrics.json"
+        for task in REASONING["tasks"]
+        for seed in CFG["seeds"]
+    ]
+
+
+def reasoning_train_set_inputs(wildcards):
+    method = reasoning_plan.trained_models(CFG)[wildcards.generator]
+    root = R_ROOT.format(**wildcards)
+    inputs = {
+        f"samples_{g}": f"{root}/samples/{g}.parquet"
+        for g in reasoning_plan.train_set_inputs(CFG, wildcards.generator)
+    }
+    if reasoning_plan.reads_weak_scores(method):
+        inputs["weak_scores"] = f"{root}/scores/weak.parquet"
+    return inputs
+
+
+def reasoning_sample_args(wildcards, input):
+    return " ".join(
+        f"{key[len('samples_'):]}={path}"
+        for key, path in input.items()
+        if key.startswith("samples_")
+    )
+
+
+def reasoning_generator_files(wildcards):
+    root = R_ROOT.format(**wildcards)
+    files = {}
+    for g in reasoning_plan.generators(CFG):
+        files[f"samples_{g}"] = f"{root}/samples/{g}.parquet"
+        files[f"scores_{g}"] = f"{root}/scores/{g}.parquet"
+    return files
+
+
+def reasoning_generator_specs(wildcards, input):
+    return as_json(
+        {
+            g: {
+                "role": reasoning_plan.role(CFG, g),
+                "samples": input[f"samples_{g}"],
+                "scores": input[f"scores_{g}"],
+                "uses_gold": reasoning_plan.student_uses_gold(CFG, g),
+            }
+            for g in reasoning_plan.generators(CFG)
+        }
+    )
+
+
+def reasoning_sampling_params(wildcards):
+    return {
+        "n": " ".join(
+            f"{split}={n}"
+            for split, n in reasoning_plan.samples_per_split(
+                CFG, wildcards.generator
+            ).items()
+        ),
+        "sampling": as_json(reasoning_plan.sampling(CFG, wildcards.generator)),
+    }
+
+
+R_ENGINE = as_json(
+    {**REASONING.get("engine", {}), "tensor_parallel_size": tensor_parallel_size(CFG, "generate")}
+)
+
+
+# Reasoning samples of the base generators are shared through label_store like weak labels.
+REASONING_STORE_MISS = "label-store-miss/reasoning/{task}/seed{seed}/{generator}"
+
+
+@functools.cache
+def _reasoning_sample_key(task, seed, generator):
+    return label_key(reasoning_plan.sample_key_inputs(CFG, task, seed, generator))
+
+
+def reasoning_sample_key(wildcards):
+    return _reasoning_sample_key(wildcards.task, str(wildcards.seed), wildcards.generator)
+
+
+def reasoning_sample_provenance(wildcards):
+    key = reasoning_sample_key(wildcards) if LABEL_STORE else None
+    return as_json({"task": wildcards.task, "seed": int(wildcards.seed), "store_key": key})
+
+
+def reasoning_fetch_inputs(wildcards):
+    """Fetch when the store has these samples, unless this run sampled them itself for this key."""
+    root = R_ROOT.format(**wildcards)
+    inputs = {"manifest": f"{root}/problems/manifest.json"}
+    key = reasoning_sample_key(wildcards) if LABEL_STORE else None
+    fetch = (
+        LABEL_STORE
+        and has_entry(LABEL_STORE, key)
+        and not made_for_key(f"{root}/samples/{wildcards.generator}.parquet", key)
+    )
+    if not fetch:
+        inputs["store_miss"] = REASONING_STORE_MISS.format(**wildcards)
+    return inputs
+
+
+def reasoning_publish_targets(wildcards):
+    if not (LABEL_STORE and REASONING):
+        return []
+    return [
+        f"results/reasoning/{task}/seed{seed}/samples/{g}.store_entry.json"
+        for task in REASONING["tasks"]
+        for seed in CFG["seeds"]
+        for g in R_BASE
+    ]

@@ -209,6 +209,53 @@ def cmd_store_gc(args: argparse.Namespace) -> None:
         print(("would remove " if args.dry_run else "removed ") + path)
 
 
+def cmd_reasoning_problems(args: argparse.Namespace) -> None:
+    from .reasoning.problems import prepare_problems
+
+    manifest = prepare_problems(args.task, json.loads(args.spec), args.seed, args.out_dir)
+    log.info("problems written: %s", manifest["counts"])
+
+
+def cmd_reasoning_sample(args: argparse.Namespace) -> None:
+    from .reasoning.generation import sample_problems
+
+    n = {split: int(value) for split, value in _mapping(args.n).items()}
+    summary = sample_problems(args.checkpoint, args.problems, n, json.loads(args.sampling), json.loads(args.engine),
+                              args.seed, args.generator, args.out, json.loads(args.provenance))
+    log.info("%s sampled: %s", args.generator, summary)
+
+
+def cmd_reasoning_score(args: argparse.Namespace) -> None:
+    from .reasoning.scoring import score_file
+
+    log.info("scored: %s", score_file(args.samples, args.checks, json.loads(args.aggregation), args.out))
+
+
+def cmd_reasoning_train_set(args: argparse.Namespace) -> None:
+    from .reasoning.selection import write_train_set
+
+    counts = write_train_set(json.loads(args.method), args.problems, _mapping(args.samples), args.weak_scores,
+                             args.threshold, args.pairs_per_problem, args.out, json.loads(args.provenance))
+    log.info("train set rows per stage: %s", counts)
+
+
+def cmd_reasoning_train(args: argparse.Namespace) -> None:
+    from .reasoning.tuning import tune_student
+
+    info = tune_student(args.checkpoint, args.train_set, json.loads(args.settings), json.loads(args.prompt),
+                        args.seed, args.out_dir, args.device)
+    log.info("trained in %.0f s: sft %s, dpo %s", info["seconds"], info.get("sft"), info.get("dpo"))
+
+
+def cmd_reasoning_evaluate(args: argparse.Namespace) -> None:
+    from .reasoning.evaluate import evaluate_experiment
+
+    report = evaluate_experiment(args.problems, json.loads(args.generators), args.k, json.loads(args.evaluation),
+                                 args.out_json, args.out_csv, args.out_plot, json.loads(args.context))
+    for name, metrics in report["generators"].items():
+        log.info("%s: pass@1 %.3f selection@1 %.3f", name, metrics["pass@1"], metrics["selection@1"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="w2s", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -274,6 +321,24 @@ def build_parser() -> argparse.ArgumentParser:
     add("store-show", cmd_store_show, store, (("--key",), req))
     add("store-gc", cmd_store_gc, store, (("--remove",), {"nargs": "*", "default": [], "metavar": "KEY"}),
         (("--older-than-days",), {"type": float}), (("--dry-run",), {"action": "store_true"}))
+    add("reasoning-problems", cmd_reasoning_problems, (("--task",), req), (("--spec",), req), seed,
+        (("--out-dir",), req))
+    add("reasoning-sample", cmd_reasoning_sample, (("--checkpoint",), req), (("--problems",), req),
+        (("--n",), {"nargs": "+", "required": True, "metavar": "SPLIT=N"}), (("--sampling",), {"default": "{}"}),
+        (("--engine",), {"default": "{}"}), seed, (("--generator",), req), (("--out",), req),
+        (("--provenance",), {"default": "{}"}))
+    add("reasoning-score", cmd_reasoning_score, (("--samples",), req), (("--checks",), {"nargs": "+", "required": True}),
+        (("--aggregation",), {"default": "{}"}), (("--out",), req))
+    add("reasoning-train-set", cmd_reasoning_train_set, (("--method",), req), (("--problems",), req),
+        (("--samples",), {"nargs": "*", "default": [], "metavar": "GENERATOR=PATH"}),
+        (("--weak-scores",), {"default": None}), (("--threshold",), {"type": float, "default": 0.5}),
+        (("--pairs-per-problem",), {"type": int, "default": 2}), (("--out",), req),
+        (("--provenance",), {"default": "{}"}))
+    add("reasoning-train", cmd_reasoning_train, (("--checkpoint",), req), (("--train-set",), req),
+        (("--settings",), {"default": "{}"}), (("--prompt",), {"default": "{}"}), seed, device, (("--out-dir",), req))
+    add("reasoning-evaluate", cmd_reasoning_evaluate, (("--problems",), req), (("--generators",), req),
+        (("--k",), {"nargs": "+", "type": int, "required": True}), (("--evaluation",), {"default": "{}"}),
+        (("--context",), {"default": "{}"}), (("--out-json",), req), (("--out-csv",), req), (("--out-plot",), req))
     return parser
 
 

@@ -86,12 +86,17 @@ def resolve_config(config: dict) -> dict:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     config = fill_defaults(config, schema)
     for role in ("weak", "strong"):
+        if config["tasks"] and not config[role]["models"]:
+            raise ConfigError(f"{role}.models: name at least one model (the config has classification tasks)")
         for name in config[role]["models"]:
             if name not in config["models"]:
                 raise ConfigError(
                     f"{role}.models: {name!r} is not defined under `models` (defined: {sorted(config['models'])})"
                 )
     _check_weak_sources(config["weak"])
+    from .reasoning.plan import check as check_reasoning
+
+    check_reasoning(config)
     for name, task in config["tasks"].items():
         needed = {"hf": "name", "file": "path"}.get(task["source"])
         if needed and needed not in task:

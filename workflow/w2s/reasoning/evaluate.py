@@ -1,0 +1,131 @@
+"""Evaluate every generator of a reasoning experiment on the test problems and write one metrics file.
+
+``metrics.json``:
+- ``generators.<name>``: role (weak, weaker, strong, ceiling, student), uses_gold, problems, samples
+  per problem, pass@1 (+ standard error over problems), pass@k and majority@k for each k,
+  selection@1 (weak-verifier aggregate picks one sample), answered (share of samples stating an
+  answer), mean completion tokens;
+- ``gap_recovered.<student>.<metric>``: (student - weak) / (ceiling - weak) for pass@1, majority@k
+  (largest k) and selection@1, with a paired bootstrap interval over test problems and a status
+  (``undefined: ...`` when ceiling - weak is below ``min_gap``);
+- ``verifiers.<generator>``: AUROC of each check and of the aggregate against gold correctness
+  (evaluation only; no training step reads it).
+
+``summary.csv`` has one row per generator with the same numbers; ``pass_at_k.png`` plots them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import atomic_path, write_json
+from ..metrics import binary_auroc, bootstrap_pgr, performance_gap_recovered
+from .metrics import per_problem
+
+ROLES = ("weak", "weaker", "strong", "ceiling", "student")
+
+
+def generator_metrics(samples: pd.DataFrame, scores: pd.DataFrame, ks: list[int]) -> tuple[dict, pd.DataFrame]:
+    test = samples[samples["split"] == "test"]
+    table = per_problem(test, ks, scores[scores["split"] == "test"])
+    n = len(table)
+    metrics: dict = {
+        "problems": n,
+        "samples_per_problem": int(table["n"].min()) if n else 0,
+        "pass@1": float(table["pass@1"].mean()),
+        "pass@1_se": float(table["pass@1"].std(ddof=1) / math.sqrt(n)) if n > 1 else None,
+        "selection@1": float(table["selection@1"].mean()),
+        "answered": float(test["answer"].notna().mean()),
+        "mean_completion_tokens": float(test["n_completion_tokens"].mean()),
+    }
+    for k in ks:
+        if f"pass@{k}" in table:
+            metrics[f"pass@{k}"] = float(table[f"pass@{k}"].mean())
+            metrics[f"majority@{k}"] = float(table[f"majority@{k}"].mean())
+    return metrics, table
+
+
+def verifier_quality(samples: pd.DataFrame, scores: pd.DataFrame) -> dict:
+    test = samples[samples["split"] == "test"].merge(scores, on=["problem_id", "split", "sample_id"])
+    columns = [c for c in scores.columns if c.startswith("check:")] + ["score"]
+    return {c: binary_auroc(test[c].fillna(0.5).to_numpy(), test["correct"].to_numpy()) for c in columns}
+
+
+def gap_recovered(tables: dict[str, pd.DataFrame], student: str, metric: str, n_boot: int, confidence: float,
+                  seed: int, min_gap: float) -> dict:
+    """RGR of one student on one per-problem metric, paired over the problems all three were tested on."""
+    joined = tables["weak"][["problem_id", metric]].merge(
+        tables[student][["problem_id", metric]], on="problem_id", suffixes=("_weak", "_student")
+    ).merge(tables["ceiling"][["problem_id", metric]].rename(columns={metric: f"{metric}_ceiling"}), on="problem_id")
+    weak, mid, ceiling = (joined[f"{metric}_{r}"].to_numpy() for r in ("weak", "student", "ceiling"))
+    value, status = performance_gap_recovered(weak.mean(), mid.mean(), ceiling.mean(), min_gap)
+    interval = bootstrap_pgr(weak, mid, ceiling, n_boot, confidence, seed, min_gap)
+    return {"value": value, "status": status, "ci_low": interval.low, "ci_high": interval.high,
+            "undefined_fraction": interval.undefined_fraction, "weak": float(weak.mean()),
+            "student": float(mid.mean()), "ceiling": float(ceiling.mean())}
+
+
+def plot_pass_at_k(rows: pd.DataFrame, ks: list[int], title: str, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    styles = {"weak": ("s", "--"), "weaker": ("v", ":"), "strong": ("D", "-."), "ceiling": ("^", "--")}
+    for row in rows.itertuples():
+        marker, line = styles.get(row.role, ("o", "-"))
+        values = [getattr(row, f"pass_{k}", np.nan) for k in ks]
+        ax.plot(ks, values, marker=marker, linestyle=line, label=f"{row.generator} ({row.role})")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("k (samples)")
+    ax.set_ylabel("pass@k on test problems")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+
+
+def evaluate_experiment(problems_path: str, generators: dict[str, dict], ks: list[int], evaluation: dict,
+                        out_json: str, out_csv: str, out_plot: str, context: dict | None = None) -> dict:
+    """``generators``: name -> {role, samples, scores, uses_gold}. Writes the metrics, table and plot."""
+    problems = pd.read_parquet(problems_path)
+    test_ids = set(problems.loc[problems["split"] == "test", "problem_id"])
+    results, tables, quality = {}, {}, {}
+    for name, spec in generators.items():
+        if spec["role"] not in ROLES:
+            raise ValueError(f"generator {name!r}: unknown role {spec['role']!r}")
+        samples, scores = pd.read_parquet(spec["samples"]), pd.read_parquet(spec["scores"])
+        if not (samples["split"] == "test").any():
+            continue
+        missing = test_ids - set(samples.loc[samples["split"] == "test", "problem_id"])
+        if missing:
+            raise ValueError(f"generator {name!r} has no test samples for {len(missing)} problem(s)")
+        metrics, tables[name] = generator_metrics(samples, scores, ks)
+        results[name] = {"role": spec["role"], "uses_gold": bool(spec.get("uses_gold", False)), **metrics}
+        quality[name] = verifier_quality(samples, scores)
+    k_max = max(k for k in ks if f"majority@{k}" in next(iter(results.values())))
+    rgr_metrics = ["pass@1", f"majority@{k_max}", "selection@1"]
+    gap = {}
+    if "weak" in tables and "ceiling" in tables:
+        for name, spec in generators.items():
+            if spec["role"] in ("student", "strong") and name in tables:
+                gap[name] = {m: gap_recovered(tables, name, m, evaluation["bootstrap_samples"],
+                                              evaluation["confidence_level"], evaluation["bootstrap_seed"],
+                                              evaluation["min_gap"]) for m in rgr_metrics}
+    report = {**(context or {}), "k": ks, "generators": results, "gap_recovered": gap, "verifiers": quality}
+    write_json(report, out_json)
+    rows = pd.DataFrame([{"generator": g, **r} for g, r in results.items()])
+    for name, metrics in gap.items():
+        for metric, value in metrics.items():
+            rows.loc[rows["generator"] == name, f"rgr_{metric}"] = value["value"]
+    with atomic_path(out_csv) as tmp:
+        rows.to_csv(tmp, index=False)
+    plot_rows = rows.rename(columns={f"pass@{k}": f"pass_{k}" for k in ks})
+    plot_pass_at_k(plot_rows, [k for k in ks if f"pass_{k}" in plot_rows], (context or {}).get("task", ""), Path(out_plot))
+    return report

@@ -1,0 +1,118 @@
+"""Who generates what in a reasoning experiment, read from the resolved config (used by the rules).
+
+Generators are the three base models of ``reasoning`` (``weak``, ``weaker`` when a delta student
+needs it, ``strong``) and the trained ones (``ceiling`` and every student). Base models sample the
+train problems (what students learn from) and, except ``weaker``, the test problems (baselines);
+trained models sample the test problems only, with the strong model's sampling settings.
+"""
+
+from __future__ import annotations
+
+from ..experiments import ConfigError, model_reference
+from ..fingerprint import code_hash
+from ..models import fingerprint
+from .selection import needed_generators, uses_gold
+
+BASE = ("weak", "weaker", "strong")
+
+
+def trained_models(config: dict) -> dict[str, dict]:
+    """The ceiling and the students, name -> {sft, dpo}."""
+    reasoning = config["reasoning"]
+    return {"ceiling": reasoning["ceiling"], **reasoning["students"]}
+
+
+def base_generators(config: dict) -> list[str]:
+    needed = set().union(*(needed_generators(m) for m in trained_models(config).values()))
+    return [g for g in BASE if g != "weaker" or "weaker" in needed]
+
+
+def generators(config: dict) -> list[str]:
+    return [*base_generators(config), *trained_models(config)]
+
+
+def role(config: dict, generator: str) -> str:
+    if generator in BASE or generator == "ceiling":
+        return generator
+    if generator in config["reasoning"]["students"]:
+        return "student"
+    raise KeyError(f"unknown reasoning generator {generator!r}")
+
+
+def model_name(config: dict, generator: str) -> str:
+    """The `models` entry a generator samples from or (trained generators) starts from."""
+    return config["reasoning"][generator if generator in BASE else "strong"]["model"]
+
+
+def sampling(config: dict, generator: str) -> dict:
+    """reasoning.sampling overlaid by the generator's own (trained generators use the strong model's)."""
+    reasoning = config["reasoning"]
+    base = reasoning[generator if generator in BASE else "strong"]["sampling"]
+    merged = {**reasoning["sampling"], **base}
+    merged["prompt"] = {**reasoning["sampling"].get("prompt", {}), **base.get("prompt", {})}
+    return merged
+
+
+def samples_per_split(config: dict, generator: str) -> dict[str, int]:
+    n = config["reasoning"]["samples_per_problem"]
+    if generator == "weaker":
+        return {"train": n["train"]}
+    if generator in BASE:
+        return {"train": n["train"], "test": n["test"]}
+    return {"test": n["test"]}
+
+
+def train_set_inputs(config: dict, student: str) -> list[str]:
+    """Base generators whose samples (and, for verifier rules, scores of the weak's) a student reads."""
+    return sorted(needed_generators(trained_models(config)[student]))
+
+
+def reads_weak_scores(method: dict) -> bool:
+    return method.get("sft") == "verified" or method.get("dpo") == "verifier"
+
+
+def student_uses_gold(config: dict, generator: str) -> bool:
+    return generator == "ceiling" or (generator in config["reasoning"]["students"]
+                                      and uses_gold(config["reasoning"]["students"][generator]))
+
+
+def sample_key_inputs(config: dict, task: str, seed: int, generator: str) -> dict:
+    """Everything that determines a base generator's samples (the label store key of the generative
+    track): the problems, the model's weights, sampling settings and sample counts, the code."""
+    reference = model_reference(config, model_name(config, generator))
+    return {
+        "kind": "reasoning_samples",
+        "task": task,
+        "task_spec": config["reasoning"]["tasks"][task],
+        "seed": int(seed),
+        "checkpoint": reference,
+        "fingerprint": fingerprint(reference),
+        "sampling": sampling(config, generator),
+        "samples_per_split": samples_per_split(config, generator),
+        "dtype": config["reasoning"]["engine"]["dtype"],
+        "code": {stage: code_hash(stage) for stage in ("reasoning_data", "generate")},
+    }
+
+
+def check(config: dict) -> None:
+    """Cross-references the schema cannot express; raises ConfigError naming the key."""
+    reasoning = config.get("reasoning")
+    if not reasoning:
+        return
+    for generator in BASE:
+        spec = reasoning.get(generator)
+        if spec and spec["model"] not in config["models"]:
+            raise ConfigError(f"reasoning.{generator}.model: {spec['model']!r} is not defined under `models` "
+                              f"(defined: {sorted(config['models'])})")
+    for name, method in trained_models(config).items():
+        where = "reasoning.ceiling" if name == "ceiling" else f"reasoning.students.{name}"
+        if not method.get("sft") and not method.get("dpo"):
+            raise ConfigError(f"{where}: give an `sft` selection, a `dpo` pair rule, or both")
+        if "weaker" in needed_generators(method) and "weaker" not in reasoning:
+            raise ConfigError(f"{where}: dpo: delta needs a `reasoning.weaker` model")
+    for name, task in reasoning["tasks"].items():
+        needed = {"hf": "name", "file": "path", "reasoning_gym": "name"}[task["source"]]
+        if needed not in task:
+            raise ConfigError(f"reasoning.tasks.{name}: source {task['source']!r} needs `{needed}`")
+    if reasoning["samples_per_problem"]["test"] < min(reasoning["evaluation"]["k"]):
+        raise ConfigError("reasoning.evaluation.k: every k exceeds samples_per_problem.test")
