@@ -32,6 +32,6 @@ rule all:
         classification_targets,
         store_publish_targets,
         verifier_reports,
-        reasoning_metrics_files,
+        reasoning_targets,
         reasoning_publish_targets,
     default_target: True

@@ -114,3 +114,27 @@ def test_gap_recovered_is_undefined_without_a_gap(tmp_path):
     gap = report["gap_recovered"]["s"]["pass@1"]
     assert gap["value"] is None and gap["status"].startswith("undefined")
     assert np.isfinite(report["generators"]["s"]["pass@1"])
+
+
+def test_summary_over_seeds_by_hand(tmp_path):
+    from w2s.reasoning.evaluate import summarize_runs
+
+    paths = []
+    for seed, (weak, student, rgr) in enumerate([(0.2, 0.5, 0.6), (0.3, 0.6, 0.8), (0.1, 0.4, 1.0)]):
+        report = {"task": "gsm", "seed": seed, "generators": {
+            "weak": {"role": "weak", "pass@1": weak, "pass@1_se": 0.1, "selection@1": weak},
+            "w2sr": {"role": "student", "pass@1": student, "pass@1_se": 0.1, "selection@1": student}},
+            "gap_recovered": {"w2sr": {"pass@1": {"value": rgr}, "selection@1": {"value": None}}}}
+        paths.append(tmp_path / f"m{seed}.json")
+        paths[-1].write_text(json.dumps(report))
+    pooled = summarize_runs([str(p) for p in paths], 0.95, str(tmp_path / "runs.csv"), str(tmp_path / "by_seed.csv"))
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 6 and set(runs["seed"]) == {0, 1, 2}
+    row = pooled.set_index("generator").loc["w2sr"]
+    assert row["n_seeds"] == 3 and row["pass@1_mean"] == pytest.approx(0.5)
+    # t-interval: mean 0.8, sd 0.2, t_{0.975, 2} = 4.3027 -> half width 4.3027 * 0.2 / sqrt(3)
+    half = 4.302652729911275 * 0.2 / np.sqrt(3)
+    assert row["rgr_pass@1_mean"] == pytest.approx(0.8)
+    assert row["rgr_pass@1_ci_low"] == pytest.approx(0.8 - half) and row["rgr_pass@1_ci_high"] == pytest.approx(0.8 + half)
+    assert pd.isna(row["rgr_selection@1_mean"])  # undefined in every seed
+    assert "pass@1_se_mean" not in pooled.columns

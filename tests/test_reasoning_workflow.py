@@ -70,7 +70,7 @@ def test_dry_run_plans_each_generator_once_and_lint_is_clean(tmp_path):
     jobs = jobs_in(snakemake(tmp_path, "-n", ALONE, configfile=configfile))
     assert jobs["reasoning_sample_base"] == 3  # weak, weaker, strong
     assert jobs["reasoning_train"] == jobs["reasoning_sample_trained"] == 3  # ceiling + 2 students
-    assert jobs["reasoning_score"] == 6 and jobs["reasoning_evaluate"] == 1
+    assert jobs["reasoning_score"] == 6 and jobs["reasoning_evaluate"] == jobs["reasoning_summarize"] == 1
     lint = snakemake(tmp_path, "--lint", ALONE, configfile=configfile)
     assert "Congratulations, your workflow is in a good condition" in lint.stdout + lint.stderr
 
@@ -108,6 +108,9 @@ def test_tiny_generative_experiment_end_to_end(tmp_path):
         assert set(gap) == {"pass@1", "majority@2", "selection@1"}
         assert all(g["status"] == "ok" or g["status"].startswith("undefined") for g in gap.values())
     assert (root / "pass_at_k.png").read_bytes()[:4] == b"\x89PNG"
+    pooled = pd.read_csv(tmp_path / "results/reasoning/summary_by_seed.csv").set_index("generator")
+    assert pooled.loc["refine", "n_seeds"] == 1
+    assert pooled.loc["refine", "pass@1_mean"] == pytest.approx(metrics["generators"]["refine"]["pass@1"])
 
     again = snakemake(tmp_path, ALONE, configfile=configfile)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -309,6 +309,17 @@ def reasoning_fetch_inputs(wildcards):
     return inputs
 
 
+def reasoning_targets(wildcards):
+    """Every reasoning experiment's metrics and the summary over tasks and seeds."""
+    if not REASONING:
+        return []
+    return [
+        *reasoning_metrics_files(wildcards),
+        "results/reasoning/summary.csv",
+        "results/reasoning/summary_by_seed.csv",
+    ]
+
+
 def reasoning_publish_targets(wildcards):
     if not (LABEL_STORE and REASONING):
         return []

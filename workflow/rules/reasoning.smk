@@ -8,6 +8,7 @@ localrules:
     reasoning_score,
     reasoning_train_set,
     reasoning_evaluate,
+    reasoning_summarize,
     fetch_reasoning_samples,
     publish_reasoning_samples,
 
@@ -238,3 +239,23 @@ rule reasoning_evaluate:
         "python -m w2s reasoning-evaluate --problems {input.problems} --generators {params.generators:q}"
         " --k {params.k} --evaluation {params.evaluation:q} --context {params.context:q}"
         " --out-json {output.metrics} --out-csv {output.summary} --out-plot {output.plot} > {log} 2>&1"
+
+
+rule reasoning_summarize:
+    input:
+        reasoning_metrics_files,
+    output:
+        runs="results/reasoning/summary.csv",
+        by_seed="results/reasoning/summary_by_seed.csv",
+    params:
+        confidence=REASONING.get("evaluation", {}).get("confidence_level", 0.95),
+        code=code_hash("reasoning_evaluate"),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/reasoning/summarize.log",
+    resources:
+        mem_mb=2000,
+    shell:
+        "python -m w2s reasoning-summarize --metrics {input} --confidence-level {params.confidence}"
+        " --out-runs {output.runs} --out-by-seed {output.by_seed} > {log} 2>&1"

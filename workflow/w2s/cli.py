@@ -256,6 +256,13 @@ def cmd_reasoning_evaluate(args: argparse.Namespace) -> None:
         log.info("%s: pass@1 %.3f selection@1 %.3f", name, metrics["pass@1"], metrics["selection@1"])
 
 
+def cmd_reasoning_summarize(args: argparse.Namespace) -> None:
+    from .reasoning.evaluate import summarize_runs
+
+    pooled = summarize_runs(args.metrics, args.confidence_level, args.out_runs, args.out_by_seed)
+    log.info("reasoning summary: %d task x generator rows", len(pooled))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="w2s", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -339,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("reasoning-evaluate", cmd_reasoning_evaluate, (("--problems",), req), (("--generators",), req),
         (("--k",), {"nargs": "+", "type": int, "required": True}), (("--evaluation",), {"default": "{}"}),
         (("--context",), {"default": "{}"}), (("--out-json",), req), (("--out-csv",), req), (("--out-plot",), req))
+    add("reasoning-summarize", cmd_reasoning_summarize, (("--metrics",), {"nargs": "+", "required": True}),
+        (("--confidence-level",), {"type": float, "default": 0.95}), (("--out-runs",), req),
+        (("--out-by-seed",), req))
     return parser
 
 

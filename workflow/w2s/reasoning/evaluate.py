@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path, write_json
+from ..io import atomic_path, read_json, write_json
 from ..metrics import binary_auroc, bootstrap_pgr, performance_gap_recovered
 from .metrics import per_problem
 
@@ -129,3 +129,33 @@ def evaluate_experiment(problems_path: str, generators: dict[str, dict], ks: lis
     plot_rows = rows.rename(columns={f"pass@{k}": f"pass_{k}" for k in ks})
     plot_pass_at_k(plot_rows, [k for k in ks if f"pass_{k}" in plot_rows], (context or {}).get("task", ""), Path(out_plot))
     return report
+
+
+def summarize_runs(metrics_paths: list[str], confidence: float, out_runs: str, out_by_seed: str) -> pd.DataFrame:
+    """Pool the per-seed metrics files: one row per (task, seed, generator), then the mean and
+    t-interval over seeds of every metric and of each gap recovered, per (task, generator)."""
+    from ..metrics import mean_t_interval
+
+    rows = []
+    for path in metrics_paths:
+        report = read_json(path)
+        for name, metrics in report["generators"].items():
+            row = {"task": report.get("task"), "seed": report.get("seed"), "generator": name, **metrics}
+            for metric, gap in report["gap_recovered"].get(name, {}).items():
+                row[f"rgr_{metric}"] = gap["value"]
+            rows.append(row)
+    runs = pd.DataFrame(rows)
+    numeric = [c for c in runs.columns if c.startswith(("pass@", "majority@", "selection@", "rgr_"))
+               and not c.endswith("_se")]
+    pooled = []
+    for (task, generator), group in runs.groupby(["task", "generator"], sort=True):
+        row = {"task": task, "generator": generator, "role": group["role"].iloc[0], "n_seeds": len(group)}
+        for column in numeric:
+            mean, low, high = mean_t_interval(pd.to_numeric(group[column], errors="coerce").to_numpy(float), confidence)
+            row.update({f"{column}_mean": mean, f"{column}_ci_low": low, f"{column}_ci_high": high})
+        pooled.append(row)
+    by_seed = pd.DataFrame(pooled)
+    for frame, path in ((runs, out_runs), (by_seed, out_by_seed)):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+    return by_seed
