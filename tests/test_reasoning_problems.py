@@ -18,7 +18,6 @@ from w2s.reasoning.problems import (
     load_problems,
     prepare_problems,
     problem_id,
-    read_problems,
 )
 from w2s.tasks import DataError
 
@@ -117,7 +116,7 @@ def test_prepare_problems_reasoning_gym_manifest(gym_problems, tmp_path):
     assert manifest["counts"] == SIZES
     assert manifest["with_solution"] == 10
     assert read_json(out / MANIFEST) == manifest
-    written = read_problems(out / PROBLEMS)
+    written = pd.read_parquet(out / PROBLEMS)
     pd.testing.assert_frame_equal(written, gym_problems[0], check_dtype=False)
 
 
@@ -349,7 +348,7 @@ def test_prepare_problems_writes_parquet_and_manifest(tmp_path):
     assert manifest["spec"] == spec
     assert len(manifest["data_hash"]) == 64
     assert read_json(out / MANIFEST) == manifest
-    written = read_problems(out / PROBLEMS)
+    written = pd.read_parquet(out / PROBLEMS)
     assert written.columns.tolist() == PROBLEM_SCHEMA.names
     expected, _ = load_problems("arith", spec, seed=0)
     pd.testing.assert_frame_equal(written, expected, check_dtype=False)

@@ -63,19 +63,25 @@ def weak_label_key(wildcards):
     return _weak_label_key(wildcards.task, str(wildcards.seed), wildcards.weak)
 
 
+def fetch_or_miss(manifest, key, made_here, miss):
+    """Inputs of a store-fetch rule: the data manifest, plus ``miss`` (a file no rule makes, so the
+    producing rule runs instead) unless the store holds ``key`` and ``made_here()`` is false."""
+    inputs = {"manifest": manifest}
+    if not (LABEL_STORE and has_entry(LABEL_STORE, key) and not made_here()):
+        inputs["store_miss"] = miss
+    return inputs
+
+
 def store_fetch_inputs(wildcards):
     """Fetch when the store has the labels, unless this run computed them itself for this key."""
-    inputs = {"manifest": "results/{task}/seed{seed}/data/manifest.json".format(**wildcards)}
     weak_dir = "results/{task}/seed{seed}/weak/{weak}".format(**wildcards)
     key = weak_label_key(wildcards)
-    fetch = (
-        LABEL_STORE
-        and has_entry(LABEL_STORE, key)
-        and not computed_locally(f"{weak_dir}/labels/transfer.parquet", f"{weak_dir}/model", key)
+    return fetch_or_miss(
+        "results/{task}/seed{seed}/data/manifest.json".format(**wildcards),
+        key,
+        lambda: computed_locally(f"{weak_dir}/labels/transfer.parquet", f"{weak_dir}/model", key),
+        STORE_MISS.format(**wildcards),
     )
-    if not fetch:
-        inputs["store_miss"] = STORE_MISS.format(**wildcards)
-    return inputs
 
 
 def store_publish_targets(wildcards):
@@ -259,16 +265,14 @@ def reasoning_generator_specs(wildcards, input):
     )
 
 
-def reasoning_sampling_params(wildcards):
-    return {
-        "n": " ".join(
-            f"{split}={n}"
-            for split, n in reasoning_plan.samples_per_split(
-                CFG, wildcards.generator
-            ).items()
-        ),
-        "sampling": as_json(reasoning_plan.sampling(CFG, wildcards.generator)),
-    }
+def reasoning_n_arg(wildcards):
+    """``--n`` of a sampling job: SPLIT=N for each split the generator samples."""
+    per_split = reasoning_plan.samples_per_split(CFG, wildcards.generator)
+    return " ".join(f"{split}={n}" for split, n in per_split.items())
+
+
+def reasoning_sampling_arg(wildcards):
+    return as_json(reasoning_plan.sampling(CFG, wildcards.generator))
 
 
 R_ENGINE = as_json(
@@ -290,23 +294,22 @@ def reasoning_sample_key(wildcards):
 
 
 def reasoning_sample_provenance(wildcards):
-    key = reasoning_sample_key(wildcards) if LABEL_STORE else None
+    """Base generators' samples name their store key; trained generators' samples are never shared."""
+    shared = LABEL_STORE and wildcards.generator in R_BASE
+    key = reasoning_sample_key(wildcards) if shared else None
     return as_json({"task": wildcards.task, "seed": int(wildcards.seed), "store_key": key})
 
 
 def reasoning_fetch_inputs(wildcards):
     """Fetch when the store has these samples, unless this run sampled them itself for this key."""
     root = R_ROOT.format(**wildcards)
-    inputs = {"manifest": f"{root}/problems/manifest.json"}
     key = reasoning_sample_key(wildcards) if LABEL_STORE else None
-    fetch = (
-        LABEL_STORE
-        and has_entry(LABEL_STORE, key)
-        and not made_for_key(f"{root}/samples/{wildcards.generator}.parquet", key)
+    return fetch_or_miss(
+        f"{root}/problems/manifest.json",
+        key,
+        lambda: made_for_key(f"{root}/samples/{wildcards.generator}.parquet", key),
+        REASONING_STORE_MISS.format(**wildcards),
     )
-    if not fetch:
-        inputs["store_miss"] = REASONING_STORE_MISS.format(**wildcards)
-    return inputs
 
 
 def reasoning_targets(wildcards):

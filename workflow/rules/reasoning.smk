@@ -48,8 +48,8 @@ rule reasoning_sample_base:
         checkpoint=lambda w: model_reference(
             CFG, reasoning_plan.model_name(CFG, w.generator)
         ),
-        n=lambda w: reasoning_sampling_params(w)["n"],
-        sampling=lambda w: reasoning_sampling_params(w)["sampling"],
+        n=reasoning_n_arg,
+        sampling=reasoning_sampling_arg,
         engine=R_ENGINE,
         seed=lambda w: w.seed,
         code=code_hash("generate"),
@@ -78,12 +78,12 @@ use rule reasoning_sample_base as reasoning_sample_trained with:
         model=f"{R_ROOT}/models/{{generator}}",
     params:
         checkpoint=lambda w, input: input.model,
-        n=lambda w: reasoning_sampling_params(w)["n"],
-        sampling=lambda w: reasoning_sampling_params(w)["sampling"],
+        n=reasoning_n_arg,
+        sampling=reasoning_sampling_arg,
         engine=R_ENGINE,
         seed=lambda w: w.seed,
         code=code_hash("generate"),
-        provenance=lambda w: as_json({"task": w.task, "seed": int(w.seed), "store_key": None}),
+        provenance=reasoning_sample_provenance,
 
 
 rule fetch_reasoning_samples:

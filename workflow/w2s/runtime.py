@@ -39,7 +39,6 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
-
 @contextlib.contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the duration of the block, then restore what was there."""

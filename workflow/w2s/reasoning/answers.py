@@ -125,6 +125,18 @@ def answer_key(answer: str | None) -> str | None:
     return repr(float(number)) if number is not None else _clean(str(answer)).lower()
 
 
+def majority_key(keys: list[str | None]) -> str | None:
+    """The most common non-null answer key; ties go to the one reached first. None if no sample answered."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return None
+    top = max(counts.values())
+    return next(key for key in keys if key is not None and counts[key] == top)
+
+
 def answers_match(predicted: str | None, gold: str) -> bool:
     """Numeric equality (relative tolerance 1e-6) when both parse as numbers, else exact normalized text."""
     if predicted is None:

@@ -69,6 +69,17 @@ def gap_recovered(tables: dict[str, pd.DataFrame], student: str, metric: str, n_
             "student": float(mid.mean()), "ceiling": float(ceiling.mean())}
 
 
+def generator_rows(report: dict) -> list[dict]:
+    """One flat row per generator of a metrics report: its metrics and ``rgr_<metric>`` (gap recovered)."""
+    rows = []
+    for name, metrics in report["generators"].items():
+        row = {"generator": name, **metrics}
+        for metric, gap in report["gap_recovered"].get(name, {}).items():
+            row[f"rgr_{metric}"] = gap["value"]
+        rows.append(row)
+    return rows
+
+
 def plot_pass_at_k(rows: pd.DataFrame, ks: list[int], title: str, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -77,10 +88,10 @@ def plot_pass_at_k(rows: pd.DataFrame, ks: list[int], title: str, path: Path) ->
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     styles = {"weak": ("s", "--"), "weaker": ("v", ":"), "strong": ("D", "-."), "ceiling": ("^", "--")}
-    for row in rows.itertuples():
-        marker, line = styles.get(row.role, ("o", "-"))
-        values = [getattr(row, f"pass_{k}", np.nan) for k in ks]
-        ax.plot(ks, values, marker=marker, linestyle=line, label=f"{row.generator} ({row.role})")
+    for _, row in rows.iterrows():
+        marker, line = styles.get(row["role"], ("o", "-"))
+        values = [row.get(f"pass@{k}", np.nan) for k in ks]
+        ax.plot(ks, values, marker=marker, linestyle=line, label=f"{row['generator']} ({row['role']})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("k (samples)")
@@ -120,14 +131,10 @@ def evaluate_experiment(problems_path: str, generators: dict[str, dict], ks: lis
                                               evaluation["min_gap"]) for m in rgr_metrics}
     report = {**(context or {}), "k": ks, "generators": results, "gap_recovered": gap, "verifiers": quality}
     write_json(report, out_json)
-    rows = pd.DataFrame([{"generator": g, **r} for g, r in results.items()])
-    for name, metrics in gap.items():
-        for metric, value in metrics.items():
-            rows.loc[rows["generator"] == name, f"rgr_{metric}"] = value["value"]
+    rows = pd.DataFrame(generator_rows(report))
     with atomic_path(out_csv) as tmp:
         rows.to_csv(tmp, index=False)
-    plot_rows = rows.rename(columns={f"pass@{k}": f"pass_{k}" for k in ks})
-    plot_pass_at_k(plot_rows, [k for k in ks if f"pass_{k}" in plot_rows], (context or {}).get("task", ""), Path(out_plot))
+    plot_pass_at_k(rows, [k for k in ks if f"pass@{k}" in rows], (context or {}).get("task", ""), Path(out_plot))
     return report
 
 
@@ -139,11 +146,7 @@ def summarize_runs(metrics_paths: list[str], confidence: float, out_runs: str, o
     rows = []
     for path in metrics_paths:
         report = read_json(path)
-        for name, metrics in report["generators"].items():
-            row = {"task": report.get("task"), "seed": report.get("seed"), "generator": name, **metrics}
-            for metric, gap in report["gap_recovered"].get(name, {}).items():
-                row[f"rgr_{metric}"] = gap["value"]
-            rows.append(row)
+        rows += [{"task": report.get("task"), "seed": report.get("seed"), **row} for row in generator_rows(report)]
     runs = pd.DataFrame(rows)
     numeric = [c for c in runs.columns if c.startswith(("pass@", "majority@", "selection@", "rgr_"))
                and not c.endswith("_se")]

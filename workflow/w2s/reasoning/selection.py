@@ -22,11 +22,9 @@ DPO pairs (``dpo:``):
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pandas as pd
 
-from .answers import answer_key
+from .answers import answer_key, majority_key
 
 SFT_RULES = ("all", "verified", "agreeing", "gold", "correct")
 DPO_RULES = ("delta", "strong_majority", "verifier", "correct")
@@ -54,12 +52,17 @@ def majority_answers(samples: pd.DataFrame) -> dict[str, str]:
     """Each problem's most common answer key (ties: the one reached first); problems with no answer are absent."""
     majority = {}
     for problem, group in samples.sort_values("sample_id").groupby("problem_id", sort=False):
-        keys = [k for k in map(answer_key, group["answer"]) if k is not None]
-        if keys:
-            counts = Counter(keys)
-            top = max(counts.values())
-            majority[problem] = next(k for k in keys if counts[k] == top)
+        key = majority_key([answer_key(a) for a in group["answer"]])
+        if key is not None:
+            majority[problem] = key
     return majority
+
+
+def agrees_with_majority(samples: pd.DataFrame, majority: dict[str, str]) -> pd.Series:
+    """Per sample (in ``samples``' order): whether it states its problem's majority answer."""
+    keys = samples["answer"].map(answer_key)
+    return pd.Series([key is not None and majority.get(p) == key for p, key in zip(samples["problem_id"], keys)],
+                     index=samples.index, dtype=bool)
 
 
 def _sft(frame: pd.DataFrame, questions: pd.Series, origin: str) -> pd.DataFrame:
@@ -94,9 +97,7 @@ def sft_examples(rule: str, problems: pd.DataFrame, samples: dict[str, pd.DataFr
         scored = _with_scores(weak, verifier_scores)
         chosen = scored[scored["score"] >= threshold]
     elif rule == "agreeing":
-        majority = majority_answers(samples["strong"])
-        keys = weak["answer"].map(answer_key)
-        chosen = weak[[key is not None and majority.get(p) == key for p, key in zip(weak["problem_id"], keys)]]
+        chosen = weak[agrees_with_majority(weak, majority_answers(samples["strong"]))]
     else:
         raise ValueError(f"unknown sft rule {rule!r}; known: {SFT_RULES}")
     return _sft(chosen, questions, f"weak:{rule}")
@@ -144,10 +145,7 @@ def preference_pairs(rule: str, problems: pd.DataFrame, samples: dict[str, pd.Da
         rows = [(r.problem_id, r.completion, r.completion_weaker) for r in merged.itertuples()]
     elif rule == "strong_majority":
         strong = samples["strong"]
-        majority = majority_answers(strong)
-        keys = strong["answer"].map(answer_key)
-        agree = pd.Series([k is not None and majority.get(p) == k for p, k in zip(strong["problem_id"], keys)])
-        rows = _split_pairs(strong, agree, max_pairs)
+        rows = _split_pairs(strong, agrees_with_majority(strong, majority_answers(strong)), max_pairs)
     elif rule == "correct":
         rows = _split_pairs(samples["weak"], samples["weak"]["correct"].reset_index(drop=True), max_pairs)
     elif rule == "verifier":
