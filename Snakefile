@@ -2,7 +2,7 @@
 # and results/reasoning/<task>/seed<seed>/metrics.json (the generative reasoning track).
 # Each stage lives in workflow/rules/<stage>.smk and calls the `w2s` package (workflow/w2s).
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -10,7 +10,8 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# The config is validated once, against workflow/schemas/config.schema.yaml, by w2s.config.resolve_config
+# (in common.smk), which also fills the schema's defaults and checks cross-references.
 
 
 report: "workflow/report/workflow.rst"

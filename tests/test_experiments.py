@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from w2s.experiments import ConfigError, Experiment, experiment_grid, load_schema, resolve_config
+from w2s.config import ConfigError, load_schema, resolve_config
+from w2s.experiments import Experiment, experiment_grid
 from w2s.train import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]

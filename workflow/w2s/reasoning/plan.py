@@ -8,7 +8,7 @@ trained models sample the test problems only, with the strong model's sampling s
 
 from __future__ import annotations
 
-from ..experiments import ConfigError, model_reference
+from ..experiments import model_reference
 from ..fingerprint import code_hash
 from ..models import fingerprint
 from .selection import needed_generators, uses_gold
@@ -97,27 +97,3 @@ def sample_key_inputs(config: dict, task: str, seed: int, generator: str) -> dic
         "dtype": config["reasoning"]["engine"]["dtype"],
         "code": {stage: code_hash(stage) for stage in ("reasoning_data", "generate")},
     }
-
-
-def check(config: dict) -> None:
-    """Cross-references the schema cannot express; raises ConfigError naming the key."""
-    reasoning = config.get("reasoning")
-    if not reasoning:
-        return
-    for generator in BASE:
-        spec = reasoning.get(generator)
-        if spec and spec["model"] not in config["models"]:
-            raise ConfigError(f"reasoning.{generator}.model: {spec['model']!r} is not defined under `models` "
-                              f"(defined: {sorted(config['models'])})")
-    for name, method in trained_models(config).items():
-        where = "reasoning.ceiling" if name == "ceiling" else f"reasoning.students.{name}"
-        if not method.get("sft") and not method.get("dpo"):
-            raise ConfigError(f"{where}: give an `sft` selection, a `dpo` pair rule, or both")
-        if "weaker" in needed_generators(method) and "weaker" not in reasoning:
-            raise ConfigError(f"{where}: dpo: delta needs a `reasoning.weaker` model")
-    for name, task in reasoning["tasks"].items():
-        needed = {"hf": "name", "file": "path", "reasoning_gym": "name"}[task["source"]]
-        if needed not in task:
-            raise ConfigError(f"reasoning.tasks.{name}: source {task['source']!r} needs `{needed}`")
-    if reasoning["samples_per_problem"]["test"] < min(reasoning["evaluation"]["k"]):
-        raise ConfigError("reasoning.evaluation.k: every k exceeds samples_per_problem.test")

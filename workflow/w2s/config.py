@@ -1,0 +1,176 @@
+"""The config's one home: the schema (the only source of defaults), loading, validation and the
+cross-checks the schema cannot express.
+
+``resolve_config`` is the single validation pass: the Snakefile, the CLI and the tests all call it,
+and every stage reads the resolved dict it returns (defaults filled in from the schema).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .reasoning.selection import needed_generators
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+REASONING_BASE = ("weak", "weaker", "strong")
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message names the key."""
+
+
+@functools.cache
+def _schema_text() -> str:
+    return SCHEMA_PATH.read_text()
+
+
+@functools.cache
+def _parsed_schema() -> dict:
+    return yaml.safe_load(_schema_text())
+
+
+def load_schema() -> dict:
+    """The config schema (parsed once per process; a fresh copy each call, callers may change it)."""
+    return copy.deepcopy(_parsed_schema())
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        target = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def schema_at(path: str) -> dict:
+    """The (``$ref``-resolved) schema of a dotted config path, e.g. ``weak.train``; ``*`` steps into
+    ``additionalProperties`` (``models.*``) and ``$defs.NAME`` names a definition."""
+    root = _parsed_schema()
+    node = root
+    parts = path.split(".")
+    if parts[0] == "$defs":
+        node, parts = root["$defs"][parts[1]], parts[2:]
+    for part in parts:
+        node = _resolve(node, root)
+        node = node["additionalProperties"] if part == "*" else node["properties"][part]
+    return _resolve(node, root)
+
+
+def schema_defaults(path: str) -> dict:
+    """Key -> default of every property with a default under the dotted config path."""
+    root = _parsed_schema()
+    return {key: copy.deepcopy(_resolve(sub, root)["default"])
+            for key, sub in schema_at(path).get("properties", {}).items() if "default" in _resolve(sub, root)}
+
+
+def fill_defaults(value: object, schema: dict, root: dict | None = None) -> object:
+    """Copy of ``value`` with every missing key that has a schema ``default`` filled in, recursively."""
+    root = root or schema
+    schema = _resolve(schema, root)
+    if not isinstance(value, dict):
+        return value
+    filled = dict(value)
+    for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if key not in filled and "default" in sub:
+            filled[key] = copy.deepcopy(sub["default"])
+        if key in filled:
+            filled[key] = fill_defaults(filled[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(filled) - set(schema.get("properties", {})):
+            filled[key] = fill_defaults(filled[key], extra, root)
+    return filled
+
+
+def _error_location(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
+def resolve_config(config: dict) -> dict:
+    """Validate against the schema, fill defaults and check cross-references; raise ConfigError naming the key."""
+    schema = _parsed_schema()
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_error_location(e)}: {e.message}" for e in errors]
+        raise ConfigError("invalid config:\n" + "\n".join(lines))
+    config = fill_defaults(config, schema)
+    _check_models(config)
+    _check_weak_sources(config["weak"])
+    _check_tasks(config)
+    _check_reasoning(config)
+    return config
+
+
+def _check_models(config: dict) -> None:
+    for role in ("weak", "strong"):
+        if config["tasks"] and not config[role]["models"]:
+            raise ConfigError(f"{role}.models: name at least one model (the config has classification tasks)")
+        for name in config[role]["models"]:
+            if name not in config["models"]:
+                raise ConfigError(
+                    f"{role}.models: {name!r} is not defined under `models` (defined: {sorted(config['models'])})"
+                )
+
+
+def _check_tasks(config: dict) -> None:
+    for name, task in config["tasks"].items():
+        needed = {"hf": "name", "file": "path"}.get(task["source"])
+        if needed and needed not in task:
+            raise ConfigError(f"tasks.{name}: source {task['source']!r} needs `{needed}`")
+
+
+def _check_weak_sources(weak: dict) -> None:
+    teachers, ensembles, degraded = set(weak["models"]), set(weak["ensembles"]), set(weak["degraded"])
+    aggregated = set(weak["aggregated"])
+    names = [*teachers, *ensembles, *degraded, *aggregated]
+    clash = {name for name in names if names.count(name) > 1}
+    if clash:
+        raise ConfigError(f"weak: {sorted(clash)} name more than one of models, ensembles, aggregated and degraded")
+    for name, spec in weak["aggregated"].items():
+        unknown = set(spec["teachers"]) - teachers
+        if unknown:
+            raise ConfigError(f"weak.aggregated.{name}.teachers: {sorted(unknown)} are not in weak.models")
+        if not spec["teachers"]:
+            raise ConfigError(f"weak.aggregated.{name}.teachers: name at least one teacher (labeling functions need its texts)")
+        if spec["settings"].get("aggregator") in ("best_single", "logistic"):
+            raise ConfigError(f"weak.aggregated.{name}.settings.aggregator: {spec['settings']['aggregator']!r} "
+                              "uses gold labels and cannot make training labels; it is in the verifier report")
+    for name, ensemble in weak["ensembles"].items():
+        unknown = set(ensemble["members"]) - teachers
+        if unknown:
+            raise ConfigError(f"weak.ensembles.{name}.members: {sorted(unknown)} are not in weak.models")
+    for name, spec in weak["degraded"].items():
+        if spec["source"] not in teachers | ensembles | aggregated:
+            raise ConfigError(f"weak.degraded.{name}.source: {spec['source']!r} is not in weak.models, "
+                              "weak.ensembles or weak.aggregated")
+
+
+def _check_reasoning(config: dict) -> None:
+    reasoning = config.get("reasoning")
+    if not reasoning:
+        return
+    for generator in REASONING_BASE:
+        spec = reasoning.get(generator)
+        if spec and spec["model"] not in config["models"]:
+            raise ConfigError(f"reasoning.{generator}.model: {spec['model']!r} is not defined under `models` "
+                              f"(defined: {sorted(config['models'])})")
+    trained = {"ceiling": reasoning["ceiling"], **reasoning["students"]}
+    for name, method in trained.items():
+        where = "reasoning.ceiling" if name == "ceiling" else f"reasoning.students.{name}"
+        if not method.get("sft") and not method.get("dpo"):
+            raise ConfigError(f"{where}: give an `sft` selection, a `dpo` pair rule, or both")
+        if "weaker" in needed_generators(method) and "weaker" not in reasoning:
+            raise ConfigError(f"{where}: dpo: delta needs a `reasoning.weaker` model")
+    for name, task in reasoning["tasks"].items():
+        needed = {"hf": "name", "file": "path", "reasoning_gym": "name"}[task["source"]]
+        if needed not in task:
+            raise ConfigError(f"reasoning.tasks.{name}: source {task['source']!r} needs `{needed}`")
+    if reasoning["samples_per_problem"]["test"] < min(reasoning["evaluation"]["k"]):
+        raise ConfigError("reasoning.evaluation.k: every k exceeds samples_per_problem.test")
