@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from w2s.experiments import ConfigError, resolve_config
+from w2s.config import ConfigError, resolve_config
 from w2s.labeling import resolve_settings
 from w2s.resources import (
     GPU_STAGES,

@@ -12,7 +12,7 @@ import functools
 import math
 from typing import Callable
 
-from .experiments import load_schema
+from .config import load_schema
 
 GPU_STAGES = ("train_weak", "label_weak", "extract_features", "train_ceiling", "train_student")
 # The generative reasoning track: vLLM sampling jobs and SFT/DPO training jobs.
