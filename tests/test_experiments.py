@@ -98,3 +98,54 @@ def test_weak_source_errors_name_the_key(config, change, message):
 def test_example_configs_are_valid(path):
     resolved = resolve_config(yaml.safe_load(path.read_text()))
     assert experiment_grid(resolved) or resolved.get("reasoning", {}).get("students")
+
+
+def _family(config: dict) -> dict:
+    """Three models as weak and strong, as in a model-family grid."""
+    for name in ("small", "medium", "large"):
+        config["models"][name] = {"checkpoint": f"/models/{name}"}
+    config["weak"]["models"] = ["small", "medium"]
+    config["strong"]["models"] = ["medium", "large"]
+    config["strong"]["methods"] = {"xent": {}}
+    return config
+
+
+def test_pairs_restrict_the_grid_to_the_named_weak_strong_pairs(config):
+    config = _family(config)
+    assert len(experiment_grid(resolve_config(config))) == 4
+    config["strong"]["pairs"] = [["small", "medium"], ["small", "large"], ["medium", "large"]]
+    grid = experiment_grid(resolve_config(config))
+    assert [(e.weak, e.strong) for e in grid] == [("small", "medium"), ("small", "large"), ("medium", "large")]
+
+
+def test_pairs_must_name_models_of_their_role(config):
+    config = _family(config)
+    config["strong"]["pairs"] = [["large", "medium"]]
+    with pytest.raises(ConfigError, match=r"strong\.pairs: 'large' is not a weak source"):
+        resolve_config(config)
+
+
+def test_overrides_replace_only_the_keys_given_for_that_model(config):
+    from w2s.experiments import strong_spec, teacher_train_settings
+
+    config = _family(config)
+    config["strong"]["mode"] = "full_finetune"
+    config["strong"]["overrides"] = {"large": {"mode": "lora", "train": {"batch_size": 4}, "lora": {"r": 16}}}
+    config["weak"]["overrides"] = {"medium": {"train": {"lr": 1e-5}}}
+    resolved = resolve_config(config)
+    large, medium = strong_spec(resolved, "large"), strong_spec(resolved, "medium")
+    assert (large["mode"], large["train"]["batch_size"], large["lora"]["r"]) == ("lora", 4, 16)
+    assert large["train"]["lr"] == medium["train"]["lr"] == resolved["strong"]["train"]["lr"]
+    assert (medium["mode"], medium["train"]["batch_size"], medium["lora"]["r"]) == ("full_finetune", 16, 8)
+    assert teacher_train_settings(resolved, "medium")["lr"] == 1e-5
+    assert teacher_train_settings(resolved, "small") == resolved["weak"]["train"]
+
+
+def test_overrides_are_validated_like_the_section_they_replace(config):
+    config = _family(config)
+    config["strong"]["overrides"] = {"large": {"train": {"batch_size": 0}}}
+    with pytest.raises(ConfigError, match=r"strong\.overrides\.large\.train: 0 is less than the minimum"):
+        resolve_config(config)
+    config["strong"]["overrides"] = {"small": {"mode": "lora"}}
+    with pytest.raises(ConfigError, match=r"strong\.overrides\.small: not in strong\.models"):
+        resolve_config(config)

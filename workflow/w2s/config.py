@@ -102,6 +102,7 @@ def resolve_config(config: dict) -> dict:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     config = fill_defaults(config, schema)
     _check_models(config)
+    _check_overrides(config, schema)
     _check_weak_sources(config["weak"])
     _check_tasks(config)
     _check_reasoning(config)
@@ -117,6 +118,33 @@ def _check_models(config: dict) -> None:
                 raise ConfigError(
                     f"{role}.models: {name!r} is not defined under `models` (defined: {sorted(config['models'])})"
                 )
+
+
+def _check_overrides(config: dict, schema: dict) -> None:
+    """Per-model overrides name models of their role, and the merged settings are valid."""
+    targets = {"weak": {"train": "$defs.train"},
+               "strong": {"train": "$defs.train", "lora": "strong.lora", "probe": "strong.probe"}}
+    for role, sections in targets.items():
+        for model, override in config[role]["overrides"].items():
+            if model not in config[role]["models"]:
+                raise ConfigError(f"{role}.overrides.{model}: not in {role}.models ({config[role]['models']})")
+            for key, where in sections.items():
+                merged = {**config[role][key], **override.get(key, {})}
+                section_schema = {"$defs": schema["$defs"], **schema_at(where)}
+                errors = list(jsonschema.Draft202012Validator(section_schema).iter_errors(merged))
+                if errors:
+                    raise ConfigError(f"{role}.overrides.{model}.{key}: {errors[0].message}")
+    pairs = config["strong"].get("pairs")
+    if pairs is not None:
+        for weak, strong in pairs:
+            if strong not in config["strong"]["models"]:
+                raise ConfigError(f"strong.pairs: {strong!r} is not in strong.models")
+            if weak not in _weak_source_names(config["weak"]):
+                raise ConfigError(f"strong.pairs: {weak!r} is not a weak source (weak.models, ensembles, ...)")
+
+
+def _weak_source_names(weak: dict) -> set[str]:
+    return {*weak["models"], *weak["ensembles"], *weak["aggregated"], *weak["degraded"]}
 
 
 def _check_tasks(config: dict) -> None:

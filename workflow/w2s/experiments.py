@@ -28,13 +28,21 @@ def weak_sources(config: dict) -> list[str]:
     return [*weak["models"], *weak["ensembles"], *weak["aggregated"], *weak["degraded"]]
 
 
+def model_pairs(config: dict) -> list[tuple[str, str]]:
+    """The (weak source, strong model) pairs of the grid: ``strong.pairs`` if given, else every pair."""
+    every = list(itertools.product(weak_sources(config), config["strong"]["models"]))
+    if "pairs" not in config["strong"]:
+        return every
+    chosen = {tuple(pair) for pair in config["strong"]["pairs"]}
+    return [pair for pair in every if pair in chosen]
+
+
 def experiment_grid(config: dict) -> list[Experiment]:
-    """Every task x seed x weak model x strong model x method combination."""
+    """Every task x seed x (weak, strong) pair x method combination."""
     return [
-        Experiment(*combination)
-        for combination in itertools.product(
-            config["tasks"], config["seeds"], weak_sources(config), config["strong"]["models"],
-            config["strong"]["methods"],
+        Experiment(task, seed, weak, strong, method)
+        for task, seed, (weak, strong), method in itertools.product(
+            config["tasks"], config["seeds"], model_pairs(config), config["strong"]["methods"],
         )
     ]
 
@@ -63,15 +71,28 @@ def weak_label_key_inputs(config: dict, task: str, seed: int, weak: str) -> dict
         "weak_checkpoint": reference,
         "weak_seed_offset": config["models"][weak]["seed_offset"],
         "weak_fingerprint": fingerprint(reference),
-        "weak_train": config["weak"]["train"],
+        "weak_train": teacher_train_settings(config, weak),
         "labeling": {k: v for k, v in config["labeling"].items() if k not in LABELING_RUNTIME_KEYS},
         "code": {stage: code_hash(stage) for stage in ("data", "teacher", "labels")},
     }
 
 
-def strong_spec(config: dict) -> dict:
-    """What the strong stage needs besides the method: mode and its settings, early stopping."""
-    return {key: config["strong"][key] for key in ("mode", "train", "lora", "probe", "early_stopping")}
+def teacher_train_settings(config: dict, weak: str) -> dict:
+    """weak.train with the teacher's own ``weak.overrides.<weak>.train`` keys replaced."""
+    override = config["weak"]["overrides"].get(weak, {})
+    return {**config["weak"]["train"], **override.get("train", {})}
+
+
+def strong_spec(config: dict, strong: str) -> dict:
+    """What the strong stage needs besides the method: mode and its settings, early stopping, with
+    the model's own ``strong.overrides.<strong>`` applied."""
+    section = config["strong"]
+    override = section["overrides"].get(strong, {})
+    spec = {key: section[key] for key in ("mode", "train", "lora", "probe", "early_stopping")}
+    spec["mode"] = override.get("mode", spec["mode"])
+    for key in ("train", "lora", "probe"):
+        spec[key] = {**spec[key], **override.get(key, {})}
+    return spec
 
 
 def method_spec(config: dict, method: str) -> dict:
