@@ -15,6 +15,7 @@ from w2s.experiments import (
     model_reference,
     strong_spec,
     task_spec,
+    teacher_train_settings,
     weak_label_key_inputs,
     weak_sources,
 )
@@ -178,7 +179,7 @@ def metrics_files(wildcards):
 
 def feature_inputs(wildcards):
     """Frozen features of transfer and test, needed only in linear_probe mode."""
-    if CFG["strong"]["mode"] != "linear_probe":
+    if strong_spec(CFG, wildcards.strong)["mode"] != "linear_probe":
         return {}
     prefix = "results/{task}/seed{seed}/strong/{strong}/features/".format(**wildcards)
     return {f"features_{split}": f"{prefix}{split}.parquet" for split in LABELED_SPLITS}
@@ -194,7 +195,7 @@ def feature_args(wildcards, input):
 
 STRONG_PARAMS = dict(
     model_ref=lambda w: model_reference(CFG, w.strong),
-    spec=as_json(strong_spec(CFG)),
+    spec=lambda w: as_json(strong_spec(CFG, w.strong)),
     code=code_hash("strong"),
     seed=lambda w: w.seed,
     device=CFG["device"],

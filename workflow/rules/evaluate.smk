@@ -35,7 +35,7 @@ rule evaluate:
                 "weak_model": w.weak,
                 "strong_model": w.strong,
                 "method": w.method,
-                "mode": CFG["strong"]["mode"],
+                "mode": strong_spec(CFG, w.strong)["mode"],
             }
         ),
     conda:

@@ -12,7 +12,7 @@ rule train_weak:
         model=directory("results/{task}/seed{seed}/weak/{weak}/model"),
     params:
         model_ref=lambda w: model_reference(CFG, w.weak),
-        settings=as_json(CFG["weak"]["train"]),
+        settings=lambda w: as_json(teacher_train_settings(CFG, w.weak)),
         code=code_hash("teacher"),
         seed=teacher_seed,
         device=CFG["device"],
