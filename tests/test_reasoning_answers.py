@@ -233,3 +233,13 @@ def test_answers_match(predicted, gold):
 )
 def test_answers_do_not_match(predicted, gold):
     assert not answers_match(predicted, gold)
+
+
+@pytest.mark.parametrize("text, worked", [
+    ("#### 12", False), ("12", False), ("  ", False), (None, False), ("x = 3", True),
+    ("3 + 9 = 12\n#### 12", True), ("Add them: 3 + 9 = 12. The answer is 12.", True),
+])
+def test_a_bare_final_answer_is_no_worked_solution(text, worked):
+    from w2s.reasoning.answers import is_worked_solution
+
+    assert is_worked_solution(text) is worked

@@ -135,6 +135,15 @@ def test_file_gsm8k_jsonl(tmp_path):
         assert row.solution == f"{i} + 3 = {i + 3}\n#### {i + 3}"  # gsm8k answers are their own solution
 
 
+def test_answer_only_gold_gives_no_solution(tmp_path):
+    """A dataset whose answer field is only '#### <answer>' has gold answers but no worked solutions,
+    so the gold ceiling cannot fine-tune on bare answers."""
+    records = [{"question": f"What is {i} + 3?", "answer": f"#### {i + 3}"} for i in range(10)]
+    problems, _ = load_problems("arith", file_spec(write_jsonl(tmp_path / "a.jsonl", records)), seed=0)
+    assert problems["solution"].isna().all()
+    assert sorted(problems["answer"].astype(int)) == [i + 3 for i in range(10)]
+
+
 def test_file_drops_duplicate_questions(tmp_path):
     records = gsm_records(10) + [gsm_records(1)[0]]
     problems, dropped = load_problems("arith", file_spec(write_jsonl(tmp_path / "d.jsonl", records)), seed=0)

@@ -104,3 +104,16 @@ def test_empty_selections_are_errors_not_silent_students():
         build_train_set({}, PROBLEMS, SAMPLES, None, 0.5, 2)
     with pytest.raises(ValueError, match="verifier scores"):
         sft_examples("verified", PROBLEMS, SAMPLES, None)
+
+
+def test_strong_correct_is_rejection_sampling_on_the_strong_models_gold_correct_samples():
+    rows = sft_examples("strong_correct", PROBLEMS, SAMPLES)
+    assert rows["chosen"].tolist() == ["sa2"] and rows["origin"].unique().tolist() == ["strong:correct"]
+    from w2s.reasoning.selection import needed_generators
+    assert uses_gold({"sft": "strong_correct"}) and needed_generators({"sft": "strong_correct"}) == {"strong"}
+
+
+def test_gold_ceiling_refuses_answer_only_gold_and_names_the_alternative():
+    answer_only = PROBLEMS.assign(solution=None)
+    with pytest.raises(ValueError, match="only final answers.*strong_correct"):
+        sft_examples("gold", answer_only, SAMPLES)

@@ -94,6 +94,16 @@ def gold_answer(raw: str, answer_format: str) -> str:
     return _clean(raw)
 
 
+def is_worked_solution(text: str | None) -> bool:
+    """Whether ``text`` shows reasoning, not only a final answer: a ``#### <answer>`` line alone (what
+    answer-only datasets give) or a bare value is no worked solution, and must not become an SFT target."""
+    if text is None or not str(text).strip():
+        return False
+    before_answer = _HASHES.split(str(text))[0] if _HASHES.search(str(text)) else str(text)
+    words = before_answer.split()
+    return len(words) >= 3 or (bool(_HASHES.search(str(text))) and len(words) >= 1)
+
+
 def to_number(answer: str | None) -> Fraction | float | None:
     """A numeric value for ``1,234``, ``$5``, ``-0.5``, ``3/4``, ``\\frac{3}{4}``; None if not a number."""
     if answer is None:

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ..io import atomic_dir, stable_hash, write_json, write_parquet
 from ..tasks import DataError, _read_table
-from .answers import gold_answer
+from .answers import gold_answer, is_worked_solution
 
 SPLITS = ("train", "test")
 PROBLEMS = "problems.parquet"
@@ -71,6 +71,8 @@ def _rows(task: str, records: list[dict], spec: dict) -> pd.DataFrame:
         solution = record.get(solution_field) if solution_field else None
         if solution is None and answer_format == "gsm8k":
             solution = str(raw_answer)  # GSM8K's answer field is the worked solution ending in ####
+        if not is_worked_solution(solution):
+            solution = None  # a bare final answer is gold, but no solution to fine-tune on
         rows.append({"question": question.strip(), "answer": answer, "solution": solution,
                      "split_hint": record.get("split")})
     if empty:

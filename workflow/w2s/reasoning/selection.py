@@ -9,7 +9,10 @@ SFT selections (``sft:``):
 - ``verified``: weak samples whose aggregated weak-verifier score is >= ``verifier_threshold``;
 - ``agreeing``: weak samples whose answer equals the strong model's own majority answer
   (progressive refinement, stage 1);
-- ``gold``: the dataset's worked solutions (the ceiling; uses gold);
+- ``gold``: the dataset's worked solutions (the ceiling; uses gold); refused for a task whose gold
+  is only final answers, since fine-tuning on bare answers teaches the model to skip its reasoning;
+- ``strong_correct``: rejection-sampling fine-tuning, the strong model's own train samples that gold
+  marks correct (the ceiling for answer-only gold; uses gold);
 - ``correct``: gold-correct weak samples (an oracle filter for reference; uses gold).
 
 DPO pairs (``dpo:``):
@@ -26,9 +29,9 @@ import pandas as pd
 
 from .answers import answer_key, majority_key
 
-SFT_RULES = ("all", "verified", "agreeing", "gold", "correct")
+SFT_RULES = ("all", "verified", "agreeing", "gold", "strong_correct", "correct")
 DPO_RULES = ("delta", "strong_majority", "verifier", "correct")
-GOLD_RULES = {("sft", "gold"), ("sft", "correct"), ("dpo", "correct")}
+GOLD_RULES = {("sft", "gold"), ("sft", "strong_correct"), ("sft", "correct"), ("dpo", "correct")}
 COLUMNS = ["stage", "problem_id", "question", "chosen", "rejected", "origin"]
 
 
@@ -41,7 +44,7 @@ def needed_generators(method: dict) -> set[str]:
     needed = set()
     if method.get("sft") in ("all", "verified", "agreeing", "correct") or method.get("dpo") in ("delta", "verifier", "correct"):
         needed.add("weak")
-    if method.get("sft") == "agreeing" or method.get("dpo") == "strong_majority":
+    if method.get("sft") in ("agreeing", "strong_correct") or method.get("dpo") == "strong_majority":
         needed.add("strong")
     if method.get("dpo") == "delta":
         needed.add("weaker")
@@ -84,8 +87,14 @@ def sft_examples(rule: str, problems: pd.DataFrame, samples: dict[str, pd.DataFr
     if rule == "gold":
         solved = train[train["solution"].notna()]
         if solved.empty:
-            raise ValueError("sft: gold needs worked solutions, and this task's problems have none")
+            raise ValueError("sft: gold needs worked solutions, and this task's gold is only final answers; "
+                             "a ceiling fine-tuned on bare answers learns to skip its reasoning. Use "
+                             "`sft: strong_correct` (rejection sampling on the strong model's gold-correct samples)")
         return _sft(solved.rename(columns={"solution": "completion"}), questions, "gold")
+    if rule == "strong_correct":
+        strong = samples["strong"]
+        chosen = strong[strong["correct"].astype(bool)]
+        return _sft(chosen, questions, "strong:correct")
     weak = samples["weak"]
     if rule == "all":
         chosen = weak
