@@ -5,8 +5,6 @@
 import functools
 import json
 import re
-import shlex
-import sys
 
 from w2s.config import resolve_config
 from w2s.experiments import (
@@ -32,9 +30,6 @@ LABELED_SPLITS = ["transfer", "test"]
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 # Software for `--sdm conda` (clusters); the CPU path uses the virtualenv from `make env`.
 CONDA_ENV = "../../envs/cuda.yaml"
-# Every rule runs the package with the interpreter that runs Snakemake (the Slurm executor starts the
-# same one on the nodes), so a bare `.venv/bin/snakemake` works without the venv on PATH.
-W2S = f"{shlex.quote(sys.executable)} -m w2s"
 
 
 # Light stages run on the submitting machine; GPU stages go to the executor (Slurm with a profile).

@@ -20,5 +20,5 @@ rule prepare_data:
     resources:
         mem_mb=4000,
     shell:
-        "{W2S} prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
+        "python -m w2s prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
         " --out-dir {params.out_dir} > {log} 2>&1"

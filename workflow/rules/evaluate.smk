@@ -45,7 +45,7 @@ rule evaluate:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} evaluate --test {input.test} --transfer {input.transfer}"
+        "python -m w2s evaluate --test {input.test} --transfer {input.transfer}"
         " --weak-test {input.weak_test} --weak-transfer {input.weak_transfer}"
         " --student {input.student} --ceiling {input.ceiling} --min-pgr-gap {params.min_gap}"
         " --bootstrap-samples {params.bootstrap_samples} --confidence-level {params.confidence_level}"
@@ -94,7 +94,7 @@ rule summarize:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} summarize --metrics {input} --out-parquet {output.parquet}"
+        "python -m w2s summarize --metrics {input} --out-parquet {output.parquet}"
         " --out-csv {output.csv} --out-by-seed-parquet {output.by_seed_parquet}"
         " --out-by-seed-csv {output.by_seed_csv} --out-html {output.html}"
         " --confidence-level {params.confidence_level}"
@@ -140,6 +140,6 @@ rule plots:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} plots --summary {input.summary} --by-seed {input.by_seed}"
+        "python -m w2s plots --summary {input.summary} --by-seed {input.by_seed}"
         " --metrics {input.metrics} --outputs accuracy={output.accuracy} pgr={output.pgr}"
         " student_vs_ceiling={output.student_vs_ceiling} calibration={output.calibration} > {log} 2>&1"

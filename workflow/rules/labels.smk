@@ -35,7 +35,7 @@ rule label_weak:
     resources:
         **rule_resources(CFG, "label_weak"),
     shell:
-        "{W2S} --threads {threads} label --checkpoint {input.model}"
+        "python -m w2s --threads {threads} label --checkpoint {input.model}"
         " --inputs transfer={input.transfer} test={input.test}"
         " --outputs transfer={output.transfer} test={output.test}"
         " --settings {params.settings:q} --provenance {params.provenance:q} > {log} 2>&1"

@@ -33,7 +33,7 @@ rule reasoning_problems:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} reasoning-problems --task {params.task} --seed {params.seed}"
+        "python -m w2s reasoning-problems --task {params.task} --seed {params.seed}"
         " --spec {params.spec:q} --out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -64,7 +64,7 @@ rule reasoning_sample_base:
     resources:
         **rule_resources(CFG, "generate"),
     shell:
-        "{W2S} --threads {threads} reasoning-sample --checkpoint {params.checkpoint:q}"
+        "python -m w2s --threads {threads} reasoning-sample --checkpoint {params.checkpoint:q}"
         " --problems {input.problems} --n {params.n} --sampling {params.sampling:q}"
         " --engine {params.engine:q} --seed {params.seed} --generator {wildcards.generator}"
         " --provenance {params.provenance:q} --out {output} > {log} 2>&1"
@@ -103,7 +103,7 @@ rule fetch_reasoning_samples:
     resources:
         mem_mb=1000,
     shell:
-        "{W2S} store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
+        "python -m w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
         " --outputs samples.parquet={output} > {log} 2>&1"
 
 
@@ -128,7 +128,7 @@ rule publish_reasoning_samples:
     resources:
         mem_mb=1000,
     shell:
-        "{W2S} store-publish --store {params.store:q} --key {params.key}"
+        "python -m w2s store-publish --store {params.store:q} --key {params.key}"
         " --key-inputs {params.key_inputs:q} --manifest {input.manifest}"
         " --files samples.parquet={input.samples} --out {output} > {log} 2>&1"
 
@@ -149,7 +149,7 @@ rule reasoning_score:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} reasoning-score --samples {input} --checks {params.checks}"
+        "python -m w2s reasoning-score --samples {input} --checks {params.checks}"
         " --aggregation {params.aggregation:q} --out {output} > {log} 2>&1"
 
 
@@ -177,7 +177,7 @@ rule reasoning_train_set:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} reasoning-train-set --method {params.method:q} --problems {input.problems}"
+        "python -m w2s reasoning-train-set --method {params.method:q} --problems {input.problems}"
         " --samples {params.samples} {params.weak_scores} --threshold {params.threshold}"
         " --pairs-per-problem {params.pairs} --out {output} > {log} 2>&1"
 
@@ -206,7 +206,7 @@ rule reasoning_train:
     resources:
         **rule_resources(CFG, "train_reasoner"),
     shell:
-        "{W2S} --threads {threads} reasoning-train --checkpoint {params.checkpoint:q}"
+        "python -m w2s --threads {threads} reasoning-train --checkpoint {params.checkpoint:q}"
         " --train-set {input} --settings {params.settings:q} --prompt {params.prompt:q}"
         " --seed {params.seed} --device {params.device} --out-dir {output} > {log} 2>&1"
 
@@ -236,7 +236,7 @@ rule reasoning_evaluate:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} reasoning-evaluate --problems {input.problems} --generators {params.generators:q}"
+        "python -m w2s reasoning-evaluate --problems {input.problems} --generators {params.generators:q}"
         " --k {params.k} --evaluation {params.evaluation:q} --context {params.context:q}"
         " --out-json {output.metrics} --out-csv {output.summary} --out-plot {output.plot} > {log} 2>&1"
 
@@ -257,5 +257,5 @@ rule reasoning_summarize:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} reasoning-summarize --metrics {input} --confidence-level {params.confidence}"
+        "python -m w2s reasoning-summarize --metrics {input} --confidence-level {params.confidence}"
         " --out-runs {output.runs} --out-by-seed {output.by_seed} > {log} 2>&1"

@@ -25,7 +25,7 @@ rule extract_features:
     resources:
         **rule_resources(CFG, "extract_features"),
     shell:
-        "{W2S} --threads {threads} extract-features --checkpoint {params.model_ref:q}"
+        "python -m w2s --threads {threads} extract-features --checkpoint {params.model_ref:q}"
         " --inputs transfer={input.transfer} test={input.test}"
         " --outputs transfer={output.transfer} test={output.test}"
         " --max-length {params.max_length} --batch-size {params.batch_size}"
@@ -55,7 +55,7 @@ rule train_ceiling:
     resources:
         **rule_resources(CFG, "train_ceiling"),
     shell:
-        "{W2S} --threads {threads} train-strong --role {params.role}"
+        "python -m w2s --threads {threads} train-strong --role {params.role}"
         " --spec {params.spec:q} --method {params.method:q}"
         " --targets {input.targets} --manifest {input.manifest} --test {input.test}"
         " --features {params.features} --checkpoint {params.model_ref:q}"

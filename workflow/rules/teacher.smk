@@ -27,6 +27,6 @@ rule train_weak:
     resources:
         **rule_resources(CFG, "train_weak"),
     shell:
-        "{W2S} --threads {threads} train-teacher --data-dir {params.data_dir}"
+        "python -m w2s --threads {threads} train-teacher --data-dir {params.data_dir}"
         " --checkpoint {params.model_ref:q} --settings {params.settings:q} --seed {params.seed}"
         " --device {params.device} --out-dir {output.model} > {log} 2>&1"

@@ -33,7 +33,7 @@ rule combine_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} combine-labels --members {params.members} --rule {params.combine}"
+        "python -m w2s combine-labels --members {params.members} --rule {params.combine}"
         " --out-dir {params.out_dir} --provenance {params.provenance:q} > {log} 2>&1"
 
 
@@ -64,7 +64,7 @@ rule degrade_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} degrade-labels --source-dir {params.source_dir} --gold-dir {params.gold_dir}"
+        "python -m w2s degrade-labels --source-dir {params.source_dir} --gold-dir {params.gold_dir}"
         " --target-accuracy {params.target} --seed {params.seed} --out-dir {params.out_dir}"
         " --provenance {params.provenance:q} > {log} 2>&1"
 
@@ -95,7 +95,7 @@ rule aggregate_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} aggregate-labels --teachers {params.teachers}"
+        "python -m w2s aggregate-labels --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"
         " --out-dir {params.out_dir} --table-out {output.table} --metadata-out {output.metadata}"
         " --provenance {params.provenance:q} > {log} 2>&1"
@@ -123,7 +123,7 @@ rule evaluate_verifiers:
     resources:
         mem_mb=2000,
     shell:
-        "{W2S} evaluate-verifiers --teachers {params.teachers}"
+        "python -m w2s evaluate-verifiers --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"
         " --gold-transfer {input.gold_transfer} --gold-test {input.gold_test}"
         " --out-json {output.json} --out-table {output.table} > {log} 2>&1"
