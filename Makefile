@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make experiment   set up the CPU environment, run the default experiment (config.yaml) offline
 #   make test         set up the CPU environment, run the test suite (what .ci/run calls)
+#   make slurm-profile  install profiles/slurm as the user's `slurm` profile (`snakemake --profile slurm`)
 
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: env experiment test lint clean
+.PHONY: env experiment test lint clean slurm-profile
 
 env: $(STAMP)
 
@@ -42,6 +43,19 @@ test: $(STAMP)
 		$(CLUSTER) start || echo "local Slurm cluster did not start: tests/test_slurm.py will fail"; \
 		pytest -v --durations=15; \
 	fi
+
+# Snakemake finds `--profile NAME` in $XDG_CONFIG_HOME/snakemake/NAME (default ~/.config/snakemake).
+# The installed profile is a link to profiles/slurm, so the EDIT lines stay in this checkout.
+PROFILE_DIR := $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
+
+slurm-profile:
+	mkdir -p "$(PROFILE_DIR)"
+	@if [ -e "$(PROFILE_DIR)/slurm" ] && [ ! -L "$(PROFILE_DIR)/slurm" ]; then \
+		echo "$(PROFILE_DIR)/slurm exists and is not a link: move it away to install profiles/slurm" >&2; \
+		exit 1; \
+	fi
+	ln -sfn "$(CURDIR)/profiles/slurm" "$(PROFILE_DIR)/slurm"
+	@echo "installed: snakemake --profile slurm now uses $(CURDIR)/profiles/slurm"
 
 lint: $(STAMP)
 	snakemake --lint

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import jobs_in
 from w2s.io import read_provenance
 from w2s.resources import GPU_STAGES, stage_resources
 
@@ -238,7 +239,8 @@ def test_cluster_profile_puts_gpu_stages_on_the_gpu_partition(cluster, tmp_path)
 def test_cluster_profile_sends_the_reasoning_gpu_rules_to_the_gpu_partition(cluster, tmp_path):
     """The generative track's sampling and training rules are GPU jobs with the config's requests."""
     config = yaml.safe_load((ROOT / "examples" / "reasoning_cpu.yaml").read_text())
-    config["resources"] = {"generate": {"gpus": 2, "mem_mb": 48000}, "train_reasoner": {"gpus": 1, "runtime": 600}}
+    config["resources"] = {"reasoning_sample_base": {"gpus": 2, "mem_mb": 48000},
+                           "reasoning_train": {"gpus": 1, "runtime": 600}}
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, configfile, "--dry-run", "--replace-workflow-config", profile="slurm")
@@ -249,3 +251,77 @@ def test_cluster_profile_sends_the_reasoning_gpu_rules_to_the_gpu_partition(clus
     assert "mem_mb=48000," in resources["reasoning_sample_base"] and "runtime=600," in resources["reasoning_train"]
     for rule in ("reasoning_problems", "reasoning_score", "reasoning_train_set", "reasoning_evaluate"):
         assert "slurm_partition=cpu" in resources[rule] and "gpu=" not in resources[rule], rule
+
+
+def test_make_slurm_profile_installs_the_profile_that_snakemake_profile_slurm_finds(cluster, tmp_path):
+    """`make slurm-profile`, then `snakemake --profile slurm` as the README types it (a name, not a path)."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    installed = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"], env=env,
+                               capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    link = tmp_path / "xdg" / "snakemake" / "slurm"
+    assert link.is_symlink() and link.resolve() == (ROOT / "profiles" / "slurm").resolve()
+    again = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"], env=env,
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # idempotent
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    planned = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--profile", "slurm", "--configfile", str(ROOT / "config.yaml"), "--dry-run"],
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}, capture_output=True, text=True)
+    assert planned.returncode == 0, planned.stderr
+    assert "slurm_partition=gpu" in dry_run_resources(planned)["train_weak"]
+
+
+def test_make_slurm_profile_refuses_to_replace_a_profile_it_did_not_install(tmp_path):
+    own = tmp_path / "xdg" / "snakemake" / "slurm"
+    own.mkdir(parents=True)
+    (own / "config.yaml").write_text("jobs: 1\n")
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"],
+                            env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}, capture_output=True, text=True)
+    assert result.returncode != 0 and "is not a link" in result.stderr
+    assert (own / "config.yaml").read_text() == "jobs: 1\n"
+
+
+def dry_run_inputs(result: subprocess.CompletedProcess) -> list[tuple[str, list[str]]]:
+    """(rule, declared input files) of every job in a dry run's listing."""
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+            jobs.append((rule, []))
+        elif line.strip().startswith("input:") and rule:
+            jobs[-1][1].extend(part.strip() for part in line.split("input:", 1)[1].split(","))
+    return jobs
+
+
+def test_burns_gpu_example_plans_the_paper_grid_on_the_cluster_profile(cluster, tmp_path):
+    """examples/burns_gpu.yaml through profiles/slurm: the jobs of the Qwen2.5 grid, their GPUs, and
+    no teacher or student that sees transfer gold."""
+    config = yaml.safe_load((ROOT / "examples" / "burns_gpu.yaml").read_text())
+    n_tasks, n_seeds = len(config["tasks"]), len(config["seeds"])
+    n_pairs, n_methods = len(config["strong"]["pairs"]), len(config["strong"]["methods"])
+    assert n_tasks >= 6 and n_seeds >= 3
+    result = snakemake(tmp_path, ROOT / "examples" / "burns_gpu.yaml", "--dry-run", "--replace-workflow-config",
+                       profile="slurm")
+    assert result.returncode == 0, result.stderr
+    jobs = jobs_in(result)
+    runs = n_tasks * n_seeds
+    assert jobs["prepare_data"] == runs
+    assert jobs["train_weak"] == jobs["label_weak"] == runs * len(config["weak"]["models"])
+    assert jobs["train_ceiling"] == runs * len(config["strong"]["models"])
+    assert jobs["train_student"] == jobs["evaluate"] == runs * n_pairs * n_methods
+    assert "extract_features" not in jobs  # full fine-tunes and LoRA only
+
+    resources = dry_run_resources(result)
+    for rule in ("train_weak", "label_weak", "train_ceiling", "train_student"):
+        wanted = config["resources"][rule]
+        assert "slurm_partition=gpu" in resources[rule] and f"gpu={wanted['gpus']}," in resources[rule], rule
+        assert f"mem_mb={wanted['mem_mb']}," in resources[rule], rule
+    for rule, inputs in dry_run_inputs(result):
+        if rule in ("train_weak", "train_student"):
+            assert not any(path.endswith("/data/transfer.parquet") for path in inputs), (rule, inputs)
+        if rule == "train_student":
+            assert any("/weak/" in path and path.endswith("/labels/transfer.parquet") for path in inputs), inputs

@@ -5,6 +5,10 @@
 import functools
 import json
 import re
+import shlex
+import sys
+
+from snakemake.settings.types import DeploymentMethod
 
 from w2s.config import resolve_config
 from w2s.experiments import (
@@ -30,6 +34,15 @@ LABELED_SPLITS = ["transfer", "test"]
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 # Software for `--sdm conda` (clusters); the CPU path uses the virtualenv from `make env`.
 CONDA_ENV = "../../envs/cuda.yaml"
+# Every rule runs the package with the interpreter that runs Snakemake (the Slurm executor starts the
+# same one on the nodes), so a bare `.venv/bin/snakemake` works without the venv on PATH. With
+# `--sdm conda` the job's environment brings its own `python`, first on PATH. `w2s` in a shell command
+# is a shell function defined in the prefix, so `snakemake --lint` sees no outside variable; Snakemake
+# formats the prefix like a command, hence the doubled braces.
+_PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+_W2S_FUNCTION = f'w2s() {{ {shlex.quote(_PYTHON)} -m w2s "$@"; }}'
+_ESCAPED_W2S_FUNCTION = _W2S_FUNCTION.replace("{", "{{").replace("}", "}}")
+shell.prefix(f"set -euo pipefail; {_ESCAPED_W2S_FUNCTION}; ")
 
 
 # Light stages run on the submitting machine; GPU stages go to the executor (Slurm with a profile).
@@ -191,7 +204,6 @@ def feature_args(wildcards, input):
 STRONG_PARAMS = dict(
     model_ref=lambda w: model_reference(CFG, w.strong),
     spec=lambda w: as_json(strong_spec(CFG, w.strong)),
-    code=code_hash("strong"),
     seed=lambda w: w.seed,
     device=CFG["device"],
     features=feature_args,
@@ -276,9 +288,11 @@ def reasoning_sampling_arg(wildcards):
     return as_json(reasoning_plan.sampling(CFG, wildcards.generator))
 
 
-R_ENGINE = as_json(
-    {**REASONING.get("engine", {}), "tensor_parallel_size": tensor_parallel_size(CFG, "generate")}
-)
+def reasoning_engine(rule):
+    """vLLM settings of a sampling rule's jobs: tensor parallelism over every GPU the job is granted."""
+    return as_json(
+        {**REASONING.get("engine", {}), "tensor_parallel_size": tensor_parallel_size(CFG, rule)}
+    )
 
 
 # Reasoning samples of the base generators are shared through label_store like weak labels.

@@ -11,7 +11,7 @@ rule prepare_data:
         task=lambda w: w.task,
         seed=lambda w: w.seed,
         spec=lambda w: as_json(task_spec(CFG, w.task)),
-        code=code_hash("data"),
+        code=code_hash("prepare_data"),
         out_dir=lambda w, output: os.path.dirname(output.manifest),
     conda:
         CONDA_ENV
@@ -20,5 +20,5 @@ rule prepare_data:
     resources:
         mem_mb=4000,
     shell:
-        "python -m w2s prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
+        "w2s prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
         " --out-dir {params.out_dir} > {log} 2>&1"

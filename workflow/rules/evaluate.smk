@@ -45,7 +45,7 @@ rule evaluate:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s evaluate --test {input.test} --transfer {input.transfer}"
+        "w2s evaluate --test {input.test} --transfer {input.transfer}"
         " --weak-test {input.weak_test} --weak-transfer {input.weak_transfer}"
         " --student {input.student} --ceiling {input.ceiling} --min-pgr-gap {params.min_gap}"
         " --bootstrap-samples {params.bootstrap_samples} --confidence-level {params.confidence_level}"
@@ -84,7 +84,7 @@ rule summarize:
             category="Configuration",
         ),
     params:
-        code=code_hash("evaluate"),
+        code=code_hash("summarize"),
         confidence_level=EVAL["confidence_level"],
         config=as_json(CFG),
     conda:
@@ -94,7 +94,7 @@ rule summarize:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s summarize --metrics {input} --out-parquet {output.parquet}"
+        "w2s summarize --metrics {input} --out-parquet {output.parquet}"
         " --out-csv {output.csv} --out-by-seed-parquet {output.by_seed_parquet}"
         " --out-by-seed-csv {output.by_seed_csv} --out-html {output.html}"
         " --confidence-level {params.confidence_level}"
@@ -131,8 +131,26 @@ rule plots:
             category="Plots",
             labels={"plot": "calibration"},
         ),
+        accuracy_vs_strong_size=report(
+            "results/plots/accuracy_vs_strong_size.png",
+            caption="../report/accuracy_vs_strong_size.rst",
+            category="Plots",
+            labels={"plot": "accuracy vs strong size"},
+        ),
+        pgr_heatmap=report(
+            "results/plots/pgr_heatmap.png",
+            caption="../report/pgr_heatmap.rst",
+            category="Plots",
+            labels={"plot": "PGR heatmap"},
+        ),
+        pgr_table_csv="results/plots/pgr_table.csv",
+        pgr_table_md="results/plots/pgr_table.md",
     params:
         code=code_hash("plots"),
+        # The model-family plots show one method: the config's first.
+        method=lambda w: next(iter(CFG["strong"]["methods"])),
+        weak_order=lambda w: " ".join(shlex.quote(name) for name in weak_sources(CFG)),
+        strong_order=lambda w: " ".join(shlex.quote(name) for name in CFG["strong"]["models"]),
     conda:
         CONDA_ENV
     log:
@@ -140,6 +158,10 @@ rule plots:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s plots --summary {input.summary} --by-seed {input.by_seed}"
+        "w2s plots --summary {input.summary} --by-seed {input.by_seed}"
         " --metrics {input.metrics} --outputs accuracy={output.accuracy} pgr={output.pgr}"
-        " student_vs_ceiling={output.student_vs_ceiling} calibration={output.calibration} > {log} 2>&1"
+        " student_vs_ceiling={output.student_vs_ceiling} calibration={output.calibration}"
+        " accuracy_vs_strong_size={output.accuracy_vs_strong_size} pgr_heatmap={output.pgr_heatmap}"
+        " pgr_table_csv={output.pgr_table_csv} pgr_table_md={output.pgr_table_md}"
+        " --method {params.method} --weak-order {params.weak_order} --strong-order {params.strong_order}"
+        " > {log} 2>&1"

@@ -12,7 +12,7 @@ rule label_weak:
         transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
         test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
     params:
-        code=code_hash("labels"),
+        code=code_hash("label_weak"),
         # vLLM shards the teacher over every GPU the job is granted.
         settings=as_json(
             {**CFG["labeling"], "tensor_parallel_size": tensor_parallel_size(CFG)}
@@ -35,7 +35,7 @@ rule label_weak:
     resources:
         **rule_resources(CFG, "label_weak"),
     shell:
-        "python -m w2s --threads {threads} label --checkpoint {input.model}"
+        "w2s --threads {threads} label --checkpoint {input.model}"
         " --inputs transfer={input.transfer} test={input.test}"
         " --outputs transfer={output.transfer} test={output.test}"
         " --settings {params.settings:q} --provenance {params.provenance:q} > {log} 2>&1"

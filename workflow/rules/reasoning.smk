@@ -24,7 +24,7 @@ rule reasoning_problems:
         task=lambda w: w.task,
         seed=lambda w: w.seed,
         spec=lambda w: as_json(REASONING["tasks"][w.task]),
-        code=code_hash("reasoning_data"),
+        code=code_hash("reasoning_problems"),
         out_dir=lambda w, output: os.path.dirname(output.manifest),
     conda:
         CONDA_ENV
@@ -33,7 +33,7 @@ rule reasoning_problems:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s reasoning-problems --task {params.task} --seed {params.seed}"
+        "w2s reasoning-problems --task {params.task} --seed {params.seed}"
         " --spec {params.spec:q} --out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -50,9 +50,9 @@ rule reasoning_sample_base:
         ),
         n=reasoning_n_arg,
         sampling=reasoning_sampling_arg,
-        engine=R_ENGINE,
+        engine=reasoning_engine("reasoning_sample_base"),
         seed=lambda w: w.seed,
-        code=code_hash("generate"),
+        code=code_hash("reasoning_sample_base"),
         provenance=reasoning_sample_provenance,
     conda:
         CONDA_ENV
@@ -60,11 +60,11 @@ rule reasoning_sample_base:
         "results/logs/reasoning/{task}/seed{seed}/sample/{generator}.log",
     benchmark:
         "results/benchmarks/reasoning/{task}/seed{seed}/sample/{generator}.tsv"
-    threads: stage_threads(CFG, "generate")
+    threads: stage_threads(CFG, "reasoning_sample_base")
     resources:
-        **rule_resources(CFG, "generate"),
+        **rule_resources(CFG, "reasoning_sample_base"),
     shell:
-        "python -m w2s --threads {threads} reasoning-sample --checkpoint {params.checkpoint:q}"
+        "w2s --threads {threads} reasoning-sample --checkpoint {params.checkpoint:q}"
         " --problems {input.problems} --n {params.n} --sampling {params.sampling:q}"
         " --engine {params.engine:q} --seed {params.seed} --generator {wildcards.generator}"
         " --provenance {params.provenance:q} --out {output} > {log} 2>&1"
@@ -80,10 +80,13 @@ use rule reasoning_sample_base as reasoning_sample_trained with:
         checkpoint=lambda w, input: input.model,
         n=reasoning_n_arg,
         sampling=reasoning_sampling_arg,
-        engine=R_ENGINE,
+        engine=reasoning_engine("reasoning_sample_trained"),
         seed=lambda w: w.seed,
-        code=code_hash("generate"),
+        code=code_hash("reasoning_sample_trained"),
         provenance=reasoning_sample_provenance,
+    threads: stage_threads(CFG, "reasoning_sample_trained")
+    resources:
+        **rule_resources(CFG, "reasoning_sample_trained"),
 
 
 rule fetch_reasoning_samples:
@@ -103,7 +106,7 @@ rule fetch_reasoning_samples:
     resources:
         mem_mb=1000,
     shell:
-        "python -m w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
+        "w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
         " --outputs samples.parquet={output} > {log} 2>&1"
 
 
@@ -128,7 +131,7 @@ rule publish_reasoning_samples:
     resources:
         mem_mb=1000,
     shell:
-        "python -m w2s store-publish --store {params.store:q} --key {params.key}"
+        "w2s store-publish --store {params.store:q} --key {params.key}"
         " --key-inputs {params.key_inputs:q} --manifest {input.manifest}"
         " --files samples.parquet={input.samples} --out {output} > {log} 2>&1"
 
@@ -141,7 +144,7 @@ rule reasoning_score:
     params:
         checks=" ".join(REASONING.get("verifiers", {}).get("checks", [])),
         aggregation=as_json(REASONING.get("verifiers", {}).get("aggregation", {})),
-        code=code_hash("reasoning_scores"),
+        code=code_hash("reasoning_score"),
     conda:
         CONDA_ENV
     log:
@@ -149,7 +152,7 @@ rule reasoning_score:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s reasoning-score --samples {input} --checks {params.checks}"
+        "w2s reasoning-score --samples {input} --checks {params.checks}"
         " --aggregation {params.aggregation:q} --out {output} > {log} 2>&1"
 
 
@@ -169,7 +172,7 @@ rule reasoning_train_set:
         ),
         threshold=REASONING.get("verifiers", {}).get("threshold", 0.5),
         pairs=REASONING.get("pairs_per_problem", 2),
-        code=code_hash("reasoning_selection"),
+        code=code_hash("reasoning_train_set"),
     conda:
         CONDA_ENV
     log:
@@ -177,7 +180,7 @@ rule reasoning_train_set:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s reasoning-train-set --method {params.method:q} --problems {input.problems}"
+        "w2s reasoning-train-set --method {params.method:q} --problems {input.problems}"
         " --samples {params.samples} {params.weak_scores} --threshold {params.threshold}"
         " --pairs-per-problem {params.pairs} --out {output} > {log} 2>&1"
 
@@ -202,11 +205,11 @@ rule reasoning_train:
         "results/logs/reasoning/{task}/seed{seed}/train/{generator}.log",
     benchmark:
         "results/benchmarks/reasoning/{task}/seed{seed}/train/{generator}.tsv"
-    threads: stage_threads(CFG, "train_reasoner")
+    threads: stage_threads(CFG, "reasoning_train")
     resources:
-        **rule_resources(CFG, "train_reasoner"),
+        **rule_resources(CFG, "reasoning_train"),
     shell:
-        "python -m w2s --threads {threads} reasoning-train --checkpoint {params.checkpoint:q}"
+        "w2s --threads {threads} reasoning-train --checkpoint {params.checkpoint:q}"
         " --train-set {input} --settings {params.settings:q} --prompt {params.prompt:q}"
         " --seed {params.seed} --device {params.device} --out-dir {output} > {log} 2>&1"
 
@@ -236,7 +239,7 @@ rule reasoning_evaluate:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s reasoning-evaluate --problems {input.problems} --generators {params.generators:q}"
+        "w2s reasoning-evaluate --problems {input.problems} --generators {params.generators:q}"
         " --k {params.k} --evaluation {params.evaluation:q} --context {params.context:q}"
         " --out-json {output.metrics} --out-csv {output.summary} --out-plot {output.plot} > {log} 2>&1"
 
@@ -249,7 +252,7 @@ rule reasoning_summarize:
         by_seed="results/reasoning/summary_by_seed.csv",
     params:
         confidence=REASONING.get("evaluation", {}).get("confidence_level", 0.95),
-        code=code_hash("reasoning_evaluate"),
+        code=code_hash("reasoning_summarize"),
     conda:
         CONDA_ENV
     log:
@@ -257,5 +260,5 @@ rule reasoning_summarize:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s reasoning-summarize --metrics {input} --confidence-level {params.confidence}"
+        "w2s reasoning-summarize --metrics {input} --confidence-level {params.confidence}"
         " --out-runs {output.runs} --out-by-seed {output.by_seed} > {log} 2>&1"

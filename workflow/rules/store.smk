@@ -30,7 +30,7 @@ rule fetch_weak_labels:
     resources:
         mem_mb=1000,
     shell:
-        "python -m w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
+        "w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
         " --outputs transfer.parquet={output.transfer} test.parquet={output.test} > {log} 2>&1"
 
 
@@ -54,6 +54,6 @@ rule publish_weak_labels:
     resources:
         mem_mb=1000,
     shell:
-        "python -m w2s store-publish --store {params.store:q} --key {params.key}"
+        "w2s store-publish --store {params.store:q} --key {params.key}"
         " --key-inputs {params.key_inputs:q} --manifest {input.manifest}"
         " --files transfer.parquet={input.transfer} test.parquet={input.test} --out {output} > {log} 2>&1"

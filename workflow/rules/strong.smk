@@ -13,7 +13,9 @@ rule extract_features:
         model_ref=lambda w: model_reference(CFG, w.strong),
         max_length=CFG["strong"]["probe"]["max_length"],
         batch_size=CFG["strong"]["probe"]["feature_batch_size"],
-        code=code_hash("features"),
+        layer=lambda w: strong_spec(CFG, w.strong)["probe"]["layer"],
+        pooling=lambda w: strong_spec(CFG, w.strong)["probe"]["pooling"],
+        code=code_hash("extract_features"),
         device=CFG["device"],
     conda:
         CONDA_ENV
@@ -25,10 +27,11 @@ rule extract_features:
     resources:
         **rule_resources(CFG, "extract_features"),
     shell:
-        "python -m w2s --threads {threads} extract-features --checkpoint {params.model_ref:q}"
+        "w2s --threads {threads} extract-features --checkpoint {params.model_ref:q}"
         " --inputs transfer={input.transfer} test={input.test}"
         " --outputs transfer={output.transfer} test={output.test}"
         " --max-length {params.max_length} --batch-size {params.batch_size}"
+        " --layer {params.layer} --pooling {params.pooling}"
         " --device {params.device} > {log} 2>&1"
 
 
@@ -44,6 +47,7 @@ rule train_ceiling:
     params:
         role="ceiling",
         method=as_json({}),
+        code=code_hash("train_ceiling"),
         **STRONG_PARAMS,
     conda:
         CONDA_ENV
@@ -55,7 +59,7 @@ rule train_ceiling:
     resources:
         **rule_resources(CFG, "train_ceiling"),
     shell:
-        "python -m w2s --threads {threads} train-strong --role {params.role}"
+        "w2s --threads {threads} train-strong --role {params.role}"
         " --spec {params.spec:q} --method {params.method:q}"
         " --targets {input.targets} --manifest {input.manifest} --test {input.test}"
         " --features {params.features} --checkpoint {params.model_ref:q}"
@@ -77,6 +81,7 @@ use rule train_ceiling as train_student with:
     params:
         role="student",
         method=lambda w: as_json(method_spec(CFG, w.method)),
+        code=code_hash("train_student"),
         **STRONG_PARAMS,
     conda:
         CONDA_ENV

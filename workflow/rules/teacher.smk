@@ -13,7 +13,7 @@ rule train_weak:
     params:
         model_ref=lambda w: model_reference(CFG, w.weak),
         settings=lambda w: as_json(teacher_train_settings(CFG, w.weak)),
-        code=code_hash("teacher"),
+        code=code_hash("train_weak"),
         seed=teacher_seed,
         device=CFG["device"],
         data_dir=lambda w, input: os.path.dirname(input.manifest),
@@ -27,6 +27,6 @@ rule train_weak:
     resources:
         **rule_resources(CFG, "train_weak"),
     shell:
-        "python -m w2s --threads {threads} train-teacher --data-dir {params.data_dir}"
+        "w2s --threads {threads} train-teacher --data-dir {params.data_dir}"
         " --checkpoint {params.model_ref:q} --settings {params.settings:q} --seed {params.seed}"
         " --device {params.device} --out-dir {output.model} > {log} 2>&1"

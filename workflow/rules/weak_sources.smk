@@ -19,7 +19,7 @@ rule combine_weak_labels:
         transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
         test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
     params:
-        code=code_hash("weak_sources"),
+        code=code_hash("combine_weak_labels"),
         members=ensemble_member_args,
         combine=lambda w: CFG["weak"]["ensembles"][w.weak]["combine"],
         out_dir=lambda w, output: os.path.dirname(output.test),
@@ -33,7 +33,7 @@ rule combine_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s combine-labels --members {params.members} --rule {params.combine}"
+        "w2s combine-labels --members {params.members} --rule {params.combine}"
         " --out-dir {params.out_dir} --provenance {params.provenance:q} > {log} 2>&1"
 
 
@@ -48,7 +48,7 @@ rule degrade_weak_labels:
         transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
         test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
     params:
-        code=code_hash("weak_sources"),
+        code=code_hash("degrade_weak_labels"),
         source_dir=lambda w, input: os.path.dirname(input[0]),
         gold_dir=lambda w, input: os.path.dirname(input.gold_test),
         target=lambda w: CFG["weak"]["degraded"][w.weak]["target_accuracy"],
@@ -64,7 +64,7 @@ rule degrade_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s degrade-labels --source-dir {params.source_dir} --gold-dir {params.gold_dir}"
+        "w2s degrade-labels --source-dir {params.source_dir} --gold-dir {params.gold_dir}"
         " --target-accuracy {params.target} --seed {params.seed} --out-dir {params.out_dir}"
         " --provenance {params.provenance:q} > {log} 2>&1"
 
@@ -80,7 +80,7 @@ rule aggregate_weak_labels:
         table="results/{task}/seed{seed}/weak/{weak}/verifiers.parquet",
         metadata="results/{task}/seed{seed}/weak/{weak}/aggregation.json",
     params:
-        code=code_hash("verifiers"),
+        code=code_hash("aggregate_weak_labels"),
         teachers=aggregated_teacher_args,
         functions=lambda w: " ".join(CFG["weak"]["aggregated"][w.weak]["labeling_functions"]),
         settings=lambda w: as_json(CFG["weak"]["aggregated"][w.weak]["settings"]),
@@ -95,7 +95,7 @@ rule aggregate_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s aggregate-labels --teachers {params.teachers}"
+        "w2s aggregate-labels --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"
         " --out-dir {params.out_dir} --table-out {output.table} --metadata-out {output.metadata}"
         " --provenance {params.provenance:q} > {log} 2>&1"
@@ -112,7 +112,7 @@ rule evaluate_verifiers:
         json="results/{task}/seed{seed}/weak/{weak}/verifier_evaluation.json",
         table="results/{task}/seed{seed}/weak/{weak}/verifier_evaluation.parquet",
     params:
-        code=code_hash("verifiers"),
+        code=code_hash("evaluate_verifiers"),
         teachers=aggregated_teacher_args,
         functions=lambda w: " ".join(CFG["weak"]["aggregated"][w.weak]["labeling_functions"]),
         settings=lambda w: as_json(CFG["weak"]["aggregated"][w.weak]["settings"]),
@@ -123,7 +123,7 @@ rule evaluate_verifiers:
     resources:
         mem_mb=2000,
     shell:
-        "python -m w2s evaluate-verifiers --teachers {params.teachers}"
+        "w2s evaluate-verifiers --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"
         " --gold-transfer {input.gold_transfer} --gold-test {input.gold_test}"
         " --out-json {output.json} --out-table {output.table} > {log} 2>&1"

@@ -1,8 +1,14 @@
 """Content hashes of the code each stage runs, so a rule reruns when (and only when) its code changes.
 
-Rules carry ``code_hash(stage)`` in their ``params``; Snakemake's params trigger then reruns a job
+Rules carry ``code_hash(rule)`` in their ``params``; Snakemake's params trigger then reruns a job
 whose stage code changed, while a fresh clone or an edit elsewhere (README, another stage) does not.
-The hash is taken over the parsed syntax tree, so comments and formatting do not count.
+
+A stage's code is what ``python -m w2s <command>`` can run: ``w2s/__main__.py``, the CLI (``cli.py``)
+less the other commands' handlers and parser entries, and every ``w2s`` module reachable from there
+and from the stage's entry module (``w2s.stages``) through imports, read from the syntax tree (module-
+and function-level, absolute and relative), with the packages whose ``__init__`` an import runs.
+The hash is taken over the parsed syntax trees without docstrings, so comments, docstrings and
+formatting do not count.
 """
 
 from __future__ import annotations
@@ -12,38 +18,189 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+from .stages import stage
 
-_COMMON = ("io", "runtime", "batching", "inference", "models")
-STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "data": ("io", "tasks", "data"),
-    "teacher": (*_COMMON, "teacher", "train", "learners", "losses", "metrics"),
-    "labels": ("io", "labeling", "batching", "inference"),
-    "features": (*_COMMON, "features"),
-    "strong": (*_COMMON, "strong", "features", "train", "learners", "losses", "methods", "metrics", "tables"),
-    "weak_sources": ("io", "weak_sources", "labeling", "tables"),
-    "verifiers": ("io", "verifiers", "labeling_functions", "labeling"),
-    "evaluate": ("io", "evaluate", "metrics", "tables"),
-    "plots": ("io", "plots", "metrics"),
-    "reasoning_data": ("io", "tasks", "reasoning/problems", "reasoning/answers"),
-    "generate": ("io", "runtime", "settings", "models", "reasoning/generation", "reasoning/answers",
-                 "reasoning/prompts"),
-    "reasoning_scores": ("io", "verifiers", "reasoning/checks", "reasoning/scoring", "reasoning/answers"),
-    "reasoning_selection": ("io", "reasoning/selection", "reasoning/answers"),
-    "reasoning_train": ("io", "runtime", "settings", "train", "models", "reasoning/tuning", "reasoning/prompts"),
-    "reasoning_evaluate": ("io", "metrics", "reasoning/evaluate", "reasoning/metrics", "reasoning/selection",
-                           "reasoning/answers"),
-}
+PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE = "w2s"
+CLI = f"{PACKAGE}.cli"
+MAIN = f"{PACKAGE}.__main__"
+
+
+class Package:
+    """The ``w2s`` sources under one directory (the real package, or a copy in a test), parsed once."""
+
+    def __init__(self, root: Path = PACKAGE_DIR) -> None:
+        self.root = Path(root)
+        self._trees: dict[tuple[str, str | None], ast.Module] = {}
+        self._digests: dict[tuple[str, str | None], str] = {}
+        self._imports: dict[tuple[str, str | None], set[str]] = {}
+
+    def forget(self, module: str) -> None:
+        """Drop what was read of one module, so the next use reads its file again (after an edit)."""
+        for cache in (self._trees, self._digests, self._imports):
+            for key in [key for key in cache if key[0] == module]:
+                del cache[key]
+
+    def path(self, module: str) -> Path | None:
+        """The source file of a dotted ``w2s`` module or package, or None when there is none."""
+        parts = module.split(".")[1:]
+        base = self.root.joinpath(*parts)
+        if parts and base.with_suffix(".py").is_file():
+            return base.with_suffix(".py")
+        return base / "__init__.py" if (base / "__init__.py").is_file() else None
+
+    def is_package(self, module: str) -> bool:
+        path = self.path(module)
+        return path is not None and path.name == "__init__.py"
+
+    def tree(self, module: str, command: str | None = None) -> ast.Module:
+        """The module's syntax tree without docstrings; the CLI's as ``command`` sees it (cli_tree)."""
+        key = (module, command if module == CLI else None)
+        if key not in self._trees:
+            path = self.path(module)
+            if path is None:
+                raise ValueError(f"no source for module {module} under {self.root}")
+            tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
+            self._trees[key] = cli_tree(tree, command, path) if key[1] is not None else tree
+        return self._trees[key]
+
+    def imports(self, module: str, command: str | None = None) -> set[str]:
+        """The ``w2s`` modules the module's imports load (the CLI's: as ``command`` sees it)."""
+        key = (module, command if module == CLI else None)
+        if key not in self._imports:
+            self._imports[key] = imported_modules(self, module, self.tree(module, command))
+        return self._imports[key]
+
+    def digest(self, module: str, command: str | None = None) -> str:
+        """sha256 of the module's normalized syntax tree (comments, docstrings, layout left out)."""
+        key = (module, command if module == CLI else None)
+        if key not in self._digests:
+            dump = ast.dump(self.tree(module, command), annotate_fields=False, include_attributes=False)
+            self._digests[key] = hashlib.sha256(dump.encode()).hexdigest()
+        return self._digests[key]
+
+
+def _absolute(package: Package, module: str, node: ast.ImportFrom) -> str | None:
+    """The absolute name of ``from <node.module> import ...`` inside ``module``."""
+    if node.level == 0:
+        return node.module
+    anchor = module.split(".")
+    if not package.is_package(module):
+        anchor = anchor[:-1]
+    if node.level > 1:
+        anchor = anchor[: -(node.level - 1)]
+    return ".".join(anchor + ([node.module] if node.module else []))
+
+
+def _inside(name: str | None) -> bool:
+    return name is not None and (name == PACKAGE or name.startswith(PACKAGE + "."))
+
+
+def imported_modules(package: Package, module: str, tree: ast.AST) -> set[str]:
+    """The ``w2s`` modules that the imports anywhere in ``tree`` (the source of ``module``) load."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if _inside(alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(package, module, node)
+            if not _inside(base):
+                continue
+            found.add(base)
+            # `from pkg import name` loads the submodule pkg.name when there is one.
+            found.update(f"{base}.{alias.name}" for alias in node.names
+                         if package.path(f"{base}.{alias.name}") is not None)
+    return {name for name in found if package.path(name) is not None}
+
+
+def _with_parents(modules: set[str]) -> set[str]:
+    """Importing ``w2s.a.b`` runs ``w2s/__init__.py`` and ``w2s/a/__init__.py`` first."""
+    result = set(modules)
+    for module in modules:
+        parts = module.split(".")
+        result.update(".".join(parts[:n]) for n in range(1, len(parts)))
+    return result
+
+
+def _registrations(tree: ast.Module) -> dict[str, tuple[str, ast.Call]]:
+    """The CLI's ``add("<command>", <handler>, ...)`` calls: command -> (handler name, call)."""
+    functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    found = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str) and isinstance(node.args[1], ast.Name)
+                and node.args[1].id in functions):
+            found[node.args[0].value] = (node.args[1].id, node)
+    return found
+
+
+def _drop_other_commands(tree: ast.Module, registrations: dict[str, tuple[str, ast.Call]], command: str) -> None:
+    """Remove the other commands' handlers and parser entries from the CLI's tree, in place."""
+    handlers = {handler for name, (handler, _) in registrations.items() if name != command}
+    handlers.discard(registrations[command][0])
+    calls = {id(call) for name, (_, call) in registrations.items() if name != command}
+    for node in ast.walk(tree):
+        if isinstance(getattr(node, "body", None), list):
+            node.body = [child for child in node.body
+                         if not (isinstance(child, ast.FunctionDef) and child.name in handlers)
+                         and not (isinstance(child, ast.Expr) and id(child.value) in calls)]
+
+
+def cli_tree(tree: ast.Module, command: str, path: Path | str = "cli.py") -> ast.Module:
+    """The CLI's syntax tree (modified in place) reduced to the parts that ``w2s <command>`` runs."""
+    registrations = _registrations(tree)
+    if command not in registrations:
+        raise ValueError(f"the w2s CLI ({path}) has no command {command!r}")
+    _drop_other_commands(tree, registrations, command)
+    return tree
+
+
+def stage_modules(rule: str, package: Package | None = None) -> tuple[str, ...]:
+    """The ``w2s`` modules the rule's command runs: the import closure of ``__main__`` (with the CLI
+    reduced to the command) and of the stage's entry module."""
+    package = package or Package()
+    spec = stage(rule)
+    todo = _with_parents({MAIN, f"{PACKAGE}.{spec.entry}"})
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        found = package.imports(module, spec.command)
+        todo |= _with_parents(found) - seen
+    return tuple(sorted(seen))
+
+
+def _strip_docstrings(tree: ast.Module) -> ast.Module:
+    """Remove the docstrings of the module, its classes and functions, in place."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:]
+    return tree
+
+
+def stage_hash(rule: str, package: Package | None = None, length: int = 16) -> str:
+    """sha256 over the normalized syntax trees of the modules ``rule`` runs (see the module docstring)."""
+    package = package or Package()
+    command = stage(rule).command
+    digest = hashlib.sha256()
+    for module in stage_modules(rule, package):
+        digest.update(f"{module}\0{package.digest(module, command)}\0".encode())
+    return digest.hexdigest()[:length]
 
 
 @cache
-def code_hash(stage: str, length: int = 16) -> str:
-    """sha256 over the source of the w2s modules ``stage`` depends on."""
-    if stage not in STAGE_MODULES:
-        raise ValueError(f"unknown stage {stage!r}; known: {sorted(STAGE_MODULES)}")
-    digest = hashlib.sha256()
-    for module in sorted(set(STAGE_MODULES[stage])):
-        digest.update(module.encode())
-        tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text())
-        digest.update(ast.dump(tree, annotate_fields=False).encode())
-    return digest.hexdigest()[:length]
+def _package() -> Package:
+    return Package(PACKAGE_DIR)
+
+
+@cache
+def code_hash(rule: str, length: int = 16) -> str:
+    """The code hash of a rule's stage in this checkout, computed once per process."""
+    try:
+        stage(rule)
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+    return stage_hash(rule, _package(), length)
