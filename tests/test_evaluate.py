@@ -97,8 +97,8 @@ def test_calibration_hand_values(files):
     # ECE = (0.55 + 1.28 + 0.46 + 0.33 + 0.16) / 10 = 0.278
     assert metrics["weak_ece"] == pytest.approx(0.278, abs=1e-6)
     assert metrics["weak_ece_transfer"] == pytest.approx(0.0, abs=1e-6)
-    # student Brier: p_1 is 0.9 on a right item -> (0.1)^2, on a wrong one (0.9)^2: (8 * 0.01 + 2 * 0.81) / 10
-    assert metrics["student_brier"] == pytest.approx(0.17, abs=1e-6)
+    # student Brier, both classes: a right item scores 2 * 0.1^2, a wrong one 2 * 0.9^2: (8 * 0.02 + 2 * 1.62) / 10
+    assert metrics["student_brier"] == pytest.approx(0.34, abs=1e-6)
     reliability = metrics["reliability"]["weak"]
     assert reliability["count"] == [0, 0, 0, 0, 0, 1, 2, 2, 2, 3]
 
@@ -134,13 +134,17 @@ def test_fixed_confidence_threshold(files):
     assert metrics["student_acc_weak_unsure"] == pytest.approx(1 / 3)
 
 
-def test_bootstrap_interval_is_seeded_and_covers_pgr(files):
+def test_pgr_interval_is_fieller_and_unbounded_when_the_gap_is_not_significant(files):
     metrics = _evaluate(files)
-    assert metrics["pgr_ci_low"] <= metrics["pgr"] <= metrics["pgr_ci_high"]
+    # ceiling - weak per item is 1 on items 1-3, else 0: mean 0.3, se sqrt(0.7 * 0.3 / 9 * 10 / 10) ~ 0.153,
+    # below t_{0.975, 9} = 2.262 standard errors from 0, so the Fieller set is unbounded
+    assert metrics["pgr_ci_unbounded"] is True
+    assert metrics["pgr_ci_low"] is None and metrics["pgr_ci_high"] is None
     assert 0.0 <= metrics["pgr_boot_undefined_frac"] < 1.0
     assert metrics["settings"]["bootstrap_samples"] == 300
-    again = _evaluate(files)
-    assert (again["pgr_ci_low"], again["pgr_ci_high"]) == (metrics["pgr_ci_low"], metrics["pgr_ci_high"])
+    wide = _evaluate(files, settings=EvaluationSettings(bootstrap_samples=10, confidence_level=0.5))
+    # at 50%: t_{0.75, 9} = 0.703 standard errors, so the set is bounded and holds the point estimate
+    assert wide["pgr_ci_unbounded"] is False and wide["pgr_ci_low"] <= wide["pgr"] <= wide["pgr_ci_high"]
 
 
 def test_pgr_undefined_when_gap_is_small(files):
@@ -149,6 +153,7 @@ def test_pgr_undefined_when_gap_is_small(files):
     metrics = _evaluate(files, ceiling="same_as_weak.parquet")
     assert metrics["pgr"] is None and "undefined" in metrics["pgr_note"]
     assert metrics["pgr_ci_low"] is None and metrics["pgr_ci_high"] is None
+    assert metrics["pgr_ci_unbounded"] is False  # no interval at all, not an unbounded one
     assert metrics["pgr_boot_undefined_frac"] == 1.0
 
 
@@ -220,3 +225,42 @@ def test_seed_aggregation_hand_values():
 
     single = by_seed.loc[("w", "xent_hard")]
     assert single["n_seeds"] == 1 and single["pgr_mean"] == pytest.approx(0.3) and np.isnan(single["weak_acc_sd"])
+
+
+def test_pgr_of_means_over_seeds_hand_values():
+    accs = [(0.60, 0.70, 0.80), (0.62, 0.74, 0.82), (0.58, 0.69, 0.84)]  # weak, student, ceiling per seed
+    rows = [_metrics_row(seed, (s - w) / (c - w), student_acc=s, ceiling_acc=c, settings={"min_pgr_gap": 0.01})
+            | {"weak_acc": w} for seed, (w, s, c) in enumerate(accs)]
+    row = aggregate_seeds(summary_table(rows), confidence_level=0.95).iloc[0]
+    # means 0.60, 0.71, 0.82: (0.71 - 0.60) / (0.82 - 0.60) = 0.5
+    assert row["pgr_of_means"] == pytest.approx(0.5)
+    # per-seed PGRs 0.5, 0.6, 11/26: their mean differs from the PGR of the means
+    assert row["pgr_mean"] == pytest.approx((0.5 + 0.6 + 11 / 26) / 3)
+    assert row["n_seeds_pgr_undefined"] == 0
+    # Fieller over seeds: a = (0.10, 0.12, 0.11), b = (0.20, 0.20, 0.26); q = t^2 / 3
+    a, b = np.array([0.10, 0.12, 0.11]), np.array([0.20, 0.20, 0.26])
+    q = 4.302653 ** 2 / 3
+    quad, half, const = 0.22 ** 2 - q * b.var(ddof=1), 0.11 * 0.22 - q * np.cov(a, b)[0, 1], 0.11 ** 2 - q * a.var(ddof=1)
+    root = math.sqrt(half ** 2 - quad * const)
+    assert row["pgr_of_means_ci_low"] == pytest.approx((half - root) / quad, rel=1e-5)
+    assert row["pgr_of_means_ci_high"] == pytest.approx((half + root) / quad, rel=1e-5)
+
+
+def test_pgr_of_means_is_null_when_the_mean_gap_is_too_small():
+    rows = [_metrics_row(seed, None, student_acc=0.7, ceiling_acc=0.605, settings={"min_pgr_gap": 0.01})
+            | {"weak_acc": 0.6} for seed in range(2)]
+    row = aggregate_seeds(summary_table(rows), confidence_level=0.95).iloc[0]
+    assert np.isnan(row["pgr_of_means"]) and np.isnan(row["pgr_of_means_ci_low"])
+    assert row["n_seeds_pgr_undefined"] == 2
+
+
+def test_summary_carries_parameter_counts(tmp_path):
+    from test_model_size import _write_safetensors
+
+    _write_safetensors(tmp_path / "model.safetensors", {"w": [3, 4]})
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(_metrics_row(0, 0.5)))
+    out = [tmp_path / name for name in ("s.parquet", "s.csv", "b.parquet", "b.csv", "s.html")]
+    models = {"w": {"checkpoint": str(tmp_path)}, "s": {"checkpoint": str(tmp_path / "absent")}}
+    summary, _ = summarize([path], *out, confidence_level=0.95, models=models)
+    assert summary["weak_params"].tolist() == [12.0] and summary["strong_params"].isna().all()

@@ -42,11 +42,41 @@ def test_entropy_mixes_xent_and_student_entropy_with_the_ramp():
 
 
 def test_weighted_mean_uses_example_weights():
-    # example losses ln 4/3 (weight 3) and ln 4 (weight 1) -> (3 ln 4/3 + ln 4) / 4
+    # example losses ln 4/3 (weight 3) and ln 4 (weight 1): mean(w * loss) = (3 ln 4/3 + ln 4) / 2;
+    # weights are not renormalized per batch (train_loop scales them over the training set).
     logits = torch.tensor([[0.0, LN3], [0.0, LN3]])
     weak = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     value = build_loss("xent")(logits, weak, 0.0, torch.tensor([3.0, 1.0]))
-    assert value.item() == pytest.approx((3 * math.log(4 / 3) + math.log(4)) / 4, rel=1e-5)
+    assert value.item() == pytest.approx((3 * math.log(4 / 3) + math.log(4)) / 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [1, 32])
+def test_confidence_weights_are_normalized_over_the_training_set(batch_size):
+    # 32 examples, logits fixed (lr 0): example k has loss l_k = ln 4/3 (k even) or ln 4 (k odd) and
+    # weight w_k = 3 (even) or 1 (odd); mean weight 2. Each step's loss is sum_batch(w l) / (2 * batch).
+    # Batch size 1 used to give back the unweighted l_k (w l / w); now w_k l_k / 2.
+    module = torch.nn.Linear(1, 2, bias=False)
+    x = torch.zeros(32, 1)
+    fixed = torch.tensor([[0.0, LN3]])
+    weak = np.array([[0.0, 1.0], [1.0, 0.0]] * 16, dtype=np.float32)
+    weights = np.array([3.0, 1.0] * 16, dtype=np.float32)
+    settings = TrainSettings(epochs=1, batch_size=batch_size, lr=0.0, weight_decay=0.0, grad_clip=0.0)
+
+    def run(w):
+        return train_loop(module, lambda index: module(x[index]) + fixed, weak, build_loss("xent"), settings, 0,
+                          weights=w)["loss_curve"]
+
+    weighted, unweighted = run(weights), run(None)
+    per_example = np.array([math.log(4 / 3), math.log(4)] * 16)
+    if batch_size == 1:
+        expected = sorted(weights * per_example / 2.0)
+        np.testing.assert_allclose(sorted(weighted), expected, rtol=1e-5)
+        np.testing.assert_allclose(sorted(unweighted), sorted(per_example), rtol=1e-5)
+        assert not np.allclose(sorted(weighted), sorted(unweighted))
+    else:  # one batch of all 32: sum(w l) / sum(w) either way
+        expected = (3 * math.log(4 / 3) + math.log(4)) / 4
+        np.testing.assert_allclose(weighted, [expected], rtol=1e-5)
+        np.testing.assert_allclose(unweighted, [(math.log(4 / 3) + math.log(4)) / 2], rtol=1e-5)
 
 
 def test_logconf_ramp_is_linear_then_flat():

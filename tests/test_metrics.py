@@ -91,9 +91,9 @@ def test_auroc_multiclass_skips_absent_classes():
 def test_brier_binary_hand_value():
     probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
     labels = np.array([0, 1, 1])
-    # p_1 = 0.2, 0.7, 0.4 against y = 0, 1, 1: (0.04 + 0.09 + 0.36) / 3
-    assert brier_score(probs, labels) == pytest.approx(0.49 / 3)
-    assert brier_score_loss(labels, probs[:, 1]) == pytest.approx(0.49 / 3)
+    # p_1 = 0.2, 0.7, 0.4 against y = 0, 1, 1: (0.04 + 0.09 + 0.36) / 3 per class, both classes count
+    assert brier_score(probs, labels) == pytest.approx(2 * 0.49 / 3)
+    assert brier_score_loss(labels, probs[:, 1]) == pytest.approx(0.49 / 3)  # sklearn scores one class
 
 
 def test_brier_multiclass_hand_value():

@@ -113,6 +113,8 @@ def test_gap_recovered_is_undefined_without_a_gap(tmp_path):
                                  str(tmp_path / "m.json"), str(tmp_path / "s.csv"), str(tmp_path / "p.png"))
     gap = report["gap_recovered"]["s"]["pass@1"]
     assert gap["value"] is None and gap["status"].startswith("undefined")
+    assert gap["ci_low"] is None and gap["ci_high"] is None  # no interval around an undefined value
+    assert gap["undefined_fraction"] == 1.0
     assert np.isfinite(report["generators"]["s"]["pass@1"])
 
 

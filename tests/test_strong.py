@@ -27,7 +27,8 @@ def features(tiny_classifier, tiny_splits, tmp_path_factory):
     out = tmp_path_factory.mktemp("features")
     inputs = {s: str(tiny_splits / f"{s}.parquet") for s in ("transfer", "test")}
     outputs = {s: str(out / f"{s}.parquet") for s in inputs}
-    extract_features(str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu")
+    extract_features(str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu",
+                     layer=-1, pooling="auto")
     return outputs
 
 
@@ -83,12 +84,17 @@ def test_probe_roles_write_predictions_for_transfer_and_test(features, tiny_clas
 
 
 def test_student_with_early_stopping_and_relabeling(features, tiny_classifier, tiny_splits, tmp_path):
-    _weak_labels(tiny_splits, tmp_path / "weak.parquet")
+    probs = _weak_labels(tiny_splits, tmp_path / "weak.parquet")
     spec = {**SPEC, "early_stopping": {**SPEC["early_stopping"], "enabled": True}}
     info = _train("student", tmp_path / "weak.parquet", tiny_classifier, tiny_splits, features, tmp_path / "s",
-                  spec=spec, method={"loss": "logconf", "relabel_rounds": 1, "min_confidence": 0.3})
+                  spec=spec, method={"loss": "logconf", "relabel_rounds": 1, "min_confidence": 0.7})
     assert [r["round"] for r in info["rounds"]] == [0, 1]
-    assert all(r["n_train"] == 36 for r in info["rounds"])  # 48 selected, a quarter held out
+    # A threshold that filters (with two classes every confidence is >= 0.5): 23 of the 48 weak
+    # labels are >= 0.7, and a quarter of those (6) are held out for early stopping.
+    selected = int((probs.max(axis=1) >= 0.7).sum())
+    assert selected == 23 and spec["early_stopping"]["holdout_frac"] == 0.25
+    assert info["rounds"][0]["n_train"] == selected - round(0.25 * selected) == 17
+    assert all(r["n_train"] < 36 for r in info["rounds"])  # fewer than all 48 minus the holdout
     assert all(r["validation_scores"] for r in info["rounds"])
 
 

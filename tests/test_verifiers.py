@@ -1,4 +1,5 @@
-"""Verifier scoring: normalizers, binarizers, the degenerate filter, aggregators, the label model, files."""
+"""Verifier scoring (w2s.verifiers): normalizers, binarizers, the degenerate filter, aggregators, the label
+model and its merging of dependent verifiers, the tie and abstention rules."""
 
 from __future__ import annotations
 
@@ -6,12 +7,10 @@ import json
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from w2s import io
 from w2s import verifiers as V
-from w2s.labeling import LABEL_SCHEMA
+from w2s.metrics import expected_calibration_error
+from w2s.tables import binary_hard_labels
 
 # Synthetic verifiers with known rates: two good, one fair, one near-random, one weak adversarial.
 PRIOR = 0.4
@@ -36,7 +35,8 @@ def synthetic(seed: int = 0, abstain: float = ABSTAIN) -> tuple[pd.DataFrame, pd
 
 
 def accuracy(aggregated: pd.DataFrame, gold: pd.Series) -> float:
-    return float(np.mean((aggregated["score"] >= 0.5).to_numpy() == gold.reindex(aggregated["item_id"]).to_numpy()))
+    predicted = binary_hard_labels(aggregated["score"].to_numpy())
+    return float(np.mean(predicted == gold.reindex(aggregated["item_id"]).to_numpy()))
 
 
 def long_frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
@@ -192,9 +192,9 @@ def test_degenerate_filter_records_reasons():
     assert reasons["late"] == "no_votes"
     assert metadata["kept"] == ["good", "good2"]
     assert table.set_index("verifier_id")["kept"].to_dict()["late"] is False
-    # The unfitted item is still scored: none of its verifiers was kept, so it has no votes.
+    # The unfitted item is still scored: none of its verifiers was kept, so it has no votes and the prior.
     late = aggregated.set_index("item_id").loc["i_late"]
-    assert late["n_votes"] == 0 and late["score"] == 0.5
+    assert late["n_votes"] == 0 and late["score"] == pytest.approx(metadata["prior"])
 
     kept_all = V.fit(scores, {"aggregator": "majority", "drop_degenerate": False}, fit_items=items)
     assert kept_all["kept"] == ["good", "good2", "const", "always_yes", "rare"]  # only silent ones go
@@ -328,64 +328,89 @@ def test_scores_from_labeling_functions_leave_abstains_out():
         {"item_id": "a", "candidate_id": V.ITEM_CANDIDATE, "verifier_id": "len", "raw_score": 1.0}]
 
 
-def test_weak_label_table_matches_the_label_schema():
-    aggregated = pd.DataFrame({"item_id": ["b", "a"], "candidate_id": V.ITEM_CANDIDATE,
-                               "score": [0.25, 0.9], "n_votes": [2, 2]})
-    texts = pd.DataFrame({"id": ["a", "b"], "text": ["good", "bad"]})
-    table = V.weak_label_table(aggregated, texts)
-    assert table.schema.equals(LABEL_SCHEMA)
-    assert table.column("id").to_pylist() == ["a", "b"]
-    np.testing.assert_allclose(table.column("soft_label").to_pylist(), [[0.1, 0.9], [0.75, 0.25]], rtol=1e-6)
-    assert table.column("hard_label").to_pylist() == [1, 0]
-    np.testing.assert_allclose(table.column("confidence").to_pylist(), [0.9, 0.75], rtol=1e-6)
-    with pytest.raises(ValueError, match="no aggregated score"):
-        V.weak_label_table(aggregated, pd.DataFrame({"id": ["c"], "text": ["?"]}))
+# --------------------------------------------------------------------------- dependent verifiers
 
 
-def _write_weak_labels(path, ids, texts, p_positive):
-    aggregated = pd.DataFrame({"item_id": ids, "candidate_id": V.ITEM_CANDIDATE, "score": p_positive, "n_votes": 1})
-    io.write_parquet(V.weak_label_table(aggregated, pd.DataFrame({"id": ids, "text": texts})), path)
+def correlated_teachers(seed: int = 0, n: int = 4000) -> tuple[pd.DataFrame, pd.Series]:
+    """Two teachers with accuracy 0.80 that agree on 94% of items (the second copies the first with
+    probability 0.8125, else votes on its own: 0.8125 + 0.1875 * 0.68 = 0.94), with soft scores,
+    and four labeling functions independent given the class (accuracy 0.70-0.80, coverage 0.5-0.9)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+
+    def vote(accuracy: float) -> np.ndarray:
+        return np.where(rng.random(n) < accuracy, y, 1 - y)
+
+    a = vote(0.8)
+    b = np.where(rng.random(n) < 0.8125, a, vote(0.8))
+    columns = {}
+    for name, v in (("teacher_a", a), ("teacher_b", b)):
+        margin = rng.uniform(0.05, 0.45, n)
+        columns[name] = np.where(v == 1, 0.5 + margin, 0.5 - margin)
+    for name, acc, coverage in (("lf0", 0.75, 0.9), ("lf1", 0.70, 0.7), ("lf2", 0.80, 0.5), ("lf3", 0.72, 0.8)):
+        columns[name] = np.where(rng.random(n) < coverage, vote(acc).astype(np.float64), np.nan)
+    ids = [f"i{k}" for k in range(n)]
+    frame = pd.DataFrame(columns, index=pd.Index(ids, name="item_id"))
+    long = frame.reset_index().melt("item_id", var_name="verifier_id", value_name="raw_score").dropna()
+    return long.assign(candidate_id=V.ITEM_CANDIDATE)[list(V.SCORE_COLUMNS)], pd.Series(y, index=ids)
 
 
-def test_aggregate_label_files_end_to_end(tmp_path):
-    rng = np.random.default_rng(0)
-    words = ["A wonderful film.", "Dull and boring.", "It exists.", "Not funny, but charming."]
-    files: dict[str, dict[str, str]] = {}
-    splits = {"transfer": 300, "test": 100}
-    gold = {}
-    for teacher, noise in (("t0", 0.2), ("t1", 0.3), ("t2", 0.4)):
-        for split, n in splits.items():
-            ids = [f"{split}{k}" for k in range(n)]
-            labels = np.arange(n) % 2
-            gold.update(zip(ids, labels))
-            p = np.clip(labels * 0.6 + 0.2 + rng.normal(0, noise, n), 0, 1)
-            path = tmp_path / f"{teacher}_{split}.parquet"
-            _write_weak_labels(path, ids, [words[k % 4] for k in range(n)], p)
-            files.setdefault(teacher, {})[split] = str(path)
-    outputs = {split: tmp_path / f"agg_{split}.parquet" for split in splits}
-    metadata = V.aggregate_label_files(
-        files, outputs, {"normalize": "minmax"}, fit_split="transfer", labeling_functions=["lexicon"],
-        table_out=tmp_path / "verifiers.parquet", metadata_out=tmp_path / "meta.json",
-        provenance={"experiment": "x"},
-    )
-    assert metadata["uses_labels"] is False and metadata["n_fit_units"] == 300
-    for split, n in splits.items():
-        table = pq.read_table(outputs[split])
-        assert table.schema.remove_metadata().equals(LABEL_SCHEMA) and table.num_rows == n
-        provenance = io.read_provenance(outputs[split])
-        assert provenance["split"] == split and provenance["experiment"] == "x"
-        hard = np.array(table.column("hard_label").to_pylist())
-        truth = np.array([gold[i] for i in table.column("id").to_pylist()])
-        assert np.mean(hard == truth) > 0.9
-    verifier_table = pq.read_table(tmp_path / "verifiers.parquet").to_pandas()
-    assert verifier_table["verifier_id"].tolist() == ["t0", "t1", "t2", "lexicon"]
-    assert io.read_json(tmp_path / "meta.json")["labeling_functions"] == ["lexicon"]
+def test_correlated_teachers_are_merged_and_the_aggregate_is_calibrated():
+    """Without merging, EM rates the two teachers at ~0.96 (truth 0.80) and the aggregate's ECE is
+    ~0.08. Merged: every estimate within 0.05 of its gold accuracy and ECE below 0.05."""
+    scores, gold = correlated_teachers()
+    aggregated, table, metadata = V.aggregate_weak_labels(scores, {"aggregator": "label_model"}, gold=gold)
+    lm = metadata["steps"]["label_model"]
+    assert lm["merged"] == [["teacher_a", "teacher_b"]]
+    assert [m["pair"] for m in lm["merges"]] == [["teacher_a", "teacher_b"]]
+    assert lm["merges"][0]["observed"] == pytest.approx(0.94, abs=0.01)
+    assert not any(d["dependent"] for d in lm["dependence"])  # none left after the merge
+    assert lm["converged"] and lm["n_iter"] < 200
+    assert np.abs(table["est_accuracy"] - table["true_accuracy"]).max() < 0.05
+    assert set(table["verifier_id"]) == {"teacher_a", "teacher_b", "lf0", "lf1", "lf2", "lf3",
+                                         "merged:teacher_a+teacher_b"}
+    assert table.set_index("verifier_id").loc["teacher_a", "merged_into"] == "merged:teacher_a+teacher_b"
+    p = aggregated["score"].to_numpy()
+    hard = binary_hard_labels(p)
+    confidence = np.where(hard == 1, p, 1 - p)
+    correct = hard == gold.reindex(aggregated["item_id"]).to_numpy()
+    assert expected_calibration_error(confidence, correct) < 0.05
 
-    dev = tmp_path / "dev.parquet"
-    test_ids = [f"test{k}" for k in range(100)]
-    pq.write_table(pa.table({"id": test_ids, "text": ["x"] * 100, "label": [gold[i] for i in test_ids]}), dev)
-    with pytest.raises(ValueError, match="dev_labels_file"):
-        V.aggregate_label_files(files, outputs, {"aggregator": "logistic"}, fit_split="transfer")
-    metadata = V.aggregate_label_files(files, outputs, {"aggregator": "logistic"}, fit_split="transfer",
-                                       dev_labels_file=dev)
-    assert metadata["uses_labels"] is True and metadata["steps"]["aggregate"]["n_dev"] == 100
+    # The defect this fixes: the unmerged model is overconfident about the pair.
+    _, unmerged, _ = V.aggregate_weak_labels(scores, {"merge_dependent": False}, gold=gold)
+    teachers = unmerged.set_index("verifier_id").loc[["teacher_a", "teacher_b"]]
+    assert (teachers["est_accuracy"] - teachers["true_accuracy"]).min() > 0.1
+
+
+def test_independent_verifiers_are_not_merged():
+    scores, _ = synthetic()
+    lm = V.fit(scores, {})["steps"]["label_model"]
+    assert lm["merged"] == [] and lm["merges"] == [] and len(lm["dependence"]) == 10
+    assert max(abs(d["excess"]) for d in lm["dependence"]) < 0.05
+
+
+def test_predicted_agreement_by_hand():
+    from w2s.verifiers.label_model import predicted_agreement
+
+    # prior 0.5, both tpr 0.8 / fpr 0.2: 0.5 (0.64 + 0.04) + 0.5 (0.04 + 0.64) = 0.68
+    rates = {"tpr": 0.8, "fpr": 0.2}
+    assert predicted_agreement(rates, rates, 0.5) == pytest.approx(0.68)
+
+
+def test_unvoted_units_get_the_prior_class():
+    # Three agreeing verifiers vote on 12 items (3 positive); nobody votes on d. The label-model
+    # prior is then about 1/4, so d's score is that prior and its class 0, for every aggregator
+    # (it was 0.5 before: a tie, class 0 by luck of the tie rule rather than by the prior).
+    rows = [(f"i{k}", v, float(k < 3)) for k in range(12) for v in ("v0", "v1", "v2")] + [("d", "v0", np.nan)]
+    scores = long_frame(rows)
+    for aggregator in ("majority", "mean", "first", "label_model"):
+        model = V.fit(scores, {"aggregator": aggregator, "drop_degenerate": False})
+        out = V.apply(model, scores).set_index("item_id")
+        assert out.loc["d", "n_votes"] == 0
+        assert 0.2 < model["prior"] < 0.35
+        assert out.loc["d", "score"] == pytest.approx(model["prior"])
+        assert binary_hard_labels(out["score"].to_numpy()).tolist() == [1] * 3 + [0] * 10
+    # With the prior above one half the unvoted item is class 1.
+    flipped = scores.assign(raw_score=1.0 - scores["raw_score"])
+    model = V.fit(flipped, {"aggregator": "majority", "drop_degenerate": False})
+    assert binary_hard_labels(V.apply(model, flipped)["score"].to_numpy())[-1] == 1

@@ -1,12 +1,18 @@
-"""Ensembles of weak teachers and weak labels degraded to a target accuracy, against hand values."""
+"""The weak-source stage: ensembles and degraded labels against hand values, aggregated verifier files,
+and the gold-reading verifier report (its tie rule is the training labels' one)."""
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from w2s import io
 from w2s.io import read_provenance, write_parquet
-from w2s.labeling import label_table
-from w2s.weak_sources import combine, combine_weak_labels, degrade, degrade_weak_labels, read_weak_labels
+from w2s.tables import LABEL_SCHEMA, label_table
+from w2s.verifiers import ITEM_CANDIDATE
+from w2s.weak_sources import (aggregate_label_files, combine, combine_weak_labels, degrade, degrade_weak_labels,
+                              evaluate_verifiers, read_weak_labels, weak_label_table)
 
 A = np.array([[0.9, 0.1], [0.4, 0.6]], dtype=np.float32)
 B = np.array([[0.5, 0.5], [0.2, 0.8]], dtype=np.float32)
@@ -64,3 +70,138 @@ def test_degrade_file_flags_gold_use(tmp_path):
     assert achieved == 0.5
     provenance = read_provenance(tmp_path / "out.parquet")
     assert provenance["uses_gold"] is True and provenance["achieved_accuracy"] == 0.5
+
+
+# --------------------------------------------------------------------------- aggregated verifier files
+
+
+def test_weak_label_table_matches_the_label_schema():
+    aggregated = pd.DataFrame({"item_id": ["b", "a"], "candidate_id": ITEM_CANDIDATE,
+                               "score": [0.25, 0.9], "n_votes": [2, 2]})
+    texts = pd.DataFrame({"id": ["a", "b"], "text": ["good", "bad"]})
+    table = weak_label_table(aggregated, texts)
+    assert table.schema.equals(LABEL_SCHEMA)
+    assert table.column("id").to_pylist() == ["a", "b"]
+    np.testing.assert_allclose(table.column("soft_label").to_pylist(), [[0.1, 0.9], [0.75, 0.25]], rtol=1e-6)
+    assert table.column("hard_label").to_pylist() == [1, 0]
+    np.testing.assert_allclose(table.column("confidence").to_pylist(), [0.9, 0.75], rtol=1e-6)
+    with pytest.raises(ValueError, match="no aggregated score"):
+        weak_label_table(aggregated, pd.DataFrame({"id": ["c"], "text": ["?"]}))
+
+
+def _write_weak_labels(path, ids, texts, p_positive):
+    aggregated = pd.DataFrame({"item_id": ids, "candidate_id": ITEM_CANDIDATE, "score": p_positive, "n_votes": 1})
+    io.write_parquet(weak_label_table(aggregated, pd.DataFrame({"id": ids, "text": texts})), path)
+
+
+def test_aggregate_label_files_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["A wonderful film.", "Dull and boring.", "It exists.", "Not funny, but charming."]
+    files: dict[str, dict[str, str]] = {}
+    splits = {"transfer": 300, "test": 100}
+    gold = {}
+    for teacher, noise in (("t0", 0.2), ("t1", 0.3), ("t2", 0.4)):
+        for split, n in splits.items():
+            ids = [f"{split}{k}" for k in range(n)]
+            labels = np.arange(n) % 2
+            gold.update(zip(ids, labels))
+            p = np.clip(labels * 0.6 + 0.2 + rng.normal(0, noise, n), 0, 1)
+            path = tmp_path / f"{teacher}_{split}.parquet"
+            _write_weak_labels(path, ids, [words[k % 4] for k in range(n)], p)
+            files.setdefault(teacher, {})[split] = str(path)
+    outputs = {split: tmp_path / f"agg_{split}.parquet" for split in splits}
+    metadata = aggregate_label_files(
+        files, outputs, {"normalize": "minmax"}, fit_split="transfer", labeling_functions=["lexicon"],
+        table_out=tmp_path / "verifiers.parquet", metadata_out=tmp_path / "meta.json",
+        provenance={"experiment": "x"},
+    )
+    assert metadata["uses_labels"] is False and metadata["n_fit_units"] == 300
+    for split, n in splits.items():
+        table = pq.read_table(outputs[split])
+        assert table.schema.remove_metadata().equals(LABEL_SCHEMA) and table.num_rows == n
+        provenance = io.read_provenance(outputs[split])
+        assert provenance["split"] == split and provenance["experiment"] == "x"
+        hard = np.array(table.column("hard_label").to_pylist())
+        truth = np.array([gold[i] for i in table.column("id").to_pylist()])
+        assert np.mean(hard == truth) > 0.9
+    verifier_table = pq.read_table(tmp_path / "verifiers.parquet").to_pandas()
+    assert verifier_table["verifier_id"].tolist() == ["t0", "t1", "t2", "lexicon"]
+    assert io.read_json(tmp_path / "meta.json")["labeling_functions"] == ["lexicon"]
+
+    dev = tmp_path / "dev.parquet"
+    test_ids = [f"test{k}" for k in range(100)]
+    pq.write_table(pa.table({"id": test_ids, "text": ["x"] * 100, "label": [gold[i] for i in test_ids]}), dev)
+    with pytest.raises(ValueError, match="dev_labels_file"):
+        aggregate_label_files(files, outputs, {"aggregator": "logistic"}, fit_split="transfer")
+    metadata = aggregate_label_files(files, outputs, {"aggregator": "logistic"}, fit_split="transfer",
+                                       dev_labels_file=dev)
+    assert metadata["uses_labels"] is True and metadata["steps"]["aggregate"]["n_dev"] == 100
+
+
+def _teacher_files(tmp_path, split_probs: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, str]]:
+    files: dict[str, dict[str, str]] = {}
+    for teacher, by_split in split_probs.items():
+        for split, p in by_split.items():
+            ids = [f"{split}{k}" for k in range(len(p))]
+            path = tmp_path / f"{teacher}_{split}.parquet"
+            _write_weak_labels(path, ids, ["x"] * len(p), p)
+            files.setdefault(teacher, {})[split] = str(path)
+    return files
+
+
+def _gold_files(tmp_path, gold: dict[str, np.ndarray]) -> dict[str, str]:
+    paths = {}
+    for split, labels in gold.items():
+        paths[split] = str(tmp_path / f"gold_{split}.parquet")
+        pq.write_table(pa.table({"id": [f"{split}{k}" for k in range(len(labels))], "label": labels}), paths[split])
+    return paths
+
+
+def test_report_and_training_labels_break_a_tie_the_same_way(tmp_path):
+    # Two voters (an even number) that disagree on every item: majority = exactly 0.5 everywhere.
+    # The labels make that class 0, so the report must too: test gold all 0 -> accuracy 1 (it was 0
+    # when the report counted a score of 0.5 as positive).
+    n = 8
+    t0 = {"transfer": np.tile([0.9, 0.1], n // 2), "test": np.full(n, 0.9)}
+    t1 = {"transfer": np.tile([0.1, 0.9], n // 2), "test": np.full(n, 0.1)}
+    files = _teacher_files(tmp_path, {"t0": t0, "t1": t1})
+    outputs = {split: tmp_path / f"agg_{split}.parquet" for split in ("transfer", "test")}
+    aggregate_label_files(files, outputs, {"aggregator": "majority"}, fit_split="transfer")
+    labels = pq.read_table(outputs["test"])
+    assert labels.column("hard_label").to_pylist() == [0] * n
+    np.testing.assert_allclose(labels.column("soft_label").to_pylist(), [[0.5, 0.5]] * n)
+    gold = _gold_files(tmp_path, {"transfer": np.tile([1, 0], n // 2), "test": np.zeros(n, np.int64)})
+    report, _ = evaluate_verifiers(files, [], {}, gold)
+    assert report["aggregators"]["majority"]["test_accuracy"] == 1.0
+
+
+def test_best_single_ranks_over_all_items_abstentions_as_the_prior_class(tmp_path):
+    # "sharp" is right on every item it votes on but votes on 10% of them (it abstains with 0.5 as
+    # "no score": a labeling function); the teachers are right on 80% and vote everywhere. Ranked
+    # on voted items only, sharp won (accuracy 1.0) and its abstentions became class 0.
+    rng = np.random.default_rng(0)
+    n = 400
+    gold = {split: rng.integers(0, 2, n) for split in ("transfer", "test")}
+    probs = {}
+    for teacher in ("t0", "t1", "t2"):
+        probs[teacher] = {split: np.where((rng.random(n) < 0.8) == (y == 1), 0.8, 0.2) for split, y in gold.items()}
+    files = _teacher_files(tmp_path, probs)
+    sharp = {split: pd.DataFrame({"id": [f"{split}{k}" for k in range(n)], "y": y}) for split, y in gold.items()}
+    from w2s import labeling_functions
+
+    votes = {f"{split}{k}": float(y) for split, frame in sharp.items() for k, y in zip(range(n), frame["y"])
+             if k % 10 == 0}
+    texts = {split: [f"{split}{k}" for k in range(n)] for split in gold}
+    for teacher, by_split in probs.items():  # texts carry the item id so the function can look it up
+        for split, p in by_split.items():
+            _write_weak_labels(files[teacher][split], texts[split], texts[split], p)
+    labeling_functions.LABELING_FUNCTIONS["sharp"] = lambda text: votes.get(text)
+    try:
+        report, table = evaluate_verifiers(files, ["sharp"], {}, _gold_files(tmp_path, gold))
+    finally:
+        del labeling_functions.LABELING_FUNCTIONS["sharp"]
+    assert report["aggregators"]["best_single"]["verifier"] in {"t0", "t1", "t2"}
+    assert report["aggregators"]["best_single"]["test_accuracy"] > 0.7
+    sharp_row = table.set_index("verifier_id").loc["sharp"]
+    assert sharp_row["true_accuracy"] == 1.0 and sharp_row["true_coverage"] == pytest.approx(0.1)
+    assert set(report["label_model"]) >= {"n_iter", "converged", "merged"}

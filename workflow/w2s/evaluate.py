@@ -26,11 +26,16 @@ from .metrics import (
     brier_score,
     conditional_agreement,
     expected_calibration_error,
+    interval_fields,
     mean_t_interval,
     performance_gap_recovered,
+    pgr_interval,
+    pgr_values,
+    ratio_interval,
     reliability_bins,
     subset_accuracy,
 )
+from .model_size import model_parameters
 from .tables import soft_labels
 
 EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "method", "seed")
@@ -44,7 +49,7 @@ HEADLINE_COLUMNS = (
     "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_boot_undefined_frac", "pgr_note",
 )
 # Per-experiment columns whose mean over seeds says nothing new (counts, per-seed uncertainty).
-_NOT_AVERAGED = {"seed", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_boot_undefined_frac", "weak_confidence_threshold"}
+_NOT_AVERAGED = {"seed", "weak_params", "strong_params", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded", "pgr_boot_undefined_frac", "min_pgr_gap", "weak_confidence_threshold"}
 
 
 @dataclass(frozen=True)
@@ -106,16 +111,17 @@ def _model_metrics(prefix: str, predictions: Predictions, labels: np.ndarray, n_
 
 def _pgr_metrics(test: dict[str, Predictions], labels: np.ndarray, accs: dict[str, float],
                  settings: EvaluationSettings) -> dict:
+    """PGR, its Fieller interval over test items (null when PGR is undefined) and the bootstrap undefined share."""
     pgr, note = performance_gap_recovered(accs["weak"], accs["student"], accs["ceiling"], settings.min_pgr_gap)
-    interval = bootstrap_pgr(
-        *(test[role].correct(labels) for role in ROLES),
-        n_boot=settings.bootstrap_samples,
-        confidence=settings.confidence_level,
-        seed=settings.bootstrap_seed,
-        min_gap=settings.min_pgr_gap,
-    )
-    return {"pgr": pgr, "pgr_note": note, "pgr_ci_low": interval.low, "pgr_ci_high": interval.high,
-            "pgr_boot_undefined_frac": interval.undefined_fraction}
+    correct = [test[role].correct(labels).astype(np.float64) for role in ROLES]
+    boot = bootstrap_pgr(*correct, n_boot=settings.bootstrap_samples, confidence=settings.confidence_level,
+                         seed=settings.bootstrap_seed, min_gap=settings.min_pgr_gap)
+    interval = {"low": None, "high": None, "unbounded": False}
+    if pgr is not None:
+        _, low, high = pgr_interval(*correct, confidence=settings.confidence_level, min_gap=settings.min_pgr_gap)
+        interval = interval_fields(float(low), float(high))
+    return {"pgr": pgr, "pgr_note": note, "pgr_ci_low": interval["low"], "pgr_ci_high": interval["high"],
+            "pgr_ci_unbounded": interval["unbounded"], "pgr_boot_undefined_frac": boot.undefined_fraction}
 
 
 def confidence_threshold(confidence: np.ndarray, split: float | str) -> float:
@@ -200,11 +206,37 @@ def _as_float_where_numeric(frame: pd.DataFrame) -> pd.DataFrame:
 
 def summary_table(metrics: list[dict]) -> pd.DataFrame:
     """One row per experiment: config axes, headline metrics, then every other scalar metric by name."""
-    frame = _as_float_where_numeric(pd.DataFrame([{k: v for k, v in m.items() if _is_scalar(v)} for m in metrics]))
+    rows = [{k: v for k, v in m.items() if _is_scalar(v)} | _gap_setting(m) for m in metrics]
+    frame = _as_float_where_numeric(pd.DataFrame(rows))
     axes = [c for c in EXPERIMENT_AXES if c in frame]
     headline = [c for c in HEADLINE_COLUMNS if c in frame]
     rest = sorted(c for c in frame if c not in axes and c not in headline)
     return frame[axes + headline + rest].sort_values(axes).reset_index(drop=True)
+
+
+def _gap_setting(metrics: dict) -> dict:
+    """The run's min_pgr_gap as a column, so the over-seed PGR uses the same guard."""
+    settings = metrics.get("settings", {})
+    return {"min_pgr_gap": settings["min_pgr_gap"]} if "min_pgr_gap" in settings else {}
+
+
+def pgr_of_means(group: pd.DataFrame, confidence_level: float) -> dict:
+    """PGR of the mean accuracies over seeds, with a Fieller interval paired over seeds.
+
+    The interval treats seeds as the replicates: numerator student - weak and denominator
+    ceiling - weak per seed (t with n_seeds - 1 degrees of freedom). Null when the PGR is undefined
+    (mean gap below the runs' min_pgr_gap) or with one seed; ``pgr_of_means_ci_unbounded`` when
+    the mean gap is not significantly non-zero over seeds.
+    """
+    weak, student, ceiling = (group[f"{r}_acc"].to_numpy(dtype=np.float64) for r in ROLES)
+    min_gap = float(group["min_pgr_gap"].max()) if "min_pgr_gap" in group else 0.0
+    point = float(pgr_values(weak.mean(), student.mean(), ceiling.mean(), min_gap))
+    fields = {"low": None, "high": None, "unbounded": False}
+    if np.isfinite(point) and len(group) >= 2:
+        low, high = ratio_interval(student - weak, ceiling - weak, confidence_level)
+        fields = interval_fields(float(low), float(high))
+    return {"pgr_of_means": point if np.isfinite(point) else None, "pgr_of_means_ci_low": fields["low"],
+            "pgr_of_means_ci_high": fields["high"], "pgr_of_means_ci_unbounded": fields["unbounded"]}
 
 
 def _averaged_columns(summary: pd.DataFrame) -> list[str]:
@@ -218,7 +250,8 @@ def _averaged_columns(summary: pd.DataFrame) -> list[str]:
 def aggregate_seeds(summary: pd.DataFrame, confidence_level: float) -> pd.DataFrame:
     """One row per (task, weak, strong, mode, method): PGR mean with a t-interval over seeds, metric means and sds.
 
-    Seeds where PGR is undefined are left out of the PGR mean and counted in ``n_seeds_pgr_defined``.
+    Seeds where PGR is undefined are left out of the PGR mean and counted in ``n_seeds_pgr_defined``
+    and ``n_seeds_pgr_undefined``. Beside the mean of per-seed PGRs stands :func:`pgr_of_means`.
     """
     axes = [c for c in SEED_GROUP_AXES if c in summary]
     averaged = _averaged_columns(summary)
@@ -235,12 +268,26 @@ def aggregate_seeds(summary: pd.DataFrame, confidence_level: float) -> pd.DataFr
             "pgr_seed_ci_low": low,
             "pgr_seed_ci_high": high,
             "pgr_seed_sd": float(np.nanstd(pgr, ddof=1)) if np.isfinite(pgr).sum() > 1 else None,
+            "n_seeds_pgr_undefined": int((~np.isfinite(pgr)).sum()),
         }
+        if "pgr_boot_undefined_frac" in group:
+            row["pgr_boot_undefined_frac_max"] = float(group["pgr_boot_undefined_frac"].max())
+        if all(f"{r}_acc" in group for r in ROLES):
+            row |= pgr_of_means(group, confidence_level)
         for column in averaged:
             row[f"{column}_mean"] = group[column].mean()
             row[f"{column}_sd"] = group[column].std(ddof=1) if len(group) > 1 else None
         rows.append(row)
     return _as_float_where_numeric(pd.DataFrame(rows))
+
+
+def with_parameter_counts(summary: pd.DataFrame, counts: dict[str, int | None]) -> pd.DataFrame:
+    """``weak_params`` and ``strong_params`` columns (float, NaN when unknown) after the axes."""
+    out = summary.copy()
+    for role in ("weak", "strong"):
+        out[f"{role}_params"] = [float(c) if (c := counts.get(name)) is not None else np.nan
+                                 for name in out[f"{role}_model"]]
+    return out
 
 
 def _write_table(frame: pd.DataFrame, out_parquet: str | Path, out_csv: str | Path) -> None:
@@ -261,6 +308,7 @@ def write_summary_html(summary: pd.DataFrame, by_seed: pd.DataFrame, out_html: s
         "weak_ece", "student_ece", "ceiling_ece"]
     per_group = list(SEED_GROUP_AXES) + [
         "n_seeds", "n_seeds_pgr_defined", "pgr_mean", "pgr_seed_ci_low", "pgr_seed_ci_high",
+        "pgr_of_means", "pgr_of_means_ci_low", "pgr_of_means_ci_high",
         "weak_acc_mean", "student_acc_mean", "ceiling_acc_mean"]
     style = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
              " th,td{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}")
@@ -279,9 +327,16 @@ def summarize(
     by_seed_csv: str | Path,
     out_html: str | Path,
     confidence_level: float = 0.95,
+    models: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write the per-experiment table, the over-seeds table (Parquet + CSV each) and their HTML view."""
+    """Write the per-experiment table, the over-seeds table (Parquet + CSV each) and their HTML view.
+
+    With ``models`` (the config section), ``weak_params`` and ``strong_params`` give each model's
+    parameter count from its local safetensors headers (null when the weights are not local).
+    """
     summary = summary_table([read_json(path) for path in metrics_paths])
+    if models:
+        summary = with_parameter_counts(summary, model_parameters(models))
     by_seed = aggregate_seeds(summary, confidence_level)
     _write_table(summary, out_parquet, out_csv)
     _write_table(by_seed, by_seed_parquet, by_seed_csv)

@@ -21,9 +21,11 @@ class Loss(Protocol):
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """mean(weights * values). The weights are not renormalized per batch (at batch size 1 that would
+    undo them): ``train_loop`` scales them to mean 1 over the whole training set."""
     if weights is None:
         return values.mean()
-    return (values * weights).sum() / weights.sum().clamp_min(1e-12)
+    return (values * weights).mean()
 
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

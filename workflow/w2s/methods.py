@@ -58,5 +58,8 @@ class Method:
             return keep, None
         if self.weighting == "confidence":
             chance = 1.0 / weak_targets.shape[1]
-            return keep, ((confidence[keep] - chance) / (1.0 - chance)).astype(np.float32)
+            weights = ((confidence[keep] - chance) / (1.0 - chance)).astype(np.float32)
+            if not weights.sum() > 0:
+                raise ValueError("weighting 'confidence': every selected weak label is at chance confidence")
+            return keep, weights  # train_loop scales them to mean 1 over the training set
         raise ValueError(f"unknown weighting {self.weighting!r}; choose none or confidence")

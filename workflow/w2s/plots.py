@@ -24,6 +24,8 @@ PLOT_NAMES = ("accuracy", "pgr", "student_vs_ceiling", "calibration")
 ROLE_COLORS = {"weak": "#7f7f7f", "student": "#1f77b4", "ceiling": "#2ca02c"}
 ROLE_MARKERS = {"weak": "s", "student": "o", "ceiling": "^"}
 ARROW = "\N{RIGHTWARDS ARROW}"
+# PGR whose bootstrap resamples are undefined more often than this is drawn hollow: fragile.
+FRAGILE_UNDEFINED_SHARE = 0.025
 
 
 def _figure(n_panels: int, ncols: int, panel_size: tuple[float, float]) -> tuple[Figure, list]:
@@ -66,7 +68,7 @@ def pgr_points(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
         row = {a: group[a] for a in axes}
         if group["n_seeds_pgr_defined"] >= 2:
             row |= {"pgr": group["pgr_mean"], "low": group["pgr_seed_ci_low"], "high": group["pgr_seed_ci_high"],
-                    "interval": "t over seeds"}
+                    "interval": "t over seeds", "undefined_share": group.get("pgr_boot_undefined_frac_max", np.nan)}
         else:
             same_group = np.logical_and.reduce([summary[a] == row[a] for a in axes])
             runs = summary[same_group & summary["pgr"].notna()]
@@ -74,7 +76,8 @@ def pgr_points(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
             row |= {"pgr": np.nan if run is None else run["pgr"],
                     "low": np.nan if run is None else run["pgr_ci_low"],
                     "high": np.nan if run is None else run["pgr_ci_high"],
-                    "interval": "bootstrap over test examples"}
+                    "interval": "Fieller over test examples",
+                    "undefined_share": np.nan if run is None else run.get("pgr_boot_undefined_frac", np.nan)}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -127,12 +130,18 @@ def plot_pgr(summary: pd.DataFrame, by_seed: pd.DataFrame, path: Path) -> Path:
                     ax.annotate("undefined", (x, 0.0), textcoords="offset points", xytext=(0, 8), ha="center",
                                 fontsize="small", color=color)
                     continue
-                yerr = _interval_err(row)
-                ax.errorbar(x, row["pgr"], yerr=yerr, fmt="o", color=color, capsize=4, markersize=7)
+                fragile = is_fragile(row)
+                ax.plot(x, row["pgr"], "o", color=color, markersize=7, markerfacecolor="none" if fragile else color)
+                bar = interval_bar(row)
+                if bar is not None:
+                    ax.vlines(x, *bar, color=color, lw=1.5)
         present = set(zip(rows["weak_model"], rows["strong_model"]))
         for pair, color in zip(pairs, colors):
             if pair in present:
                 ax.plot([], [], "o", color=color, label=f"{pair[0]}{ARROW}{pair[1]}")
+        if rows.apply(is_fragile, axis=1).any():
+            ax.plot([], [], "o", color="#7f7f7f", markerfacecolor="none",
+                    label=f"PGR undefined in > {FRAGILE_UNDEFINED_SHARE:.1%} of resamples")
         ax.axhline(0.0, color="black", lw=0.8, ls="--")
         ax.axhline(1.0, color="#2ca02c", lw=0.8, ls="--")
         rotate = len(methods) > 3
@@ -149,16 +158,23 @@ def plot_pgr(summary: pd.DataFrame, by_seed: pd.DataFrame, path: Path) -> Path:
 
 def _interval_note(kinds: pd.Series) -> str:
     notes = {"t over seeds": "mean over seeds, t-interval",
-             "bootstrap over test examples": "paired bootstrap interval over test examples"}
+             "Fieller over test examples": "Fieller interval over test examples"}
     if kinds.nunique() == 1:
         return f"({notes[kinds.iloc[0]]})"
-    return "(mean over seeds with t-interval where 2+ seeds\nhave a defined PGR, else bootstrap over test examples)"
+    return "(mean over seeds with t-interval where 2+ seeds\nhave a defined PGR, else Fieller over test examples)"
 
 
-def _interval_err(row: pd.Series) -> np.ndarray | None:
+def is_fragile(row: pd.Series) -> bool:
+    """Whether the PGR's definedness is fragile: undefined in too many bootstrap resamples."""
+    share = row.get("undefined_share", np.nan)
+    return bool(pd.notna(share) and share > FRAGILE_UNDEFINED_SHARE)
+
+
+def interval_bar(row: pd.Series) -> tuple[float, float] | None:
+    """The interval's ends as computed, unclipped: a bar that misses its point estimate shows it."""
     if pd.isna(row["low"]) or pd.isna(row["high"]):
         return None
-    return np.array([[max(0.0, row["pgr"] - row["low"])], [max(0.0, row["high"] - row["pgr"])]])
+    return float(row["low"]), float(row["high"])
 
 
 def _palette(n: int) -> list:

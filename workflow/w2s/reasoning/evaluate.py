@@ -6,8 +6,10 @@
   selection@1 (weak-verifier aggregate picks one sample), answered (share of samples stating an
   answer), mean completion tokens;
 - ``gap_recovered.<student>.<metric>``: (student - weak) / (ceiling - weak) for pass@1, majority@k
-  (largest k) and selection@1, with a paired bootstrap interval over test problems and a status
-  (``undefined: ...`` when ceiling - weak is below ``min_gap``);
+  (largest k) and selection@1, with a Fieller interval over test problems (null ends when the
+  value is undefined, ``ci_unbounded`` when the gap is not significantly non-zero), the share of
+  paired bootstrap resamples where it is undefined, and a status (``undefined: ...`` when
+  ceiling - weak is below ``min_gap``);
 - ``verifiers.<generator>``: AUROC of each check and of the aggregate against gold correctness
   (evaluation only; no training step reads it).
 
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_path, read_json, write_json
-from ..metrics import binary_auroc, bootstrap_pgr, performance_gap_recovered
+from ..metrics import binary_auroc, bootstrap_pgr, interval_fields, performance_gap_recovered, pgr_interval
 from .metrics import per_problem
 
 ROLES = ("weak", "weaker", "strong", "ceiling", "student")
@@ -63,9 +65,14 @@ def gap_recovered(tables: dict[str, pd.DataFrame], student: str, metric: str, n_
     ).merge(tables["ceiling"][["problem_id", metric]].rename(columns={metric: f"{metric}_ceiling"}), on="problem_id")
     weak, mid, ceiling = (joined[f"{metric}_{r}"].to_numpy() for r in ("weak", "student", "ceiling"))
     value, status = performance_gap_recovered(weak.mean(), mid.mean(), ceiling.mean(), min_gap)
-    interval = bootstrap_pgr(weak, mid, ceiling, n_boot, confidence, seed, min_gap)
-    return {"value": value, "status": status, "ci_low": interval.low, "ci_high": interval.high,
-            "undefined_fraction": interval.undefined_fraction, "weak": float(weak.mean()),
+    boot = bootstrap_pgr(weak, mid, ceiling, n_boot, confidence, seed, min_gap)
+    interval = {"low": None, "high": None, "unbounded": False}
+    if value is not None and len(weak) >= 2:  # no interval around an undefined number
+        _, low, high = pgr_interval(weak, mid, ceiling, confidence, min_gap)
+        interval = interval_fields(float(low), float(high))
+    return {"value": value, "status": status, "ci_low": interval["low"], "ci_high": interval["high"],
+            "ci_unbounded": interval["unbounded"], "undefined_fraction": boot.undefined_fraction,
+            "weak": float(weak.mean()),
             "student": float(mid.mean()), "ceiling": float(ceiling.mean())}
 
 

@@ -95,5 +95,5 @@ def sample_key_inputs(config: dict, task: str, seed: int, generator: str) -> dic
         "sampling": sampling(config, generator),
         "samples_per_split": samples_per_split(config, generator),
         "dtype": config["reasoning"]["engine"]["dtype"],
-        "code": {stage: code_hash(stage) for stage in ("reasoning_data", "generate")},
+        "code": {stage: code_hash(stage) for stage in ("reasoning_problems", "reasoning_sample_base")},
     }

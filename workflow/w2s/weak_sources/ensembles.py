@@ -1,5 +1,5 @@
-"""Weak-label sources besides a single teacher: ensembles of teachers, and weak labels degraded to
-a target accuracy (for "how weak can the teacher be" curves).
+"""Ensembles of teachers, and weak labels degraded to a target accuracy (for "how weak can the
+teacher be" curves).
 
 Both write the same weak-label Parquet schema as the labeling stage, with provenance, so every
 student and evaluation step treats them like any other teacher's labels.
@@ -13,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io import read_provenance, sha256_file, write_parquet
-from .labeling import label_table
-from .tables import soft_labels
+from ..io import read_provenance, sha256_file, write_parquet
+from ..tables import label_table, soft_labels
 
 COMBINE_RULES = ("mean", "geometric", "vote")
 
 
 def read_weak_labels(path: str | Path) -> tuple[pa.Table, np.ndarray]:
+    """The (id, text) columns of a weak-label file and its soft labels."""
     table = pq.read_table(path, columns=["id", "text", "soft_label"])
     return table.select(["id", "text"]), soft_labels(table)
 
