@@ -359,3 +359,59 @@ def test_rotten_tomatoes_small_split(tmp_path):
     check_disjoint(frames, "rotten_tomatoes")
     fresh_share = 7403 / 12808
     assert abs(frames["test"]["label"].sum() - 50 * fresh_share) <= 1.5
+
+
+# Splits of a task without groups, pinned from the code before group-aware splitting existed:
+# adding groups must not move the default experiment's data.
+PINNED_NO_GROUP_HASH = "08830e77afed497ca58b02462ef9e83cd93ae638b14e4bd7907e2c9498752d6b"
+
+
+def test_no_group_splits_unchanged(tmp_path):
+    rows = [(f"example {i} of class {label}", label)
+            for label, n in {"a": 70, "b": 40}.items() for i in range(n)]
+    path = write_frame(pd.DataFrame(rows, columns=["text", "label"]), tmp_path / "t.csv")
+    manifest = prepare_splits("t", file_spec(path), 3, tmp_path / "out")
+    assert manifest["data_hash"] == PINNED_NO_GROUP_HASH
+    assert "n_groups" not in manifest
+
+
+def test_group_column_keeps_groups_in_one_split(tmp_path):
+    rows = [(f"question {q} candidate {c}", c % 2, f"q{q}") for q in range(60) for c in range(2)]
+    frame = pd.DataFrame(rows, columns=["text", "label", "question"])
+    path = write_frame(frame, tmp_path / "g.parquet")
+    sizes = {"weak_train": 20, "transfer": 20, "val": 10, "test": 20}
+    manifest = prepare_splits("g", file_spec(path, sizes, group_column="question"), 0,
+                              tmp_path / "out")
+    assert manifest["n_groups"] == 60 and manifest["group_column"] == "question"
+    group_of = dict(zip(frame["text"], frame["question"]))
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        part = read_split(tmp_path / "out", split)
+        assert len(part) == sizes[split]
+        for text in part["text"]:
+            assert seen.setdefault(group_of[text], split) == split
+
+
+def test_missing_group_column_is_an_error(tmp_path):
+    path = write_frame(class_frame({"a": 50, "b": 50}), tmp_path / "t.csv")
+    with pytest.raises(DataError, match="column 'question' not found"):
+        prepare_splits("t", file_spec(path, group_column="question"), 0, tmp_path / "out")
+    assert no_outputs(tmp_path / "out")
+
+
+def test_hf_group_column(tmp_path, hf_cache):
+    from datasets import Dataset
+
+    rows = [(f"passage {p} question {q}", q % 2, f"p{p}") for p in range(40) for q in range(3)]
+    data_dir = tmp_path / "hf_groups"
+    data_dir.mkdir()
+    Dataset.from_dict({"text": [r[0] for r in rows], "label": [r[1] for r in rows],
+                       "passage": [r[2] for r in rows]}).to_parquet(
+        str(data_dir / "train.parquet"))
+    sizes = {"weak_train": 30, "transfer": 30, "val": 0, "test": 30}
+    spec = {"source": "hf", "name": str(data_dir), "group_column": "passage", "sizes": sizes}
+    prepare_splits("hfg", spec, 1, tmp_path / "out")
+    passages = [set(read_split(tmp_path / "out", s)["text"].str.split(" question").str[0])
+                for s in ("weak_train", "transfer", "test")]
+    assert not (passages[0] & passages[1]) and not (passages[0] & passages[2])
+    assert not (passages[1] & passages[2]) and all(len(p) == 10 for p in passages)

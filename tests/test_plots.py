@@ -4,13 +4,15 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from matplotlib.image import imread
 
 from w2s.evaluate import EvaluationSettings, aggregate_seeds, evaluate_experiment, summary_table
+from w2s.family_plots import accuracy_series, make_family_plots, model_order, pgr_matrix, pgr_table, strong_axis
 from w2s.io import write_parquet
-from w2s.plots import PLOT_NAMES, make_plots, pgr_points, pooled_reliability, seed_means
+from w2s.plots import PLOT_NAMES, interval_bar, is_fragile, make_plots, pgr_points, pooled_reliability, seed_means
 from w2s.tables import prediction_table
 
 N = 120
@@ -120,3 +122,161 @@ def test_pooled_reliability_weights_by_count():
     assert pooled["count"].tolist() == [3, 3]
     assert pooled["confidence"][0] == pytest.approx(0.3) and pooled["accuracy"][0] == pytest.approx(2 / 3)
     assert pooled["confidence"][1] == pytest.approx(0.8)
+
+
+def test_interval_bar_is_not_clipped_at_the_point_estimate():
+    # an interval (0.6, 0.9) that excludes its point estimate 0.5 is drawn as it is
+    assert interval_bar(pd.Series({"pgr": 0.5, "low": 0.6, "high": 0.9})) == (0.6, 0.9)
+    assert interval_bar(pd.Series({"pgr": 0.5, "low": -0.2, "high": 0.4})) == (-0.2, 0.4)
+    assert interval_bar(pd.Series({"pgr": 0.5, "low": np.nan, "high": 0.4})) is None
+
+
+def test_fragile_pgr_is_marked_above_the_undefined_share():
+    assert is_fragile(pd.Series({"undefined_share": 0.03})) and not is_fragile(pd.Series({"undefined_share": 0.025}))
+    assert not is_fragile(pd.Series({"undefined_share": np.nan}))
+
+
+def test_pgr_points_carry_the_undefined_share(grid):
+    summary, by_seed, _ = grid
+    points = pgr_points(summary, by_seed).set_index(["task", "strong_model", "method"])
+    expected = by_seed.set_index(["task", "strong_model", "method"]).loc[
+        ("tweet_sentiment", "large", "xent"), "pgr_boot_undefined_frac_max"]
+    assert points.loc[("tweet_sentiment", "large", "xent"), "undefined_share"] == expected
+
+
+# ---------------------------------------------------------------- model-family plots (a hand-built grid)
+# Weak accuracy per seed, ceiling accuracy per seed, and the share f of the gap each student recovers:
+# student = weak + f * (ceiling - weak) + (-0.01, +0.01) by seed, so the PGR of the mean accuracies is f.
+WEAK_ACC = {"small": (0.60, 0.62), "big": (0.70, 0.72)}
+CEILING_ACC = {"base": (0.70, 0.72), "medium": (0.80, 0.82), "large": (0.90, 0.92)}
+RECOVERED = {("small", "base"): 0.2, ("small", "medium"): 0.5, ("small", "large"): 0.8,
+             ("big", "base"): 0.0, ("big", "medium"): 0.3, ("big", "large"): 0.6}  # big -> base: gap 0, undefined
+PARAMS = {"small": 1e6, "big": 4e6, "base": 1e8, "medium": 3e8, "large": 1e9}
+
+
+def _family_summary(seeds=(0, 1), strong_params=PARAMS) -> pd.DataFrame:
+    rows = []
+    for (weak, strong), f in RECOVERED.items():
+        for seed in seeds:
+            w, c = WEAK_ACC[weak][seed], CEILING_ACC[strong][seed]
+            student = w + f * (c - w) + (-0.01, 0.01)[seed]
+            pgr = (student - w) / (c - w) if c - w >= 0.01 else np.nan
+            for method, shift in (("xent", 0.0), ("other", 0.05)):
+                rows.append({"task": "toy", "weak_model": weak, "strong_model": strong, "mode": "linear_probe",
+                             "method": method, "seed": seed, "weak_acc": w, "weak_acc_se": 0.015,
+                             "student_acc": student + shift, "student_acc_se": 0.014, "ceiling_acc": c,
+                             "ceiling_acc_se": 0.013, "pgr": pgr, "pgr_ci_low": pgr - 0.1, "pgr_ci_high": pgr + 0.1,
+                             "min_pgr_gap": 0.01, "weak_params": PARAMS[weak],
+                             "strong_params": strong_params.get(strong, np.nan)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture()
+def family():
+    summary = _family_summary()
+    return summary, aggregate_seeds(summary, 0.95)
+
+
+def test_models_are_ordered_by_size_else_by_the_given_order(family):
+    summary, _ = family
+    assert model_order(summary, "strong") == ["base", "medium", "large"]
+    assert model_order(summary, "weak", ["big", "small"]) == ["small", "big"]  # sizes known: by size
+    unknown = _family_summary(strong_params={"base": 1e8})
+    assert model_order(unknown, "strong", ["large", "base"]) == ["large", "base", "medium"]
+    assert strong_axis(unknown, ["large", "base"]) == ({"large": 0.0, "base": 1.0, "medium": 2.0}, False)
+    assert strong_axis(summary) == ({"base": 1e8, "medium": 3e8, "large": 1e9}, True)
+
+
+def test_accuracy_series_are_means_over_seeds_with_their_standard_error(family):
+    summary, _ = family
+    series = accuracy_series(summary, "xent").set_index(["kind", "weak_model", "strong_model"], drop=False)
+    # small -> medium: seeds 0.60 + 0.5 * 0.2 - 0.01 = 0.69 and 0.62 + 0.1 + 0.01 = 0.73
+    point = series.loc[("student", "small", "medium")]
+    assert point["mean"] == pytest.approx(0.71) and point["err"] == pytest.approx(0.02) and point["x"] == 3e8
+    ceiling = series[series["kind"] == "ceiling"].set_index("strong_model")
+    assert ceiling.loc["large", "mean"] == pytest.approx(0.91) and ceiling.loc["large", "err"] == pytest.approx(0.01)
+    weak = series[series["kind"] == "weak"].set_index("weak_model")
+    assert weak.loc["big", "mean"] == pytest.approx(0.71) and np.isnan(weak.loc["big", "x"])
+    assert len(series) == 6 + 3 + 2
+    other = accuracy_series(summary, "other").set_index(["kind", "weak_model", "strong_model"])
+    assert other.loc[("student", "small", "medium"), "mean"] == pytest.approx(0.76)  # the method's own students
+
+
+def test_accuracy_series_single_seed_uses_the_runs_standard_error():
+    series = accuracy_series(_family_summary(seeds=(0,)), "xent")
+    student = series[series["kind"] == "student"]
+    assert (student["err"] == 0.014).all() and (student["n_seeds"] == 1).all()
+
+
+def test_an_unknown_method_is_named(family):
+    summary, _ = family
+    with pytest.raises(ValueError, match="'nope' is not in the summary"):
+        accuracy_series(summary, "nope")
+
+
+def test_pgr_table_and_heatmap_matrix_hold_the_pgr_of_means(family):
+    summary, by_seed = family
+    table = pgr_table(summary, by_seed)
+    values, present = pgr_matrix(table, "toy", "xent", ["small", "big"], ["base", "medium", "large"])
+    expected = np.array([[0.2, 0.5, 0.8], [np.nan, 0.3, 0.6]])
+    np.testing.assert_allclose(values.to_numpy(), expected, atol=1e-9)
+    assert present.to_numpy().all()
+    row = table.set_index(["weak", "strong", "method"]).loc[("small", "medium", "xent")]
+    group = by_seed.set_index(["weak_model", "strong_model", "method"]).loc[("small", "medium", "xent")]
+    assert row["low"] == group["pgr_of_means_ci_low"] and row["high"] == group["pgr_of_means_ci_high"]
+    assert row["low"] < 0.5 < row["high"] and row["n_seeds"] == 2 and row["interval"] == "Fieller over seeds"
+    undefined = table.set_index(["weak", "strong", "method"]).loc[("big", "base", "xent")]
+    assert np.isnan(undefined["pgr"]) and undefined["interval"] == "undefined"
+
+
+def test_pgr_table_with_one_seed_takes_the_runs_interval():
+    summary = _family_summary(seeds=(0,))
+    row = pgr_table(summary, aggregate_seeds(summary, 0.95)).set_index(["weak", "strong", "method"]).loc[
+        ("small", "medium", "xent")]
+    # seed 0: student 0.69, weak 0.60, ceiling 0.80: PGR 0.45, the run's interval 0.35 to 0.55
+    assert row["pgr"] == pytest.approx(0.45) and row["low"] == pytest.approx(0.35)
+    assert row["high"] == pytest.approx(0.55) and row["interval"] == "Fieller over test examples"
+
+
+def test_pgr_matrix_leaves_pairs_not_in_the_grid_absent(family):
+    summary, by_seed = family
+    table = pgr_table(summary, by_seed)
+    table = table[~((table["weak"] == "big") & (table["strong"] == "large"))]
+    values, present = pgr_matrix(table, "toy", "xent", ["small", "big"], ["base", "medium", "large"])
+    assert not present.loc["big", "large"] and np.isnan(values.loc["big", "large"]) and present.loc["big", "base"]
+
+
+def test_family_plots_and_tables_are_written(family, tmp_path):
+    summary, by_seed = family
+    outputs = {"accuracy_vs_strong_size": tmp_path / "acc.png", "pgr_heatmap": tmp_path / "heat.png",
+               "pgr_table_csv": tmp_path / "pgr.csv", "pgr_table_md": tmp_path / "pgr.md"}
+    paths = make_family_plots(summary, by_seed, "xent", outputs, ["big", "small"], ["large", "medium", "base"])
+    for name in ("accuracy_vs_strong_size", "pgr_heatmap"):
+        assert paths[name].read_bytes()[:8] == PNG_SIGNATURE
+        assert imread(paths[name])[..., :3].std() > 0.01
+    csv = pd.read_csv(outputs["pgr_table_csv"]).set_index(["weak", "strong", "method"])
+    assert len(csv) == 12 and csv.loc[("small", "large", "xent"), "pgr"] == pytest.approx(0.8)
+    assert np.isnan(csv.loc[("big", "base", "xent"), "pgr"]) and (csv["n_seeds"] == 2).all()
+    lines = outputs["pgr_table_md"].read_text().splitlines()
+    assert lines[0].startswith("| task | weak | strong | method | PGR | interval low | interval high | n seeds")
+    cells = {tuple(c.strip() for c in line.strip("|").split("|"))[1:4]: [c.strip() for c in line.strip("|").split("|")]
+             for line in lines[2:]}
+    assert cells[("small", "medium", "xent")][4] == "0.500" and cells[("small", "medium", "xent")][7] == "2"
+    assert cells[("big", "base", "xent")][4] == "undef."
+    assert cells[("small", "medium", "other")][4] == f"{0.75:.3f}"  # (0.76 - 0.61) / 0.2
+
+
+def test_family_plots_need_every_output_path(family, tmp_path):
+    summary, by_seed = family
+    with pytest.raises(ValueError, match="pgr_table_md"):
+        make_family_plots(summary, by_seed, "xent", {"pgr_heatmap": tmp_path / "h.png"})
+
+
+def test_family_plots_of_one_pair_with_unknown_sizes(tmp_path):
+    summary = _family_summary(seeds=(0,), strong_params={})
+    summary = summary[(summary["weak_model"] == "small") & (summary["strong_model"] == "medium")]
+    outputs = {name: tmp_path / f"{name}.out" for name in ("accuracy_vs_strong_size", "pgr_heatmap",
+                                                           "pgr_table_csv", "pgr_table_md")}
+    make_family_plots(summary, aggregate_seeds(summary, 0.95), "xent", outputs, ["small"], ["medium"])
+    assert outputs["pgr_heatmap"].read_bytes()[:8] == PNG_SIGNATURE
+    assert outputs["accuracy_vs_strong_size"].read_bytes()[:8] == PNG_SIGNATURE

@@ -162,6 +162,29 @@ def _split(frame: pd.DataFrame, sizes: dict[str, int], num_classes: int,
     }
 
 
+def _split_grouped(frame: pd.DataFrame, sizes: dict[str, int],
+                   rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """Assign whole groups to splits in a seeded order until each split's size is reached."""
+    groups = rng.permutation(np.array(sorted(frame["group"].unique()), dtype=object))
+    by_group = frame.groupby("group").indices
+    parts: dict[str, list[int]] = {s: [] for s in SPLITS}
+    left = list(groups)
+    for split in SPLITS:
+        rest = []
+        for group in left:  # take a group only if it fits, so split sizes stay exact
+            rows = by_group[group].tolist()
+            if len(parts[split]) + len(rows) <= sizes[split]:
+                parts[split].extend(rows)
+            else:
+                rest.append(group)
+        left = rest
+        if len(parts[split]) < sizes[split]:
+            raise DataError(f"groups cannot fill split {split!r} to {sizes[split]} examples "
+                            f"(got {len(parts[split])}); lower the sizes")
+    return {split: frame.iloc[parts[split]].sort_values("id").reset_index(drop=True)
+            for split in SPLITS}
+
+
 def check_disjoint(splits: dict[str, pd.DataFrame], task: str = "?") -> None:
     """Raise DataError if an id repeats within a split or an id or text is shared by two splits."""
     for name, frame in splits.items():
@@ -177,10 +200,21 @@ def check_disjoint(splits: dict[str, pd.DataFrame], task: str = "?") -> None:
                                 f"{column}s, e.g. {shared[:3]}")
 
 
+def check_groups(splits: dict[str, pd.DataFrame], task: str = "?") -> None:
+    """Raise DataError if one group id appears in two splits."""
+    for (a, fa), (b, fb) in combinations(splits.items(), 2):
+        shared = sorted(set(fa["group"]) & set(fb["group"]))
+        if shared:
+            raise DataError(f"task {task!r}: splits {a!r} and {b!r} share {len(shared)} "
+                            f"groups, e.g. {shared[:3]}")
+
+
 def _clean(name: str, spec: dict, data: LabeledTexts, rng: np.random.Generator) -> Cleaned:
     texts = [t.strip() for t in data.texts]
     frame = pd.DataFrame({"id": [row_id(name, t) for t in texts], "text": texts,
                           "label": data.labels.astype(np.int64)})
+    if data.groups is not None:
+        frame["group"] = data.groups
     cleaned = _dedupe(name, frame, spec.get("dedupe", True))
     cleaned.frame = cleaned.frame.sort_values("id").reset_index(drop=True)
     present = sorted(set(cleaned.frame["label"]))
@@ -231,7 +265,12 @@ def prepare_splits(name: str, spec: dict, seed: int, out_dir: str | Path) -> dic
             f"duplicates, {cleaned.n_dropped_conflicting} conflicting, "
             f"{cleaned.n_dropped_balance} for balance)"
         )
-    splits = _split(cleaned.frame, sizes, len(data.label_names), rng)
+    if data.groups is None:
+        splits = _split(cleaned.frame, sizes, len(data.label_names), rng)
+    else:
+        splits = _split_grouped(cleaned.frame, sizes, rng)
+        check_groups(splits, name)
+        splits = {s: f.drop(columns="group") for s, f in splits.items()}
     check_disjoint(splits, name)
     _ensure_replaceable(name, out_dir)
     manifest = {
@@ -242,6 +281,9 @@ def prepare_splits(name: str, spec: dict, seed: int, out_dir: str | Path) -> dic
         "n_dropped_balance": cleaned.n_dropped_balance,
         "n_available": available, "sizes": sizes, "splits": {},
     }
+    if data.groups is not None:
+        manifest["group_column"] = spec.get("group_column")
+        manifest["n_groups"] = int(cleaned.frame["group"].nunique())
     with atomic_dir(out_dir) as tmp:
         for split, frame in splits.items():
             path = tmp / f"{split}.parquet"

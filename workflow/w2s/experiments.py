@@ -73,7 +73,7 @@ def weak_label_key_inputs(config: dict, task: str, seed: int, weak: str) -> dict
         "weak_fingerprint": fingerprint(reference),
         "weak_train": teacher_train_settings(config, weak),
         "labeling": {k: v for k, v in config["labeling"].items() if k not in LABELING_RUNTIME_KEYS},
-        "code": {stage: code_hash(stage) for stage in ("data", "teacher", "labels")},
+        "code": {stage: code_hash(stage) for stage in ("prepare_data", "train_weak", "label_weak")},
     }
 
 

@@ -1,5 +1,10 @@
 """Frozen features of the strong model (linear_probe mode): computed once per split and model,
-shared by the ceiling and every student."""
+shared by the ceiling and every student.
+
+Encoders are mean-pooled (as before ``strong.probe.pooling`` existed); decoder-only models are
+pooled at their last real token, the only position that has attended to the whole text. The
+layer and the pooling used are recorded in each file's provenance.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,45 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 from transformers import AutoModel, AutoTokenizer
 
-from .inference import mean_pooled_features
+from .batching import prepare_tokenizer
+from .inference import POOLINGS, pooled_features
 from .io import sha256_file, write_parquet
-from .models import resolve_checkpoint
+from .models import is_decoder_only, resolve_checkpoint
 from .runtime import pick_device
 
 
+def resolve_pooling(pooling: str, config) -> str:
+    """``auto``: last_token for decoder-only models, mean for encoders; other values pass through."""
+    if pooling == "auto":
+        return "last_token" if is_decoder_only(config) else "mean"
+    if pooling not in POOLINGS:
+        raise ValueError(f"strong.probe.pooling {pooling!r} is not one of {('auto', *POOLINGS)}")
+    return pooling
+
+
 def extract_features(
-    checkpoint: str, inputs: dict[str, str], outputs: dict[str, str], max_length: int, batch_size: int, device: str = "auto"
+    checkpoint: str, inputs: dict[str, str], outputs: dict[str, str], max_length: int, batch_size: int,
+    device: str = "auto", *, layer: int, pooling: str,
 ) -> None:
-    """Mean-pooled frozen features per split: Parquet with ``id`` and ``embedding`` (fixed-size float32 list)."""
+    """Pooled frozen features per split: Parquet with ``id`` and ``embedding`` (fixed-size float32 list)."""
     resolved = resolve_checkpoint(checkpoint)
-    model = AutoModel.from_pretrained(resolved).to(pick_device(device))
-    tokenizer = AutoTokenizer.from_pretrained(resolved)
+    model = AutoModel.from_pretrained(resolved, dtype=torch.float32).to(pick_device(device))
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(resolved))
+    used = resolve_pooling(pooling, model.config)
     for split, path in inputs.items():
         table = pq.read_table(path, columns=["id", "text"])
-        features = mean_pooled_features(model, tokenizer, table.column("text").to_pylist(), max_length,
-                                        batch_size, desc=f"features {split}")
+        features = pooled_features(model, tokenizer, table.column("text").to_pylist(), max_length, batch_size,
+                                   used, layer, desc=f"features {split}")
         embedding = pa.FixedSizeListArray.from_arrays(pa.array(features.ravel(), pa.float32()), features.shape[1])
         write_parquet(
             pa.table({"id": table.column("id"), "embedding": embedding}),
             outputs[split],
             provenance={"checkpoint": checkpoint, "split": split, "max_length": max_length,
-                        "input_sha256": sha256_file(path), "pooling": "mean"},
+                        "input_sha256": sha256_file(path), "pooling": used, "pooling_setting": pooling,
+                        "layer": layer},
         )
 
 

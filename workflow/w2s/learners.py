@@ -4,6 +4,7 @@ a split and saves itself; the loop in ``train.py`` does not need to know which o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -14,28 +15,57 @@ from safetensors.torch import load_file, save_file
 from .batching import collate, tokenize
 from .inference import predict_proba
 from .io import atomic_dir, write_json
-from .runtime import autocast_dtype
-from .train import load_classifier, save_classifier
+from .models import lora_target_modules
+from .settings import from_config
+from .train import load_classifier, save_classifier, training_autocast
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """``strong.lora``: adapter rank, scaling, dropout and the modules that get adapters (None: the
+    architecture's attention and MLP projections, see ``models.lora_target_modules``)."""
+
+    r: int
+    alpha: float
+    dropout: float
+    targets: list[str] | None = None
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> "LoraSettings":
+        return from_config(cls, config, "LoRA")
+
+
+def with_lora(model, lora: LoraSettings):
+    """``model`` wrapped by peft: adapters on ``lora.targets`` (or the family's), the head trained fully."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    return get_peft_model(model, LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+        target_modules=lora_target_modules(model.config, lora.targets)))
 
 
 class TextLearner:
-    """A sequence classifier over the texts of each split; ``lora`` trains a LoRA adapter only."""
+    """A sequence classifier over the texts of each split; ``lora`` trains a LoRA adapter only.
+
+    The stages pass ``gradient_checkpointing`` and ``precision`` from the training settings; the
+    keyword defaults keep direct callers on plain training with ``auto`` precision.
+    """
 
     def __init__(self, checkpoint: str, label_names: Sequence[str], texts: dict[str, list[str]], seed: int,
                  device: torch.device, max_length: int, eval_batch_size: int, lora: dict | None = None,
-                 train_split: str = "transfer"):
+                 train_split: str = "transfer", gradient_checkpointing: bool = False, precision: str = "auto"):
         self.model, self.tokenizer = load_classifier(checkpoint, label_names, seed)
+        if gradient_checkpointing:
+            # Non-reentrant checkpointing also works when only LoRA adapters require gradients.
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if lora is not None:
-            from peft import LoraConfig, TaskType, get_peft_model
-
-            self.model = get_peft_model(self.model, LoraConfig(
-                task_type=TaskType.SEQ_CLS, r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                target_modules="all-linear"))
+            self.model = with_lora(self.model, LoraSettings.from_config(lora))
         self.model.to(device)
         self.module, self.device, self.texts = self.model, device, texts
         self.max_length, self.eval_batch_size = max_length, eval_batch_size
         self.train_ids = tokenize(self.tokenizer, texts[train_split], max_length)
-        self.amp_dtype = autocast_dtype(device)
+        self.lengths = [len(ids) for ids in self.train_ids]  # for length-bucketed training batches
+        self.amp_dtype = training_autocast(precision, device)
 
     def logits_of(self, index: torch.Tensor) -> torch.Tensor:
         batch = collate(self.tokenizer, [self.train_ids[i] for i in index]).to(self.device)

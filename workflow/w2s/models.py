@@ -203,3 +203,35 @@ def resolve_checkpoint(reference: str) -> str:
     if reference.startswith((".", "/", "~")):
         raise ModelResolutionError(f"model path {reference!r} does not exist")
     return reference
+
+
+# --------------------------------------------------------------------------- architectures
+
+# LoRA targets per model family: the attention and MLP projections. Others fall back to peft's
+# "all-linear" (every linear layer except the output head).
+LORA_TARGETS: dict[str, list[str]] = {
+    **dict.fromkeys(("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo",
+                     "olmo2", "granite", "phi3"),
+                    ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+    "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+    "opt": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
+}
+
+
+def is_decoder_only(config) -> bool:
+    """True for causal LMs (Llama, GPT-2, ...): a causal-LM class and no masked-LM class exists for
+    the architecture. Encoders (BERT, MPNet) have both, so they stay encoders."""
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING
+
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    kind = type(config)
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING and kind not in MODEL_FOR_MASKED_LM_MAPPING
+
+
+def lora_target_modules(config, requested: list[str] | None = None) -> list[str] | str:
+    """``requested`` if given, else the family's attention + MLP projections, else "all-linear"."""
+    if requested:
+        return list(requested)
+    return LORA_TARGETS.get(getattr(config, "model_type", ""), "all-linear")

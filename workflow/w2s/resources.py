@@ -13,10 +13,12 @@ import math
 from typing import Callable
 
 from .config import load_schema
+from .stages import gpu_rules
 
-GPU_STAGES = ("train_weak", "label_weak", "extract_features", "train_ceiling", "train_student")
+# GPU stages by rule name, from the stage table (w2s/stages.py); each has a `resources.<rule>` key.
+GPU_STAGES = gpu_rules("classification")
 # The generative reasoning track: vLLM sampling jobs and SFT/DPO training jobs.
-REASONING_GPU_STAGES = ("generate", "train_reasoner")
+REASONING_GPU_STAGES = gpu_rules("reasoning")
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,5 +74,5 @@ def stage_threads(config: dict, stage: str) -> int:
 
 
 def tensor_parallel_size(config: dict, stage: str = "label_weak") -> int:
-    """vLLM shards its model over every GPU granted to a label_weak (or generate) job."""
+    """vLLM shards its model over every GPU granted to a label_weak (or reasoning sampling) job."""
     return stage_request(config, stage)["gpus"]

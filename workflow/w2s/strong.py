@@ -80,7 +80,9 @@ class StrongTrainer:
             return ProbeLearner(self.features, len(self.label_names), seed, self.spec["probe"]["l2"])
         lora = self.spec["lora"] if self.spec["mode"] == "lora" else None
         return TextLearner(resolve_checkpoint(self.checkpoint), self.label_names, self.texts, seed, self.device,
-                           self.settings.max_length, self.settings.eval_batch_size, lora=lora)
+                           self.settings.max_length, self.settings.eval_batch_size, lora=lora,
+                           gradient_checkpointing=self.settings.gradient_checkpointing,
+                           precision=self.settings.precision)
 
     def fit(self, learner, targets: np.ndarray, method: Method, round_index: int) -> dict:
         """Train ``learner`` on the method's selection of ``targets`` (indices into transfer)."""
@@ -96,9 +98,11 @@ class StrongTrainer:
             selected = selected[train_pos]
             weights = None if weights is None else weights[train_pos]
         index_map = torch.as_tensor(selected)
+        lengths = getattr(learner, "lengths", None)  # text learners: token counts, for length-bucketed batches
         result = train_loop(learner.module, lambda index: learner.logits_of(index_map[index]), targets[selected],
                             method.build_loss(targets[selected]), self.settings, self.seed + round_index,
-                            weights=weights, penalty=getattr(learner, "penalty", None), validation=validation)
+                            weights=weights, penalty=getattr(learner, "penalty", None), validation=validation,
+                            lengths=None if lengths is None else [lengths[i] for i in selected])
         return {**result, "n_train": len(selected), "round": round_index}
 
 

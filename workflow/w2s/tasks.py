@@ -30,6 +30,7 @@ class LabeledTexts:
     texts: list[str]
     labels: np.ndarray
     label_names: list[str]
+    groups: list[str] | None = None  # items sharing a group stay in one split
 
 
 def _examples(items: Sequence[Any]) -> str:
@@ -201,12 +202,17 @@ def _load_hf(task: str, spec: dict) -> LabeledTexts:
         raise DataError(
             f"task {task!r}: could not load hf dataset {spec['name']!r}: {exc}"
         ) from exc
-    _require_columns(task, ds.column_names, [text_col, label_col])
+    group_col = spec.get("group_column")
+    _require_columns(task, ds.column_names,
+                     [text_col, label_col] + ([group_col] if group_col else []))
     label_names = spec.get("label_names")
     feature = ds.features[label_col]
     if not label_names and isinstance(feature, datasets.ClassLabel):
         label_names = list(feature.names)
-    return to_labeled(task, list(ds[text_col]), list(ds[label_col]), label_names)
+    data = to_labeled(task, list(ds[text_col]), list(ds[label_col]), label_names)
+    if group_col:
+        data.groups = [str(g) for g in ds[group_col]]
+    return data
 
 
 def _read_table(task: str, path: Path, text_col: str) -> pd.DataFrame:
@@ -229,15 +235,27 @@ def _load_file(task: str, spec: dict) -> LabeledTexts:
         raise DataError(f"task {task!r}: source file needs 'path'")
     text_col, label_col = spec.get("text_column", "text"), spec.get("label_column", "label")
     frame = _read_table(task, Path(spec["path"]), text_col)
-    _require_columns(task, list(frame.columns), [text_col, label_col])
-    return to_labeled(task, frame[text_col].tolist(), frame[label_col].tolist(),
+    group_col = spec.get("group_column")
+    _require_columns(task, list(frame.columns),
+                     [text_col, label_col] + ([group_col] if group_col else []))
+    data = to_labeled(task, frame[text_col].tolist(), frame[label_col].tolist(),
                       spec.get("label_names"))
+    if group_col:
+        data.groups = [str(g) for g in frame[group_col].tolist()]
+    return data
+
+
+def _load_suite(task: str, spec: dict) -> LabeledTexts:
+    from .suite import load_suite  # the suite imports this module
+
+    return load_suite(task, spec)
 
 
 LOADERS: dict[str, Callable[[str, dict], LabeledTexts]] = {
     "builtin": _load_builtin,
     "hf": _load_hf,
     "file": _load_file,
+    "suite": _load_suite,
 }
 
 

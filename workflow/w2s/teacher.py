@@ -31,9 +31,10 @@ def train_teacher(
     learner = TextLearner(resolve_checkpoint(checkpoint), label_names,
                           {"weak_train": train["text"].tolist(), "val": val["text"].tolist()}, seed,
                           pick_device(device), train_settings.max_length, train_settings.eval_batch_size,
-                          train_split="weak_train")
+                          train_split="weak_train", gradient_checkpointing=train_settings.gradient_checkpointing,
+                          precision=train_settings.precision)
     result = train_loop(learner.module, learner.logits_of, one_hot(train["label"].to_numpy(), len(label_names)),
-                        SoftCrossEntropy(), train_settings, seed)
+                        SoftCrossEntropy(), train_settings, seed, lengths=learner.lengths)
     extra: dict = {"role": "weak_teacher", "checkpoint": checkpoint, "data_hash": manifest["data_hash"]}
     if len(val):
         extra["val_accuracy"] = accuracy(learner.predict("val").argmax(1), val["label"].to_numpy())

@@ -5,6 +5,12 @@ a loss from ``losses.py``. The same loop drives a fine-tuned transformer, a LoRA
 linear probe on frozen features: it only needs a module and a function from example indices to
 logits. Early stopping, when asked for, scores a held-out set with a caller's function (for
 students: agreement with the weak labels, never gold).
+
+Large models: ``minibatch_size`` accumulates gradients over several forward passes into one step
+(exactly the loss and gradient of one ``batch_size`` batch, see ``_accumulated_backward``),
+``gradient_checkpointing`` and ``precision`` (bf16 autocast) are applied by the learner, and the
+optimizer is fused AdamW on CUDA. Transformer learners pass their token lengths, so batches are
+length-bucketed (``batching.bucketed_batches``); the probe keeps plain shuffled batches.
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from .batching import bucketed_batches, prepare_tokenizer, sync_pad_token
 from .io import atomic_dir, write_json
 from .losses import Loss
-from .runtime import seed_everything
+from .models import is_decoder_only
+from .runtime import autocast_dtype, seed_everything
 from .settings import from_config
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,18 @@ class TrainSettings:
     max_length: int = 128
     grad_clip: float = 1.0
     eval_batch_size: int = 64
+    minibatch_size: int | None = None
+    gradient_checkpointing: bool = False
+    precision: str = "auto"
+    bucket_batches: int = 0
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"training precision {self.precision!r} is not one of {PRECISIONS}")
+        if self.minibatch_size is not None and self.minibatch_size < 1:
+            raise ValueError(f"training minibatch_size must be >= 1 or null, got {self.minibatch_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"training batch_size must be >= 1, got {self.batch_size}")
 
     @classmethod
     def from_config(cls, config: dict | None) -> "TrainSettings":
@@ -55,10 +77,28 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
 
 
+def training_autocast(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training forward passes (None: plain fp32)."""
+    if precision == "auto":
+        return autocast_dtype(device)
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("training precision 'bf16' was requested but this CUDA device does not support bf16")
+        return torch.bfloat16
+    raise ValueError(f"training precision {precision!r} is not one of {PRECISIONS}")
+
+
 def load_classifier(
     checkpoint: str, label_names: Sequence[str], seed: int
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A classifier with a freshly (seeded) initialized head sized for ``label_names``."""
+    """A classifier with a freshly (seeded) initialized head sized for ``label_names``, in fp32.
+
+    Decoder-only checkpoints (a causal LM such as Llama or GPT-2) become ``*ForSequenceClassification``
+    models that classify from the last non-pad token; they get a pad token (EOS) when the tokenizer
+    has none, and ``config.pad_token_id`` is set to it, so pooling skips exactly the padding.
+    """
     seed_everything(seed)
     model = AutoModelForSequenceClassification.from_pretrained(
         checkpoint,
@@ -66,8 +106,13 @@ def load_classifier(
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
         ignore_mismatched_sizes=True,
+        dtype=torch.float32,  # bf16/fp16 checkpoints train with fp32 master weights
     )
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(checkpoint))
+    if is_decoder_only(model.config):
+        # Encoders keep their own pad_token_id: RoBERTa-style models number positions from it.
+        sync_pad_token(model, tokenizer)
+    model.config.architectures = [type(model).__name__]  # reloads as *ForSequenceClassification
     return model, tokenizer
 
 
@@ -82,6 +127,69 @@ def _trainable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in module.named_parameters() if p.requires_grad}
 
 
+def make_optimizer(params: list[torch.nn.Parameter], settings: TrainSettings, device: torch.device) -> torch.optim.AdamW:
+    """AdamW, fused into one kernel on CUDA. The CPU keeps PyTorch's default implementation: the
+    fused CPU kernel changes results in the last bits, and the probe's numbers must not move."""
+    fused = {"fused": True} if device.type == "cuda" else {}
+    return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, **fused)
+
+
+def _rng_state(device: torch.device) -> tuple:
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_rng_state(state: tuple, device: torch.device) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def _accumulated_backward(logits_of: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor,
+                          minibatch_size: int, loss_of: Callable[[torch.Tensor], torch.Tensor],
+                          device: torch.device) -> torch.Tensor:
+    """Backward of ``loss_of(logits of the whole batch)`` in passes of ``minibatch_size`` examples.
+
+    A no-grad pass gives every minibatch's logits; the loss of their concatenation is the one big
+    batch's (batch-level losses such as logconf's threshold see the whole batch), and its gradient
+    with respect to the logits is pushed back through each minibatch's graph in turn. The random
+    state is replayed per minibatch, so dropout masks match between the two passes.
+    """
+    parts = index.split(minibatch_size)
+    states, outputs = [], []
+    with torch.no_grad():
+        for part in parts:
+            states.append(_rng_state(device))
+            outputs.append(logits_of(part))
+    logits = torch.cat(outputs).detach().requires_grad_()
+    loss = loss_of(logits)
+    loss.backward()
+    offset = 0
+    for part, state in zip(parts, states):
+        _set_rng_state(state, device)
+        part_logits = logits_of(part)
+        part_logits.backward(logits.grad[offset:offset + len(part)].to(part_logits.dtype))
+        offset += len(part)
+    return loss.detach()
+
+
+def _backward(logits_of: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor,
+              loss_of: Callable[[torch.Tensor], torch.Tensor], penalty: Callable[[], torch.Tensor] | None,
+              settings: TrainSettings, device: torch.device) -> torch.Tensor:
+    """Gradients of one optimizer step's loss (+ penalty); returns that loss."""
+    if settings.minibatch_size is None or settings.minibatch_size >= len(index):
+        loss = loss_of(logits_of(index))
+        if penalty is not None:
+            loss = loss + penalty()
+        loss.backward()
+        return loss
+    loss = _accumulated_backward(logits_of, index, settings.minibatch_size, loss_of, device)
+    if penalty is not None:
+        extra = penalty()
+        extra.backward()
+        loss = loss + extra.detach()
+    return loss
+
+
 def train_loop(
     module: torch.nn.Module,
     logits_of: Callable[[torch.Tensor], torch.Tensor],
@@ -92,39 +200,44 @@ def train_loop(
     weights: np.ndarray | None = None,
     penalty: Callable[[], torch.Tensor] | None = None,
     validation: Validation | None = None,
+    lengths: Sequence[int] | None = None,
 ) -> dict:
     """Minimize ``loss_fn(logits_of(batch), targets[batch], progress)`` (+ ``penalty()``) with AdamW.
 
-    Returns the loss of every step and, with ``validation``, the scores and the step whose weights
-    were kept.
+    ``lengths`` (token counts of the training examples) turns on length-bucketed batches. Returns
+    the loss of every step and, with ``validation``, the scores and the step whose weights were kept.
     """
     device = next(module.parameters()).device
     n = len(targets)
+    if lengths is not None and len(lengths) != n:
+        raise ValueError(f"train_loop got {len(lengths)} lengths for {n} training examples")
     targets_t = torch.as_tensor(targets, dtype=torch.float32)
-    weights_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    # Example weights are scaled to mean 1 over the training set, not per batch (see losses.weighted_mean).
+    weights_t = None if weights is None else torch.as_tensor(weights / np.mean(weights), dtype=torch.float32)
     total_steps = max(1, math.ceil(settings.epochs * math.ceil(n / settings.batch_size)))
     warmup_steps = max(1, int(settings.warmup_frac * total_steps))
     trainable = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = make_optimizer(trainable, settings, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_schedule(s, total_steps, warmup_steps))
     generator = torch.Generator().manual_seed(seed)
+    chunk_batches = settings.bucket_batches if lengths is not None else 0
     losses: list[float] = []
-    scores: list[tuple[int, float]] = []
-    best_score, best_state, since_best = -math.inf, None, 0
+    tracker = _BestTracker(module, validation)
 
     module.train()
     progress = tqdm(total=total_steps, desc="train", unit="step")
-    while len(losses) < total_steps and since_best <= (validation.patience if validation else 0):
-        for index in torch.randperm(n, generator=generator).split(settings.batch_size):
+    while len(losses) < total_steps and not tracker.stopped:
+        for index in bucketed_batches(lengths if lengths is not None else [0] * n, settings.batch_size,
+                                      chunk_batches, generator):
             step = len(losses)
-            if step == total_steps:
+            if step == total_steps or tracker.stopped:
                 break
+            batch_targets = targets_t[index].to(device)
             batch_weights = None if weights_t is None else weights_t[index].to(device)
-            loss = loss_fn(logits_of(index), targets_t[index].to(device), step / total_steps, batch_weights)
-            if penalty is not None:
-                loss = loss + penalty()
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = _backward(logits_of, index,
+                             lambda logits: loss_fn(logits, batch_targets, step / total_steps, batch_weights),
+                             penalty, settings, device)
             if settings.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(trainable, settings.grad_clip)
             optimizer.step()
@@ -132,26 +245,43 @@ def train_loop(
             losses.append(loss.item())
             progress.update()
             progress.set_postfix(loss=f"{losses[-1]:.4f}")
-            if validation and (len(losses) % validation.every == 0 or len(losses) == total_steps):
-                module.eval()
-                score = validation.score()
-                module.train()
-                scores.append((len(losses), score))
-                if score > best_score:
-                    best_score, best_state, since_best = score, _trainable_state(module), 0
-                else:
-                    since_best += 1
-                    if since_best > validation.patience:
-                        break
+            tracker.after_step(len(losses), total_steps)
     progress.close()
-    if best_state is not None:
-        module.load_state_dict(best_state, strict=False)
     module.eval()
-    result: dict = {"steps": len(losses), "total_steps": total_steps, "loss_curve": losses,
-                    "final_loss": losses[-1] if losses else None}
-    if validation:
-        result |= {"validation_scores": scores, "best_step": max(scores, key=lambda s: s[1])[0]}
-    return result
+    return {"steps": len(losses), "total_steps": total_steps, "loss_curve": losses,
+            "final_loss": losses[-1] if losses else None} | tracker.finish()
+
+
+class _BestTracker:
+    """Early stopping: score every ``validation.every`` steps, keep the best weights, stop after
+    ``patience`` evaluations without improvement."""
+
+    def __init__(self, module: torch.nn.Module, validation: Validation | None):
+        self.module, self.validation = module, validation
+        self.scores: list[tuple[int, float]] = []
+        self.best_score, self.best_state, self.since_best = -math.inf, None, 0
+        self.stopped = False
+
+    def after_step(self, steps: int, total_steps: int) -> None:
+        validation = self.validation
+        if not validation or (steps % validation.every and steps != total_steps):
+            return
+        self.module.eval()
+        score = validation.score()
+        self.module.train()
+        self.scores.append((steps, score))
+        if score > self.best_score:
+            self.best_score, self.best_state, self.since_best = score, _trainable_state(self.module), 0
+        else:
+            self.since_best += 1
+            self.stopped = self.since_best > validation.patience
+
+    def finish(self) -> dict:
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state, strict=False)
+        if not self.validation:
+            return {}
+        return {"validation_scores": self.scores, "best_step": max(self.scores, key=lambda s: s[1])[0]}
 
 
 def save_classifier(
