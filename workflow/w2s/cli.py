@@ -53,7 +53,7 @@ def cmd_label(args: argparse.Namespace) -> None:
 
 
 def cmd_combine_labels(args: argparse.Namespace) -> None:
-    from .weak_sources import combine_weak_labels
+    from .weak_sources.ensembles import combine_weak_labels
 
     members = _mapping(args.members)
     for split in args.splits:
@@ -62,7 +62,7 @@ def cmd_combine_labels(args: argparse.Namespace) -> None:
 
 
 def cmd_degrade_labels(args: argparse.Namespace) -> None:
-    from .weak_sources import degrade_weak_labels
+    from .weak_sources.ensembles import degrade_weak_labels
 
     for offset, split in enumerate(args.splits):
         achieved = degrade_weak_labels(f"{args.source_dir}/{split}.parquet", f"{args.gold_dir}/{split}.parquet",
@@ -77,7 +77,7 @@ def _teacher_files(pairs: list[str], splits: list[str]) -> dict[str, dict[str, s
 
 
 def cmd_aggregate_labels(args: argparse.Namespace) -> None:
-    from .verifiers import aggregate_label_files
+    from .weak_sources.aggregate import aggregate_label_files
 
     metadata = aggregate_label_files(
         _teacher_files(args.teachers, args.splits), {split: f"{args.out_dir}/{split}.parquet" for split in args.splits},
@@ -90,20 +90,22 @@ def cmd_evaluate_verifiers(args: argparse.Namespace) -> None:
     import pyarrow as pa
 
     from .io import write_json, write_parquet
-    from .verifiers import evaluate_verifiers
+    from .weak_sources.report import evaluate_verifiers
 
     report, table = evaluate_verifiers(_teacher_files(args.teachers, ["transfer", "test"]), args.labeling_functions,
                                        json.loads(args.settings), {"transfer": args.gold_transfer, "test": args.gold_test})
     write_json(report, args.out_json)
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), args.out_table)
     log.info("aggregator test accuracy: %s", {k: round(v["test_accuracy"], 4) for k, v in report["aggregators"].items()})
+    log.info("label model: %d EM iterations, converged %s, merged %s", report["label_model"]["n_iter"],
+             report["label_model"]["converged"], report["label_model"]["merged"])
 
 
 def cmd_extract_features(args: argparse.Namespace) -> None:
     from .features import extract_features
 
     extract_features(args.checkpoint, _mapping(args.inputs), _mapping(args.outputs), args.max_length,
-                     args.batch_size, args.device)
+                     args.batch_size, args.device, layer=args.layer, pooling=args.pooling)
 
 
 def cmd_train_strong(args: argparse.Namespace) -> None:
@@ -144,7 +146,8 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     from .evaluate import summarize, write_resolved_config
 
     summary, by_seed = summarize(args.metrics, args.out_parquet, args.out_csv, args.out_by_seed_parquet,
-                                 args.out_by_seed_csv, args.out_html, args.confidence_level)
+                                 args.out_by_seed_csv, args.out_html, args.confidence_level,
+                                 models=json.loads(args.config).get("models"))
     if args.out_config:
         write_resolved_config(json.loads(args.config), args.out_config)
     log.info("summary of %d experiments in %d seed groups:\n%s", len(summary), len(by_seed), summary.to_string())
@@ -153,11 +156,13 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 def cmd_plots(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from .family_plots import make_family_plots
     from .io import read_json
     from .plots import make_plots
 
-    paths = make_plots(pd.read_parquet(args.summary), pd.read_parquet(args.by_seed),
-                       [read_json(path) for path in args.metrics], _mapping(args.outputs))
+    summary, by_seed, outputs = pd.read_parquet(args.summary), pd.read_parquet(args.by_seed), _mapping(args.outputs)
+    paths = make_plots(summary, by_seed, [read_json(path) for path in args.metrics], outputs)
+    paths |= make_family_plots(summary, by_seed, args.method, outputs, args.weak_order, args.strong_order)
     log.info("plots written: %s", ", ".join(str(path) for path in paths.values()))
 
 
@@ -263,6 +268,13 @@ def cmd_reasoning_summarize(args: argparse.Namespace) -> None:
     log.info("reasoning summary: %d task x generator rows", len(pooled))
 
 
+Adder = Callable[..., None]
+REQ = {"required": True}  # a required flag
+SEED = (("--seed",), {"type": int, "required": True})
+DEVICE = (("--device",), {"default": "auto", "choices": ["auto", "cpu", "cuda"]})
+PAIRS = {"nargs": "+", "required": True, "metavar": "SPLIT=PATH"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="w2s", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -274,82 +286,104 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(*flags, **kwargs)
         command.set_defaults(handler=handler)
 
-    req = {"required": True}
-    seed = (("--seed",), {"type": int, "required": True})
-    device = (("--device",), {"default": "auto", "choices": ["auto", "cpu", "cuda"]})
-    pairs = {"nargs": "+", "required": True, "metavar": "SPLIT=PATH"}
+    for add_commands in (_stage_commands, _evaluation_commands, _weak_source_commands, _store_commands,
+                         _reasoning_commands):
+        add_commands(add)
+    return parser
 
-    add("prepare-data", cmd_prepare_data, (("--task",), req), (("--spec",), req), seed, (("--out-dir",), req))
-    add("train-teacher", cmd_train_teacher, (("--data-dir",), req), (("--checkpoint",), req),
-        (("--settings",), {"default": "{}"}), seed, device, (("--out-dir",), req))
-    add("label", cmd_label, (("--checkpoint",), req), (("--inputs",), pairs), (("--outputs",), pairs),
+
+def _stage_commands(add: Adder) -> None:
+    """The classification stages that train and label: data, teacher, labels, features, strong."""
+    add("prepare-data", cmd_prepare_data, (("--task",), REQ), (("--spec",), REQ), SEED, (("--out-dir",), REQ))
+    add("train-teacher", cmd_train_teacher, (("--data-dir",), REQ), (("--checkpoint",), REQ),
+        (("--settings",), {"default": "{}"}), SEED, DEVICE, (("--out-dir",), REQ))
+    add("label", cmd_label, (("--checkpoint",), REQ), (("--inputs",), PAIRS), (("--outputs",), PAIRS),
         (("--settings",), {"default": "{}"}), (("--provenance",), {"default": "{}"}))
-    add("extract-features", cmd_extract_features, (("--checkpoint",), req), (("--inputs",), pairs),
-        (("--outputs",), pairs), (("--max-length",), {"type": int, "default": 128}),
-        (("--batch-size",), {"type": int, "default": 32}), device)
+    add("extract-features", cmd_extract_features, (("--checkpoint",), REQ), (("--inputs",), PAIRS),
+        (("--outputs",), PAIRS), (("--max-length",), {"type": int, "default": 128}),
+        (("--batch-size",), {"type": int, "default": 32}), (("--layer",), {"type": int, "required": True}),
+        (("--pooling",), {"required": True, "choices": ["auto", "mean", "cls", "last_token"]}), DEVICE)
     add("train-strong", cmd_train_strong, (("--role",), {"required": True, "choices": ["student", "ceiling"]}),
-        (("--spec",), req), (("--method",), {"default": "{}"}), (("--targets",), req), (("--manifest",), req),
-        (("--test",), req), (("--features",), {"nargs": "*", "default": []}), (("--checkpoint",), req),
-        seed, device, (("--out-model",), req), (("--out-predictions",), req))
-    add("evaluate", cmd_evaluate, (("--test",), req), (("--transfer",), req), (("--weak-test",), req),
-        (("--weak-transfer",), req), (("--student",), req), (("--ceiling",), req),
+        (("--spec",), REQ), (("--method",), {"default": "{}"}), (("--targets",), REQ), (("--manifest",), REQ),
+        (("--test",), REQ), (("--features",), {"nargs": "*", "default": []}), (("--checkpoint",), REQ),
+        SEED, DEVICE, (("--out-model",), REQ), (("--out-predictions",), REQ))
+
+
+def _evaluation_commands(add: Adder) -> None:
+    """Scoring, the summary over experiments and seeds, and the plots."""
+    add("evaluate", cmd_evaluate, (("--test",), REQ), (("--transfer",), REQ), (("--weak-test",), REQ),
+        (("--weak-transfer",), REQ), (("--student",), REQ), (("--ceiling",), REQ),
         (("--min-pgr-gap",), {"type": float, "default": 0.01}),
         (("--bootstrap-samples",), {"type": int, "default": 1000}),
         (("--confidence-level",), {"type": float, "default": 0.95}),
         (("--bootstrap-seed",), {"type": int, "default": 0}), (("--ece-bins",), {"type": int, "default": 10}),
         (("--confidence-split",), {"type": _confidence_split, "default": "median"}),
-        (("--experiment",), {"default": "{}"}), (("--out",), req))
+        (("--experiment",), {"default": "{}"}), (("--out",), REQ))
     add("summarize", cmd_summarize, (("--metrics",), {"nargs": "+", "required": True}),
-        (("--out-parquet",), req), (("--out-csv",), req), (("--out-by-seed-parquet",), req),
-        (("--out-by-seed-csv",), req), (("--out-html",), req),
+        (("--out-parquet",), REQ), (("--out-csv",), REQ), (("--out-by-seed-parquet",), REQ),
+        (("--out-by-seed-csv",), REQ), (("--out-html",), REQ),
         (("--confidence-level",), {"type": float, "default": 0.95}),
         (("--config",), {"default": "{}"}), (("--out-config",), {}))
-    add("plots", cmd_plots, (("--summary",), req), (("--by-seed",), req),
+    add("plots", cmd_plots, (("--summary",), REQ), (("--by-seed",), REQ),
         (("--metrics",), {"nargs": "+", "required": True}),
-        (("--outputs",), {"nargs": "+", "required": True, "metavar": "PLOT=PATH"}))
+        (("--outputs",), {"nargs": "+", "required": True, "metavar": "PLOT=PATH"}),
+        (("--method",), {"required": True, "help": "the method the model-family plots show"}),
+        (("--weak-order",), {"nargs": "+", "required": True, "metavar": "WEAK"}),
+        (("--strong-order",), {"nargs": "+", "required": True, "metavar": "STRONG"}))
+
+
+def _weak_source_commands(add: Adder) -> None:
+    """Weak-label sources beyond one teacher: ensembles, degraded labels, aggregated verifiers."""
     splits = (("--splits",), {"nargs": "+", "default": ["transfer", "test"]})
     add("combine-labels", cmd_combine_labels, (("--members",), {"nargs": "+", "required": True, "metavar": "NAME=DIR"}),
-        (("--rule",), {"default": "mean"}), splits, (("--out-dir",), req), (("--provenance",), {"default": "{}"}))
-    add("degrade-labels", cmd_degrade_labels, (("--source-dir",), req), (("--gold-dir",), req),
-        (("--target-accuracy",), {"type": float, "required": True}), seed, splits, (("--out-dir",), req),
+        (("--rule",), {"default": "mean"}), splits, (("--out-dir",), REQ), (("--provenance",), {"default": "{}"}))
+    add("degrade-labels", cmd_degrade_labels, (("--source-dir",), REQ), (("--gold-dir",), REQ),
+        (("--target-accuracy",), {"type": float, "required": True}), SEED, splits, (("--out-dir",), REQ),
         (("--provenance",), {"default": "{}"}))
     teachers = (("--teachers",), {"nargs": "+", "required": True, "metavar": "NAME=LABELS_DIR"})
     functions = (("--labeling-functions",), {"nargs": "*", "default": []})
     add("aggregate-labels", cmd_aggregate_labels, teachers, functions, (("--settings",), {"default": "{}"}), splits,
-        (("--out-dir",), req), (("--table-out",), req), (("--metadata-out",), req),
+        (("--out-dir",), REQ), (("--table-out",), REQ), (("--metadata-out",), REQ),
         (("--provenance",), {"default": "{}"}))
     add("evaluate-verifiers", cmd_evaluate_verifiers, teachers, functions, (("--settings",), {"default": "{}"}),
-        (("--gold-transfer",), req), (("--gold-test",), req), (("--out-json",), req), (("--out-table",), req))
-    store = (("--store",), req)
-    add("store-fetch", cmd_store_fetch, store, (("--key",), req), (("--manifest",), req), (("--outputs",), pairs))
-    add("store-publish", cmd_store_publish, store, (("--key",), req), (("--key-inputs",), req),
-        (("--manifest",), req), (("--files",), pairs), (("--out",), req))
+        (("--gold-transfer",), REQ), (("--gold-test",), REQ), (("--out-json",), REQ), (("--out-table",), REQ))
+
+
+def _store_commands(add: Adder) -> None:
+    """The shared label store."""
+    store = (("--store",), REQ)
+    add("store-fetch", cmd_store_fetch, store, (("--key",), REQ), (("--manifest",), REQ), (("--outputs",), PAIRS))
+    add("store-publish", cmd_store_publish, store, (("--key",), REQ), (("--key-inputs",), REQ),
+        (("--manifest",), REQ), (("--files",), PAIRS), (("--out",), REQ))
     add("store-list", cmd_store_list, store)
-    add("store-show", cmd_store_show, store, (("--key",), req))
+    add("store-show", cmd_store_show, store, (("--key",), REQ))
     add("store-gc", cmd_store_gc, store, (("--remove",), {"nargs": "*", "default": [], "metavar": "KEY"}),
         (("--older-than-days",), {"type": float}), (("--dry-run",), {"action": "store_true"}))
-    add("reasoning-problems", cmd_reasoning_problems, (("--task",), req), (("--spec",), req), seed,
-        (("--out-dir",), req))
-    add("reasoning-sample", cmd_reasoning_sample, (("--checkpoint",), req), (("--problems",), req),
+
+
+def _reasoning_commands(add: Adder) -> None:
+    """The generative reasoning track."""
+    add("reasoning-problems", cmd_reasoning_problems, (("--task",), REQ), (("--spec",), REQ), SEED,
+        (("--out-dir",), REQ))
+    add("reasoning-sample", cmd_reasoning_sample, (("--checkpoint",), REQ), (("--problems",), REQ),
         (("--n",), {"nargs": "+", "required": True, "metavar": "SPLIT=N"}), (("--sampling",), {"default": "{}"}),
-        (("--engine",), {"default": "{}"}), seed, (("--generator",), req), (("--out",), req),
+        (("--engine",), {"default": "{}"}), SEED, (("--generator",), REQ), (("--out",), REQ),
         (("--provenance",), {"default": "{}"}))
-    add("reasoning-score", cmd_reasoning_score, (("--samples",), req), (("--checks",), {"nargs": "+", "required": True}),
-        (("--aggregation",), {"default": "{}"}), (("--out",), req))
-    add("reasoning-train-set", cmd_reasoning_train_set, (("--method",), req), (("--problems",), req),
+    add("reasoning-score", cmd_reasoning_score, (("--samples",), REQ), (("--checks",), {"nargs": "+", "required": True}),
+        (("--aggregation",), {"default": "{}"}), (("--out",), REQ))
+    add("reasoning-train-set", cmd_reasoning_train_set, (("--method",), REQ), (("--problems",), REQ),
         (("--samples",), {"nargs": "*", "default": [], "metavar": "GENERATOR=PATH"}),
         (("--weak-scores",), {"default": None}), (("--threshold",), {"type": float, "default": 0.5}),
-        (("--pairs-per-problem",), {"type": int, "default": 2}), (("--out",), req),
+        (("--pairs-per-problem",), {"type": int, "default": 2}), (("--out",), REQ),
         (("--provenance",), {"default": "{}"}))
-    add("reasoning-train", cmd_reasoning_train, (("--checkpoint",), req), (("--train-set",), req),
-        (("--settings",), {"default": "{}"}), (("--prompt",), {"default": "{}"}), seed, device, (("--out-dir",), req))
-    add("reasoning-evaluate", cmd_reasoning_evaluate, (("--problems",), req), (("--generators",), req),
+    add("reasoning-train", cmd_reasoning_train, (("--checkpoint",), REQ), (("--train-set",), REQ),
+        (("--settings",), {"default": "{}"}), (("--prompt",), {"default": "{}"}), SEED, DEVICE, (("--out-dir",), REQ))
+    add("reasoning-evaluate", cmd_reasoning_evaluate, (("--problems",), REQ), (("--generators",), REQ),
         (("--k",), {"nargs": "+", "type": int, "required": True}), (("--evaluation",), {"default": "{}"}),
-        (("--context",), {"default": "{}"}), (("--out-json",), req), (("--out-csv",), req), (("--out-plot",), req))
+        (("--context",), {"default": "{}"}), (("--out-json",), REQ), (("--out-csv",), REQ), (("--out-plot",), REQ))
     add("reasoning-summarize", cmd_reasoning_summarize, (("--metrics",), {"nargs": "+", "required": True}),
-        (("--confidence-level",), {"type": float, "default": 0.95}), (("--out-runs",), req),
-        (("--out-by-seed",), req))
-    return parser
+        (("--confidence-level",), {"type": float, "default": 0.95}), (("--out-runs",), REQ),
+        (("--out-by-seed",), REQ))
 
 
 def main(argv: list[str] | None = None) -> None:

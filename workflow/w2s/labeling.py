@@ -39,20 +39,12 @@ import pyarrow.parquet as pq
 
 from . import io
 from .runtime import environment, vllm_cpu_environment
+from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
+from .settings import is_int, is_number, merged_settings
 
 log = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ("id", "text", "soft_label", "hard_label", "confidence")
-
-LABEL_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("text", pa.string(), nullable=False),
-        pa.field("soft_label", pa.list_(pa.float32()), nullable=False),
-        pa.field("hard_label", pa.int64(), nullable=False),
-        pa.field("confidence", pa.float32(), nullable=False),
-    ]
-)
 
 ENGINES = ("vllm", "transformers")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -81,21 +73,7 @@ DEFAULT_SETTINGS: dict = {
 
 def resolve_settings(settings: dict | None) -> dict:
     """``settings`` merged over the defaults and checked; unknown keys or bad values raise ValueError."""
-    settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
-    if unknown:
-        raise ValueError(f"unknown labeling settings {unknown}; known: {sorted(DEFAULT_SETTINGS)}")
-    resolved = {**DEFAULT_SETTINGS, **settings}
-
-    def check(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ValueError(f"labeling setting {key}={resolved[key]!r}: {what}")
-
-    def is_int(value) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-    def is_number(value) -> bool:
-        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    resolved, check = merged_settings("labeling", DEFAULT_SETTINGS, settings)
 
     check(resolved["engine"] in ENGINES, "engine", f"must be one of {ENGINES}")
     check(resolved["dtype"] in DTYPES, "dtype", f"must be one of {DTYPES}")
@@ -198,8 +176,15 @@ class _TransformersEngine:
             raise RuntimeError("labeling device 'cuda' requested but no CUDA device is visible")
         self.device = torch.device(device)
         dtype = settings["dtype"] if settings["dtype"] == "auto" else getattr(torch, settings["dtype"])
-        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        from .batching import prepare_tokenizer, sync_pad_token
+        from .models import is_decoder_only
+
+        self.tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(checkpoint))
         self.model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=dtype)
+        if is_decoder_only(self.model.config):
+            # A decoder classifies from its last non-pad token: padding must use the id it skips
+            # (a checkpoint saved by this workflow already has it; others may have no pad token).
+            sync_pad_token(self.model, self.tokenizer)
         self.model.to(self.device).eval()
         self.config = self.model.config
         self.num_classes = _num_classes(self.config, checkpoint)
@@ -361,24 +346,6 @@ def _read_split(path: Path) -> pa.Table:
         raise ValueError(f"{path}: column 'text' has type {table.schema.field('text').type}, expected string")
     return pa.table(
         {"id": pc.cast(table.column("id"), pa.string()), "text": pc.cast(table.column("text"), pa.string())}
-    )
-
-
-def label_table(split: pa.Table, probs: np.ndarray) -> pa.Table:
-    probs = np.ascontiguousarray(probs, dtype=np.float32)
-    n, k = probs.shape
-    soft = pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1), pa.float32()), k).cast(
-        pa.list_(pa.float32())
-    )
-    return pa.Table.from_arrays(
-        [
-            split.column("id").combine_chunks(),
-            split.column("text").combine_chunks(),
-            soft,
-            pa.array(probs.argmax(axis=1).astype(np.int64), pa.int64()),
-            pa.array(probs.max(axis=1), pa.float32()),
-        ],
-        schema=LABEL_SCHEMA,
     )
 
 
