@@ -21,6 +21,8 @@ from w2s.label_store import LabelStore
 pytestmark = pytest.mark.slow
 
 AFTER_LABELS = {"train_student", "evaluate", "summarize", "plots", "all"}
+LABELS = "results/rotten_tomatoes/seed0/weak/tiny_weak/labels"
+STORE_ENTRY = f"{LABELS}/store_entry.json"  # what publishing or fetching an entry leaves; targets skip the students
 
 
 @pytest.fixture(scope="module")
@@ -87,24 +89,23 @@ def test_fresh_clone_readme_and_comment_edits_rerun_nothing(team_a, team_config,
 
 
 def test_team_b_fetches_from_the_store_and_runs_no_teacher_or_labeling(team_a, team_config, tmp_path):
-    ran = jobs_in(snakemake(tmp_path, configfile=write_config(tmp_path / "config.yaml", team_config)))
+    labels = [f"{LABELS}/{split}.parquet" for split in ("transfer", "test")]
+    ran = jobs_in(snakemake(tmp_path, *labels, configfile=write_config(tmp_path / "config.yaml", team_config)))
     assert "fetch_weak_labels" in ran
     assert not {"train_weak", "label_weak"} & set(ran)
-    for split in ("transfer", "test"):
-        name = f"results/rotten_tomatoes/seed0/weak/tiny_weak/labels/{split}.parquet"
+    for name in labels:
         assert (tmp_path / name).read_bytes() == (team_a / name).read_bytes()
 
 
 def test_concurrent_publishers_leave_one_valid_entry(team_config, tmp_path):
     config = copy.deepcopy(team_config)
     config["label_store"] = str(tmp_path / "fresh-store")
-    target = "results/rotten_tomatoes/seed0/weak/tiny_weak/labels/store_entry.json"
     results = {}
 
     def run(name: str) -> None:
         workdir = tmp_path / name
         workdir.mkdir()
-        results[name] = snakemake(workdir, target, configfile=write_config(workdir / "config.yaml", config))
+        results[name] = snakemake(workdir, STORE_ENTRY, configfile=write_config(workdir / "config.yaml", config))
 
     threads = [threading.Thread(target=run, args=(name,)) for name in ("b", "c")]
     for thread in threads:
@@ -121,7 +122,7 @@ def test_corrupt_entry_is_detected_and_recomputed(team_a, team_config, tmp_path)
     (key,) = store.keys()
     victim = Path(store.entry_dir(key)) / "transfer.parquet"
     victim.write_bytes(victim.read_bytes()[:100])
-    result = snakemake(tmp_path, configfile=write_config(tmp_path / "config.yaml", team_config))
+    result = snakemake(tmp_path, STORE_ENTRY, configfile=write_config(tmp_path / "config.yaml", team_config))
     assert "is corrupt" in result.stdout + result.stderr
     ran = jobs_in(result)
     assert {"train_weak", "label_weak", "publish_weak_labels"} <= set(ran) and "fetch_weak_labels" not in ran

@@ -13,7 +13,6 @@ import os
 import sys
 from typing import Callable
 
-from .runtime import set_threads
 
 log = logging.getLogger("w2s")
 
@@ -386,12 +385,22 @@ def _reasoning_commands(add: Adder) -> None:
         (("--out-by-seed",), REQ))
 
 
+def limit_threads(threads: int | None) -> None:
+    """Cap torch's CPU threads without importing torch: stages that never touch it (data, evaluate,
+    plots, the store) then start in about a second instead of paying torch's import on every job."""
+    if not threads:
+        return
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     args = build_parser().parse_args(argv)
     log.info("%s: CUDA_VISIBLE_DEVICES=%s", args.command, os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
-    set_threads(args.threads)
+    limit_threads(args.threads)
     args.handler(args)
 
 

@@ -9,16 +9,24 @@ and from the stage's entry module (``w2s.stages``) through imports, read from th
 and function-level, absolute and relative), with the packages whose ``__init__`` an import runs.
 The hash is taken over the parsed syntax trees without docstrings, so comments, docstrings and
 formatting do not count.
+
+Reading the trees costs a few seconds, and Snakemake parses the Snakefile on every invocation (and on
+every Slurm job), so the hashes of all stages are kept in ``<W2S_CACHE>/fingerprints/``, one file per
+exact content of the package's sources (and Python version): any edit to any source is a new key.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import json
+import sys
 from functools import cache
 from pathlib import Path
 
-from .stages import stage
+from .io import write_json
+from .models import cache_root
+from .stages import STAGES, stage
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = "w2s"
@@ -191,16 +199,42 @@ def stage_hash(rule: str, package: Package | None = None, length: int = 16) -> s
     return digest.hexdigest()[:length]
 
 
-@cache
-def _package() -> Package:
-    return Package(PACKAGE_DIR)
+def sources_digest(root: Path = PACKAGE_DIR) -> str:
+    """sha256 over every source file of the package (path and bytes) and the Python version, whose
+    ``ast`` the trees come from: the key of the stored stage hashes."""
+    digest = hashlib.sha256(f"{sys.version}\0".encode())
+    for path in sorted(Path(root).rglob("*.py")):
+        digest.update(f"{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def all_stage_hashes(root: Path = PACKAGE_DIR) -> dict[str, str]:
+    """Full-length hashes of every stage in the package under ``root``, read from the store when these
+    exact sources were hashed before, else computed and stored (atomically; a failed write only costs
+    the next process the recomputation)."""
+    stored = cache_root() / "fingerprints" / f"{sources_digest(root)}.json"
+    try:
+        return json.loads(stored.read_text())
+    except (OSError, ValueError):
+        pass
+    package = Package(root)
+    hashes = {rule: stage_hash(rule, package, length=64) for rule in STAGES}
+    try:
+        write_json(hashes, stored)
+    except OSError:
+        pass
+    return hashes
 
 
 @cache
+def _hashes() -> dict[str, str]:
+    return all_stage_hashes(PACKAGE_DIR)
+
+
 def code_hash(rule: str, length: int = 16) -> str:
-    """The code hash of a rule's stage in this checkout, computed once per process."""
+    """The code hash of a rule's stage in this checkout."""
     try:
         stage(rule)
     except KeyError as error:
         raise ValueError(error.args[0]) from None
-    return stage_hash(rule, _package(), length)
+    return _hashes()[rule][:length]

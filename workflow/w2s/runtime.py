@@ -18,11 +18,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def set_threads(threads: int | None) -> None:
-    if threads:
-        torch.set_num_threads(threads)
-
-
 def pick_device(preference: str = "auto") -> torch.device:
     """``auto`` takes CUDA when visible (a GPU granted by Slurm or present locally), else the CPU."""
     if preference == "cuda" and not torch.cuda.is_available():
