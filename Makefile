@@ -34,14 +34,17 @@ experiment: $(STAMP)
 # Snakemake start in the suite finds a controller that answers the Slurm plugin's probe at once, and
 # stopped however pytest ends, unless it was already running.
 CLUSTER := python tests/slurm/local_cluster.py
+# Two workers, each taking one test file at a time (a file's module fixtures are built once), in the
+# order conftest.py sorts them (files with slow tests first).
+PYTEST := pytest -v -n $(or $(TEST_WORKERS),2) --dist loadfile --no-loadscope-reorder --durations=15
 
 test: $(STAMP)
 	if $(CLUSTER) status >/dev/null 2>&1; then \
-		pytest -v --durations=15; \
+		$(PYTEST); \
 	else \
 		trap '$(CLUSTER) stop' EXIT; trap 'exit 130' INT TERM; \
 		$(CLUSTER) start || echo "local Slurm cluster did not start: tests/test_slurm.py will fail"; \
-		pytest -v --durations=15; \
+		$(PYTEST); \
 	fi
 
 # Snakemake finds `--profile NAME` in $XDG_CONFIG_HOME/snakemake/NAME (default ~/.config/snakemake).

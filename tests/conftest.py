@@ -114,3 +114,11 @@ def tiny_config(tiny_classifier, tmp_path_factory) -> dict:
                    "train": {"epochs": 1, "batch_size": 16, "max_length": 64},
                    "probe": {"max_length": 64, "epochs": 5}},
     }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests (real engines, real workflows) first, each file's tests kept together and
+    in order: with two xdist workers taking one file at a time, the long files then overlap instead of
+    one of them running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
