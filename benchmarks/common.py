@@ -122,6 +122,31 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+def run_with_peak_memory(command: Sequence[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """Run ``command``; return its wall seconds, the peak resident memory of its whole process tree
+    in MB (sampled every 0.1 s, so vLLM's spawned engine-core and worker processes count), its
+    return code and the tail of its stderr."""
+    import subprocess
+    import tempfile
+
+    import psutil
+
+    with tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        process = subprocess.Popen(list(command), env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        root, peak = psutil.Process(process.pid), 0
+        while process.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:  # a process ended between listing and reading
+                pass
+            time.sleep(0.1)
+        seconds = time.perf_counter() - start
+        stderr.seek(0)
+        return seconds, peak / 2**20, process.returncode, stderr.read()[-3000:]
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

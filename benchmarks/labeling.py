@@ -22,7 +22,7 @@ made by joining 4 reviews (~100 tokens, some truncated at 128).
 
     .venv/bin/python benchmarks/labeling.py          # short 64 + 400, long 100; 3 vLLM configs, 2 rounds
     .venv/bin/python benchmarks/labeling.py --quick  # short 64, long 32; vLLM default only, 1 round
-    .venv/bin/python benchmarks/labeling.py --configs "vllm default" "vllm threads bind nobind"
+    .venv/bin/python benchmarks/labeling.py --configs "vllm default" "vllm spawned, threads bind nobind"
     .venv/bin/python benchmarks/labeling.py --jobs 2  # also whole `python -m w2s label` jobs (~5 min more)
 
 vLLM writes its own log lines to stdout and stderr; the tables start with '##'.
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Protocol
 
 from common import (classifier_checkpoint, gpu_section, joined_texts, markdown_table, median, print_header,
-                    reviews, spread, timed)
+                    reviews, run_with_peak_memory, spread, timed)
 
 # isort: split
 # (common first: it sets environment defaults that torch, tqdm and vllm read when they load)
@@ -55,23 +55,26 @@ from w2s.runtime import environment
 
 MAX_LENGTH = 128
 BATCH = 64
-SPIN_GAP_S = 1.5
 REF = "reference (longest)"
 REF_MAX = "reference (max_length)"
 OURS_TF = "ours, transformers engine"
 
 # vLLM configurations: w2s.labeling settings, and environment variables set while the engine starts.
+# "vllm default" is the workflow's default (in_process: auto, so the engine core runs in the job's
+# process on one device); the others spawn vLLM's engine-core and worker processes, as the default
+# did before (kept as the baseline of that change).
+SPAWNED = {"in_process": False}
 VLLM_CONFIGS: dict[str, tuple[dict, dict[str, str]]] = {
     "vllm default": ({}, {}),
-    "vllm reserved cores 0": ({}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
-    "vllm reserved 0, 64 seqs/2048 tokens": (
-        {"max_num_seqs": 64, "max_num_batched_tokens": 2048}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
-    "vllm reserved 0, 1024 seqs/32768 tokens": (
-        {"max_num_seqs": 1024, "max_num_batched_tokens": 32768}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
-    "vllm threads bind nobind": ({}, {"VLLM_CPU_OMP_THREADS_BIND": "nobind"}),
-    "vllm in-process": ({"in_process": True}, {}),  # w2s.labeling's setting: VLLM_ENABLE_V1_MULTIPROCESSING=0
+    "vllm spawned": (SPAWNED, {}),
+    "vllm spawned, reserved cores 0": (SPAWNED, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+    "vllm spawned, reserved 0, 64 seqs/2048 tokens": (
+        {**SPAWNED, "max_num_seqs": 64, "max_num_batched_tokens": 2048}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+    "vllm spawned, reserved 0, 1024 seqs/32768 tokens": (
+        {**SPAWNED, "max_num_seqs": 1024, "max_num_batched_tokens": 32768}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+    "vllm spawned, threads bind nobind": (SPAWNED, {"VLLM_CPU_OMP_THREADS_BIND": "nobind"}),
 }
-DEFAULT_CONFIGS = ["vllm default", "vllm reserved cores 0", "vllm in-process"]
+DEFAULT_CONFIGS = ["vllm default", "vllm spawned", "vllm spawned, reserved cores 0"]
 QUICK_CONFIGS = ["vllm default"]
 
 
@@ -148,25 +151,33 @@ class Stage:
         self.engine.close()
 
 
-def pair(reference: Method, candidate: Method, workloads: list[Workload], rounds: int, gap: float) -> Pairing:
-    """Start the candidate, alternate it with the (started) reference for ``rounds``, close it."""
+def pair(reference: Method, candidate: Method, workloads: list[Workload], rounds: int) -> Pairing:
+    """Alternate the candidate with the (started) reference for ``rounds``.
+
+    The candidate is started before each of its turns and closed after it, so the reference never
+    runs beside a live vLLM engine, whose busy-polling engine core would take cores from it and make
+    vLLM look faster than it is. ``start`` and ``close`` are the first round's, as a job pays them.
+    """
     result = Pairing()
-    result.start, _ = timed(candidate.start)
-    try:
-        for round_index in range(rounds):
-            times: dict[str, dict[str, float]] = {"ref": {}, "cand": {}}
-            probs: dict[str, dict[str, np.ndarray]] = {"ref": {}, "cand": {}}
-            order = [("cand", candidate), ("ref", reference)]
-            for role, method in order if round_index % 2 == 0 else order[::-1]:
-                if role == "ref":
-                    time.sleep(gap)
+    for round_index in range(rounds):
+        times: dict[str, dict[str, float]] = {"ref": {}, "cand": {}}
+        probs: dict[str, dict[str, np.ndarray]] = {"ref": {}, "cand": {}}
+        order = ["cand", "ref"] if round_index % 2 == 0 else ["ref", "cand"]
+        for role in order:
+            method = candidate if role == "cand" else reference
+            if role == "cand":
+                start_s, _ = timed(candidate.start)
+            try:
                 for w in workloads:
                     times[role][w.name], probs[role][w.name] = timed(lambda m=method, t=w.texts: m.classify(t))
-            for w in workloads:
-                result.times.setdefault(w.name, []).append((times["ref"][w.name], times["cand"][w.name]))
-                result.max_diff = max(result.max_diff, float(np.abs(probs["ref"][w.name] - probs["cand"][w.name]).max()))
-    finally:
-        result.close, _ = timed(candidate.close)
+            finally:
+                if role == "cand":
+                    close_s, _ = timed(candidate.close)
+            if role == "cand" and round_index == 0:
+                result.start, result.close = start_s, close_s
+        for w in workloads:
+            result.times.setdefault(w.name, []).append((times["ref"][w.name], times["cand"][w.name]))
+            result.max_diff = max(result.max_diff, float(np.abs(probs["ref"][w.name] - probs["cand"][w.name]).max()))
     return result
 
 
@@ -181,8 +192,7 @@ def pair_in_fresh_process(connection, checkpoint: Path, device: str, settings: d
         reference.start()
         reference.classify(workloads[0].texts)  # warm-up
         import_seconds, _ = timed(lambda: __import__("vllm"))
-        result = pair(reference, Stage(checkpoint, {"engine": "vllm", **settings}, env), workloads, rounds,
-                      SPIN_GAP_S)
+        result = pair(reference, Stage(checkpoint, {"engine": "vllm", **settings}, env), workloads, rounds)
         connection.send(("ok", import_seconds, asdict(result)))
     except Exception:  # report any failure to the parent, which raises it
         connection.send(("error", traceback.format_exc(), None))
@@ -198,9 +208,9 @@ def measure(device: str, workloads: list[Workload], configs: list[str], rounds: 
     reference.classify(workloads[0].texts)  # warm-up
     results: dict[str, Pairing] = {
         # The max_length loop is slow and its ratio steady: one round is enough.
-        REF_MAX: pair(reference, ReferenceLoop(checkpoint, "max_length", device), workloads, 1, 0.0),
+        REF_MAX: pair(reference, ReferenceLoop(checkpoint, "max_length", device), workloads, 1),
         OURS_TF: pair(reference, Stage(checkpoint, {"engine": "transformers", "device": device}, {}), workloads,
-                      rounds, 0.0),
+                      rounds),
     }
     import_seconds: dict[str, float] = {}
     context = multiprocessing.get_context("spawn")
@@ -258,12 +268,13 @@ def report(results: dict[str, Pairing], workloads: list[Workload], import_s: dic
           "model load is under a second, like the transformers engine's start.")
 
 
-JOBS = {"vllm default": {"engine": "vllm"}, "vllm in-process": {"engine": "vllm", "in_process": True},
+JOBS = {"vllm default": {"engine": "vllm"}, "vllm spawned (the old default)": {"engine": "vllm", "in_process": False},
         "transformers engine": {"engine": "transformers"}}
 
 
 def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> None:
-    """Whole ``python -m w2s label`` jobs as the workflow runs them: 2,000 transfer + 1,000 test texts."""
+    """Whole ``python -m w2s label`` jobs as the workflow runs them: 2,000 transfer + 1,000 test texts,
+    with the peak memory of each job's process tree."""
     import pandas as pd
 
     texts = reviews()
@@ -277,21 +288,24 @@ def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> None:
     cores = str(os.cpu_count())
     env = {**os.environ, "OMP_NUM_THREADS": cores}  # what Snakemake sets for a job given every core
     times: dict[str, list[float]] = {name: [] for name in JOBS}
+    memory: dict[str, list[float]] = {name: [] for name in JOBS}
     for round_index in range(rounds):
         for name, settings in (JOBS.items() if round_index % 2 == 0 else reversed(JOBS.items())):
             command = [sys.executable, "-m", "w2s", "--threads", cores, "label", "--checkpoint", str(checkpoint),
                        "--inputs", *inputs, "--outputs", *outputs, "--settings", json.dumps(settings)]
-            seconds, done = timed(lambda c=command: subprocess.run(c, env=env, capture_output=True, text=True,
-                                                                   check=False))
-            if done.returncode:
-                raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+            seconds, peak_mb, returncode, stderr = run_with_peak_memory(command, env)
+            if returncode:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{stderr}")
             times[name].append(seconds)
-            print(f"job {name}: {seconds:.1f} s", flush=True)
-    base = times["vllm default"]
+            memory[name].append(peak_mb)
+            print(f"job {name}: {seconds:.1f} s, peak {peak_mb:.0f} MB", flush=True)
+    default, transformers = times["vllm default"], times["transformers engine"]
     rows = [[name, json.dumps(JOBS[name]), spread(t), f"{3000 / median(t):.0f}",
-             spread([b / x for b, x in zip(base, t)])] for name, t in times.items()]
+             spread([x / b for b, x in zip(default, t)]), spread([x / b for b, x in zip(transformers, t)]),
+             f"{max(memory[name]):.0f}"] for name, t in times.items()]
     print(f"\n## Whole label_weak jobs (python -m w2s label, 3,000 texts, {rounds} alternating rounds)\n")
-    print(markdown_table(["job", "settings", "seconds per job", "examples/s", "speed-up vs vllm default"], rows))
+    print(markdown_table(["job", "settings", "seconds per job", "examples/s", "time / vllm default",
+                          "time / transformers engine", "peak process-tree RSS MB"], rows))
 
 
 def make_workloads(short_sizes: list[int], long_size: int, checkpoint: Path) -> list[Workload]:
