@@ -1,11 +1,13 @@
 """Training throughput: our trainer against reference-style loops, and against the machine's fp32 peak.
 
-Three loops fine-tune MiniLM-L6 (the packaged checkpoint as a 2-class classifier) with AdamW at
+Four loops fine-tune MiniLM-L6 (the packaged checkpoint as a 2-class classifier) with AdamW at
 batch 16 on the same real Rotten Tomatoes reviews, each round the same number of steps on the
 same texts, in alternation:
 
-- ours: ``w2s.train.train_loop`` driving ``w2s.learners.TextLearner`` (texts tokenized once,
-  random order, each batch padded to its longest text);
+- ours: ``w2s.train.train_loop`` driving ``w2s.learners.TextLearner`` as the teacher stage runs
+  them (texts tokenized once, fused AdamW, length-bucketed batches, each padded to its longest text);
+- ours before: the same with torch's default per-tensor AdamW and plain shuffled batches (the
+  trainer before fused AdamW on the CPU and bucketing became the defaults);
 - reference, padded: dataset order, every batch padded to max_length (a fixed shape);
 - reference, minibatch 1: dataset order, one text per forward pass, the 16 logits stacked into one
   loss and one backward (what openai/weak-to-strong's train_model does with its default
@@ -74,13 +76,16 @@ def non_embedding_params(model: torch.nn.Module) -> int:
 
 
 class Ours:
-    """``train_loop`` + ``TextLearner`` exactly as the workflow runs them."""
+    """``train_loop`` + ``TextLearner`` exactly as the teacher stage runs them (``before=False``), or
+    with the trainer's settings before issue 16 (``before=True``): torch's per-tensor AdamW and plain
+    shuffled batches, the baseline of fused AdamW and length-bucketed batches, in the same run."""
 
-    name = "ours (dynamic padding, random order)"
-
-    def __init__(self, checkpoint: Path, texts: list[str], targets: np.ndarray, device: str):
+    def __init__(self, checkpoint: Path, texts: list[str], targets: np.ndarray, device: str, before: bool = False):
         from w2s.learners import TextLearner
 
+        self.name = ("ours before: default AdamW, shuffled batches" if before
+                     else "ours: fused AdamW, length-bucketed batches")
+        self.before = before
         self.learner = TextLearner(str(checkpoint), ["neg", "pos"], {"transfer": texts}, seed=0,
                                    device=torch.device(device), max_length=MAX_LENGTH, eval_batch_size=64)
         self.targets, self.model, self.counter = targets, self.learner.model, Counter()
@@ -94,9 +99,19 @@ class Ours:
         from w2s.losses import SoftCrossEntropy
         from w2s.train import TrainSettings, train_loop
 
+        import w2s.train
+
         n = steps * BATCH
-        settings = TrainSettings(epochs=1, batch_size=BATCH, lr=LR, max_length=MAX_LENGTH)
-        train_loop(self.model, self.logits_of, self.targets[:n], SoftCrossEntropy(), settings, seed)
+        settings = TrainSettings(epochs=1, batch_size=BATCH, lr=LR, max_length=MAX_LENGTH,
+                                 bucket_batches=0 if self.before else TrainSettings.bucket_batches)
+        fused_devices = w2s.train.FUSED_ADAMW_DEVICES
+        if self.before:  # the optimizer make_optimizer built before fused AdamW on the CPU
+            w2s.train.FUSED_ADAMW_DEVICES = ("cuda",)
+        try:
+            train_loop(self.model, self.logits_of, self.targets[:n], SoftCrossEntropy(), settings, seed,
+                       lengths=self.learner.lengths[:n])
+        finally:
+            w2s.train.FUSED_ADAMW_DEVICES = fused_devices
 
 
 class Reference:
@@ -147,6 +162,7 @@ def measure(device: str, steps: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="w2s_train_bench_") as tmp:
         checkpoint = classifier_checkpoint(Path(tmp) / "minilm")
         loops = [Ours(checkpoint, texts, targets, device),
+                 Ours(checkpoint, texts, targets, device, before=True),
                  Reference(checkpoint, texts, targets, device, minibatch=BATCH),
                  Reference(checkpoint, texts, targets, device, minibatch=1)]
         params = non_embedding_params(loops[0].model)

@@ -8,10 +8,12 @@ which does not pad). Left padding shifts positions, which only rotary models shr
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
-from transformers import PreTrainedTokenizerBase
+
+if TYPE_CHECKING:  # transformers loads in ~4 s; a linear-probe job never needs it
+    from transformers import PreTrainedTokenizerBase
 
 
 def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:

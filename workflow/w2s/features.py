@@ -14,7 +14,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from transformers import AutoModel, AutoTokenizer
 
 from .batching import prepare_tokenizer
 from .inference import POOLINGS, pooled_features
@@ -37,6 +36,8 @@ def extract_features(
     device: str = "auto", *, layer: int, pooling: str,
 ) -> None:
     """Pooled frozen features per split: Parquet with ``id`` and ``embedding`` (fixed-size float32 list)."""
+    from transformers import AutoModel, AutoTokenizer
+
     resolved = resolve_checkpoint(checkpoint)
     model = AutoModel.from_pretrained(resolved, dtype=torch.float32).to(pick_device(device))
     tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(resolved))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+if TYPE_CHECKING:  # loaded by the stages that build models, not by linear-probe jobs
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .batching import collate, length_sorted_batches, tokenize
 
