@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def config_with(resources: dict | None = None) -> dict:
+    """config.yaml with ``resources`` in place of its own (none: the schema's defaults alone)."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    if resources is not None:
-        config["resources"] = resources
+    config["resources"] = resources or {}
     return resolve_config(config)
 
 
