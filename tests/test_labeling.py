@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from w2s import io
-from w2s.config import load_schema
-from w2s.labeling import DEFAULT_SETTINGS, LABEL_COLUMNS, label_splits, label_texts, resolve_settings
+from w2s.labeling import LABEL_COLUMNS, label_splits, label_texts, resolve_settings
 
 MAX_LENGTH = 32
 EXPECTED_TYPES = {
@@ -254,13 +253,6 @@ def test_settings_defaults_and_validation():
     for bad in ({"engine": "onnx"}, {"dtype": "int8"}, {"max_length": 4}, {"batch_size": 0}, {"kv_cache_gb": 0}):
         with pytest.raises(ValueError):
             resolve_settings(bad)
-
-
-def test_settings_defaults_match_the_schema():
-    schema = load_schema()["properties"]["labeling"]["properties"]
-    runtime_only = {"device", "tensor_parallel_size"}  # set by the rule from the job's resources
-    assert {k: v for k, v in DEFAULT_SETTINGS.items() if k not in runtime_only} == {
-        key: spec["default"] for key, spec in schema.items()}
 
 
 def test_in_process_is_automatic_on_one_device_and_refused_with_tensor_parallelism():

@@ -170,8 +170,8 @@ rule reasoning_train_set:
         weak_scores=lambda w, input: (
             f"--weak-scores {input.weak_scores}" if "weak_scores" in input.keys() else ""
         ),
-        threshold=REASONING.get("verifiers", {}).get("threshold", 0.5),
-        pairs=REASONING.get("pairs_per_problem", 2),
+        threshold=REASONING.get("verifiers", {}).get("threshold"),
+        pairs=REASONING.get("pairs_per_problem"),
         code=code_hash("reasoning_train_set"),
     conda:
         CONDA_ENV
@@ -251,7 +251,7 @@ rule reasoning_summarize:
         runs="results/reasoning/summary.csv",
         by_seed="results/reasoning/summary_by_seed.csv",
     params:
-        confidence=REASONING.get("evaluation", {}).get("confidence_level", 0.95),
+        confidence=REASONING.get("evaluation", {}).get("confidence_level"),
         code=code_hash("reasoning_summarize"),
     conda:
         CONDA_ENV

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..config import schema_defaults
 from ..io import atomic_dir, write_json
 from ..runtime import autocast_dtype, pick_device, seed_everything
 from ..settings import from_config
@@ -202,10 +203,9 @@ def tune_student(checkpoint: str, train_set: str | Path, settings: dict, prompt:
     if tune.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=tune.lora.get("r", 16),
-                                                 lora_alpha=tune.lora.get("alpha", 32),
-                                                 lora_dropout=tune.lora.get("dropout", 0.0),
-                                                 target_modules="all-linear"))
+        lora = {**schema_defaults("reasoning.train.lora"), **tune.lora}  # keys left out: the schema's defaults
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=lora["r"], lora_alpha=lora["alpha"],
+                                                 lora_dropout=lora["dropout"], target_modules="all-linear"))
     run = _Run(model, tokenizer, tune, prompt_settings, target, seed)
     started = time.time()
     info: dict = {"checkpoint": checkpoint, "seed": seed, "settings": asdict(tune), "device": str(target)}

@@ -1,0 +1,85 @@
+"""Every settings object the stages build has the schema's defaults: the schema is where a default
+lives, and this test fails the moment a dataclass or a defaults table drifts from it."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, fields, is_dataclass
+
+import pytest
+
+from w2s.config import schema_at, schema_defaults
+from w2s.evaluate import EvaluationSettings
+from w2s.labeling import DEFAULT_SETTINGS as LABELING_DEFAULTS
+from w2s.learners import LoraSettings
+from w2s.methods import Method
+from w2s.reasoning.generation import EngineSettings, SamplingSettings
+from w2s.reasoning.prompts import PromptSettings
+from w2s.reasoning.tuning import TuneSettings
+from w2s.train import TrainSettings
+
+# Fields the rule sets from the job's resources, not from the config.
+RUNTIME_ONLY = {"device", "tensor_parallel_size"}
+
+SETTINGS_OBJECTS = {
+    "weak.train": TrainSettings,
+    "strong.train": TrainSettings,
+    "strong.lora": LoraSettings,
+    "strong.methods.*": Method,
+    "evaluation": EvaluationSettings,
+    "reasoning.sampling": SamplingSettings,
+    "reasoning.sampling.prompt": PromptSettings,
+    "reasoning.engine": EngineSettings,
+    "reasoning.train": TuneSettings,
+}
+
+
+def _plain(value: object) -> object:
+    if is_dataclass(value):
+        return asdict(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def dataclass_defaults(cls: type) -> dict:
+    """Field -> default of every field that has one (fields without one must come from the config)."""
+    defaults = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            defaults[f.name] = _plain(f.default)
+        elif f.default_factory is not MISSING:
+            defaults[f.name] = _plain(f.default_factory())
+    return defaults
+
+
+def expected_defaults(path: str) -> dict:
+    """The schema's defaults under ``path``, nested sections filled with their own defaults."""
+    defaults = schema_defaults(path)
+    for key, value in defaults.items():
+        if value == {} and "properties" in schema_at(f"{path}.{key}"):
+            defaults[key] = expected_defaults(f"{path}.{key}")
+    return defaults
+
+
+@pytest.mark.parametrize("path", sorted(SETTINGS_OBJECTS))
+def test_settings_object_defaults_are_the_schema_defaults(path):
+    cls = SETTINGS_OBJECTS[path]
+    ours = {k: v for k, v in dataclass_defaults(cls).items() if k not in RUNTIME_ONLY}
+    schema = expected_defaults(path)
+    assert set(f.name for f in fields(cls)) - RUNTIME_ONLY == set(schema_at(path)["properties"]), \
+        f"{cls.__name__} and the schema's {path} name different settings"
+    for key, value in ours.items():  # a field the config must give has no default: nothing to drift
+        assert key in schema, f"{cls.__name__}.{key} has a default ({value!r}) that the schema's {path} lacks"
+        assert value == schema[key], f"{cls.__name__}.{key}: {value!r} here, {schema[key]!r} in the schema"
+
+
+def test_labeling_defaults_are_the_schema_defaults():
+    ours = {k: v for k, v in LABELING_DEFAULTS.items() if k not in RUNTIME_ONLY}
+    assert ours == schema_defaults("labeling")
+
+
+def test_a_drifted_default_is_caught():
+    # The check itself can fail: a dataclass whose default differs from the schema's.
+    from dataclasses import make_dataclass
+
+    drifted = make_dataclass("Drifted", [(f.name, object, 0.123 if f.name == "lr" else f.default)
+                                         for f in fields(TrainSettings)])
+    assert dataclass_defaults(drifted)["lr"] != expected_defaults("weak.train")["lr"]
