@@ -95,8 +95,9 @@ def joined_texts(texts: Sequence[str], per_text: int, count: int) -> list[str]:
     return [" ".join(texts[i * per_text:(i + 1) * per_text]) for i in range(count)]
 
 
-def classifier_checkpoint(out_dir: Path, seed: int = 0) -> Path:
-    """The packaged MiniLM as a 2-class sequence classifier (seeded head), saved with its tokenizer."""
+def classifier_checkpoint(out_dir: Path, seed: int = 0, model: str = MINILM) -> Path:
+    """A packaged model (MiniLM by default) as a 2-class sequence classifier (seeded head), saved with
+    its tokenizer."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging
@@ -105,7 +106,7 @@ def classifier_checkpoint(out_dir: Path, seed: int = 0) -> Path:
 
     logging.set_verbosity_error()  # the new head's "newly initialized" notice is expected
     logging.disable_progress_bar()
-    source = resolve_checkpoint(MINILM)
+    source = resolve_checkpoint(model)
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2)
     model.save_pretrained(out_dir)

@@ -1,6 +1,7 @@
 """Training throughput: our trainer against reference-style loops, and against the machine's fp32 peak.
 
-Four loops fine-tune MiniLM-L6 (the packaged checkpoint as a 2-class classifier) with AdamW at
+Four loops fine-tune MiniLM-L6 (the packaged checkpoint as a 2-class classifier; ``--model`` picks
+another packaged checkpoint, e.g. MPNet-base) with AdamW at
 batch 16 on the same real Rotten Tomatoes reviews, each round the same number of steps on the
 same texts, in alternation:
 
@@ -20,6 +21,7 @@ padding (work done). The peak is the best of large fp32 ``torch.matmul`` runs in
     .venv/bin/python benchmarks/training.py           # 3 rounds of 8 steps per loop
     .venv/bin/python benchmarks/training.py --quick   # 1 round of 2 steps
     .venv/bin/python benchmarks/training.py --breakdown  # also: where a step of ours spends its time
+    .venv/bin/python benchmarks/training.py --model builtin:all-mpnet-base-v2 --steps 4 --rounds 2
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import classifier_checkpoint, gpu_section, markdown_table, median, print_header, reviews, spread
+from common import MINILM, classifier_checkpoint, gpu_section, markdown_table, median, print_header, reviews, spread
 
 # isort: split
 # (common first: it sets environment defaults that torch and tqdm read when they load)
@@ -155,12 +157,12 @@ class Reference:
             loss.item()
 
 
-def measure(device: str, steps: int, rounds: int) -> None:
+def measure(device: str, steps: int, rounds: int, model: str = MINILM) -> None:
     texts = reviews()[:steps * BATCH]
     targets = np.eye(2, dtype=np.float32)[np.arange(len(texts)) % 2]
     sync = synchronizer(device)
     with tempfile.TemporaryDirectory(prefix="w2s_train_bench_") as tmp:
-        checkpoint = classifier_checkpoint(Path(tmp) / "minilm")
+        checkpoint = classifier_checkpoint(Path(tmp) / "model", model=model)
         loops = [Ours(checkpoint, texts, targets, device),
                  Ours(checkpoint, texts, targets, device, before=True),
                  Reference(checkpoint, texts, targets, device, minibatch=BATCH),
@@ -188,7 +190,7 @@ def measure(device: str, steps: int, rounds: int) -> None:
 
     peak = max(peaks)
     ours = loops[0].name
-    print(f"\n{steps} steps x batch {BATCH} per loop per round, {rounds} rounds; MiniLM-L6: {params / 1e6:.1f}M "
+    print(f"\n{steps} steps x batch {BATCH} per loop per round, {rounds} rounds; {model}: {params / 1e6:.1f}M "
           f"non-embedding parameters ({all_params / 1e6:.1f}M with embeddings); fp32 matmul peak "
           f"{peak / 1e9:.0f} GFLOP/s (best of {len(peaks)} measurements, median {median(peaks) / 1e9:.0f})\n")
     rows = []
@@ -275,14 +277,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="optimizer steps per loop per round (default 8)")
     parser.add_argument("--rounds", type=int, help="alternating rounds (default 3)")
     parser.add_argument("--breakdown", action="store_true", help="also time the phases of one step of ours")
+    parser.add_argument("--model", default=MINILM,
+                        help="packaged checkpoint to fine-tune (default MiniLM-L6; builtin:all-mpnet-base-v2 for MPNet)")
     args = parser.parse_args()
     steps = args.steps or (2 if args.quick else 8)
     rounds = args.rounds or (1 if args.quick else 3)
     print_header("Training throughput: w2s.train.train_loop vs reference-style loops")
-    measure("cpu", steps, rounds)
+    measure("cpu", steps, rounds, args.model)
     if args.breakdown:
         breakdown("cpu", steps + 1)
-    gpu_section(lambda device: measure(device, steps, rounds))
+    gpu_section(lambda device: measure(device, steps, rounds, args.model))
 
 
 if __name__ == "__main__":
