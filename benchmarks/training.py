@@ -1,9 +1,8 @@
 """Training throughput: our trainer against reference-style loops, and against the machine's fp32 peak.
 
 Four loops fine-tune MiniLM-L6 (the packaged checkpoint as a 2-class classifier; ``--model`` picks
-another packaged checkpoint, e.g. MPNet-base) with AdamW at
-batch 16 on the same real Rotten Tomatoes reviews, each round the same number of steps on the
-same texts, in alternation:
+another packaged checkpoint, e.g. MPNet-base) with AdamW at batch 16 on the same real Rotten Tomatoes
+reviews, each round the same number of steps on the same texts, in alternation:
 
 - ours: ``w2s.train.train_loop`` driving ``w2s.learners.TextLearner`` as the teacher stage runs
   them (texts tokenized once, fused AdamW, length-bucketed batches, each padded to its longest text);
@@ -30,7 +29,9 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 from common import MINILM, classifier_checkpoint, gpu_section, markdown_table, median, print_header, reviews, spread
 
@@ -98,22 +99,18 @@ class Ours:
         return self.learner.logits_of(index)
 
     def run(self, steps: int, seed: int) -> None:
+        import w2s.train
         from w2s.losses import SoftCrossEntropy
         from w2s.train import TrainSettings, train_loop
-
-        import w2s.train
 
         n = steps * BATCH
         settings = TrainSettings(epochs=1, batch_size=BATCH, lr=LR, max_length=MAX_LENGTH,
                                  bucket_batches=0 if self.before else TrainSettings.bucket_batches)
-        fused_devices = w2s.train.FUSED_ADAMW_DEVICES
-        if self.before:  # the optimizer make_optimizer built before fused AdamW on the CPU
-            w2s.train.FUSED_ADAMW_DEVICES = ("cuda",)
-        try:
+        # "before": the optimizer make_optimizer built before fused AdamW on the CPU.
+        optimizer_devices = patch.object(w2s.train, "FUSED_ADAMW_DEVICES", ("cuda",)) if self.before else nullcontext()
+        with optimizer_devices:
             train_loop(self.model, self.logits_of, self.targets[:n], SoftCrossEntropy(), settings, seed,
                        lengths=self.learner.lengths[:n])
-        finally:
-            w2s.train.FUSED_ADAMW_DEVICES = fused_devices
 
 
 class Reference:
