@@ -29,11 +29,11 @@ $(STAMP): envs/cpu.txt envs/cpu-slurm.txt envs/cpu-constraints.txt envs/assets.t
 experiment: $(STAMP)
 	snakemake --cores $(CORES) --printshellcmds
 
-# tests/test_slurm.py runs the workflow on a real single-node Slurm cluster (tests/slurm/local_cluster.py:
+# tests/workflow/test_slurm.py runs the workflow on a real single-node Slurm cluster (tests/workflow/slurm/local_cluster.py:
 # apt-get installs Slurm on first use, so CI runs as root). It is started before pytest, so every
 # Snakemake start in the suite finds a controller that answers the Slurm plugin's probe at once, and
 # stopped however pytest ends, unless it was already running.
-CLUSTER := python tests/slurm/local_cluster.py
+CLUSTER := python tests/workflow/slurm/local_cluster.py
 # Two workers, each taking one test file at a time (a file's module fixtures are built once), in the
 # order conftest.py sorts them (files with slow tests first).
 PYTEST := pytest -v -n $(or $(TEST_WORKERS),2) --dist loadfile --no-loadscope-reorder --durations=15
@@ -43,7 +43,7 @@ test: $(STAMP)
 		$(PYTEST); \
 	else \
 		trap '$(CLUSTER) stop' EXIT; trap 'exit 130' INT TERM; \
-		$(CLUSTER) start || echo "local Slurm cluster did not start: tests/test_slurm.py will fail"; \
+		$(CLUSTER) start || echo "local Slurm cluster did not start: tests/workflow/test_slurm.py will fail"; \
 		$(PYTEST); \
 	fi
 

@@ -1,4 +1,4 @@
-"""Metrics of sampled solutions (hand-checked in tests/test_reasoning_metrics.py).
+"""Metrics of sampled solutions (hand-checked in tests/reasoning/test_reasoning_metrics.py).
 
 - pass@1: mean correctness over all samples; per problem c/n.
 - pass@k: the unbiased estimator of Chen et al. (2021), 1 - C(n - c, k) / C(n, k), per problem.

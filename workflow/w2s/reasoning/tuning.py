@@ -1,6 +1,6 @@
 """Causal-LM students: SFT on selected solutions, then DPO on preference pairs, in one small loop.
 
-Losses (tested against hand-computed values in tests/test_reasoning_tuning.py):
+Losses (tested against hand-computed values in tests/reasoning/test_reasoning_tuning.py):
 - SFT: mean negative log-likelihood of the completion tokens (prompt tokens are masked);
 - DPO (Rafailov et al. 2023): -log sigmoid(beta * [(log pi(y_c) - log ref(y_c)) - (log pi(y_r) - log ref(y_r))]),
   with sequence log-probabilities summed over completion tokens. The reference is the policy as it

@@ -1,8 +1,8 @@
 """A real single-node Slurm cluster on this machine, for the Slurm tests and CI.
 
-    python tests/slurm/local_cluster.py start    # install (apt) if needed, configure, start, wait until idle
-    python tests/slurm/local_cluster.py status   # exit 0 when the node answers and is usable
-    python tests/slurm/local_cluster.py stop     # kill the daemons this script started (by PID), remove its config
+    python tests/workflow/slurm/local_cluster.py start    # install (apt) if needed, configure, start, wait until idle
+    python tests/workflow/slurm/local_cluster.py status   # exit 0 when the node answers and is usable
+    python tests/workflow/slurm/local_cluster.py stop     # kill the daemons this script started (by PID), remove its config
 
 Needs root and Debian's packages slurmctld, slurmd, slurm-client and munge (installed with apt-get when
 missing). The node has four fake GPUs (GRES type ``fake`` backed by character devices), so jobs that ask for
@@ -31,7 +31,7 @@ SLURM_DIR = Path("/etc/slurm")
 MUNGE_SOCKET_DIR = Path("/run/munge")
 MUNGE_KEY = Path("/etc/munge/munge.key")
 STATE_DIR = Path(os.environ.get("W2S_SLURM_STATE", "/tmp/w2s-local-slurm"))
-MARKER = "# Written by tests/slurm/local_cluster.py (w2s-workflow): a throw-away single-node test cluster."
+MARKER = "# Written by tests/workflow/slurm/local_cluster.py (w2s-workflow): a throw-away single-node test cluster."
 NODE = "localhost"
 FAKE_GPUS = ("/dev/null", "/dev/zero", "/dev/full", "/dev/urandom")  # one character device per fake GPU
 DAEMONS = ("slurmd", "slurmctld", "munged")  # stop order

@@ -9,7 +9,7 @@ from w2s.config import ConfigError, resolve_config
 from w2s.experiments import Experiment, experiment_grid
 from w2s.train import TrainSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from conftest import jobs_in, snakemake, write_config
 from w2s.config import resolve_config
 from w2s.io import read_provenance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STAGES = ["prepare_data", "train_weak", "label_weak", "extract_features", "train_ceiling", "train_student",
           "evaluate", "summarize", "plots"]
 

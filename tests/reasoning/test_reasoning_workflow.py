@@ -15,7 +15,7 @@ from conftest import jobs_in, snakemake, write_config
 from w2s.config import ConfigError, resolve_config
 from w2s.reasoning.generation import SAMPLE_SCHEMA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALONE = "--replace-workflow-config"  # without it, --configfile merges over config.yaml's classification grid
 
 TINY = {

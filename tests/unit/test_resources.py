@@ -19,7 +19,7 @@ from w2s.resources import (
     tensor_parallel_size,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_with(resources: dict | None = None) -> dict:

@@ -1,6 +1,6 @@
 """The workflow on a real Slurm cluster: real slurmctld/slurmd/munged, real sbatch, real Snakemake.
 
-The single-node cluster comes from tests/slurm/local_cluster.py (started here unless `make test` already
+The single-node cluster comes from tests/workflow/slurm/local_cluster.py (started here unless `make test` already
 started it) and has four fake GPUs, so GPU requests are scheduled and granted (CUDA_VISIBLE_DEVICES is
 set) although the stages compute on the CPU. The workflow runs with the committed profile
 profiles/slurm-local. What is checked comes from Slurm itself (`scontrol show job`) and from the jobs'
@@ -25,9 +25,9 @@ from conftest import jobs_in
 from w2s.io import read_provenance
 from w2s.resources import GPU_STAGES, stage_resources
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "slurm"))
-import local_cluster  # noqa: E402  (tests/slurm is not a package)
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "workflow" / "slurm"))
+import local_cluster  # noqa: E402  (tests/workflow/slurm is not a package)
 
 LIGHT_RULES = ("all", "prepare_data", "evaluate", "summarize", "plots")
 LABEL_GPUS = 2  # label_weak asks for two fake GPUs: vLLM's tensor parallelism must follow
@@ -41,7 +41,7 @@ def cluster():
         started = local_cluster.start()
     except local_cluster.ClusterError as error:
         pytest.fail(f"the local Slurm cluster could not be started (root, apt-get and the Slurm daemons are "
-                    f"needed; see tests/slurm/local_cluster.py):\n{error}")
+                    f"needed; see tests/workflow/slurm/local_cluster.py):\n{error}")
     yield
     if started:
         local_cluster.stop()
