@@ -1,5 +1,6 @@
 """Every settings object the stages build has the schema's defaults: the schema is where a default
-lives, and this test fails the moment a dataclass or a defaults table drifts from it."""
+lives (the dataclasses and defaults tables read theirs from ``w2s.schema``), and this test fails the
+moment a field, a literal default or a defaults table drifts from it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import MISSING, asdict, fields, is_dataclass
 
 import pytest
 
-from w2s.config import schema_at, schema_defaults
+from w2s.schema import schema_at, schema_defaults
 from w2s.evaluate import EvaluationSettings
 from w2s.labeling import DEFAULT_SETTINGS as LABELING_DEFAULTS
 from w2s.learners import LoraSettings
@@ -74,6 +75,30 @@ def test_settings_object_defaults_are_the_schema_defaults(path):
 def test_labeling_defaults_are_the_schema_defaults():
     ours = {k: v for k, v in LABELING_DEFAULTS.items() if k not in RUNTIME_ONLY}
     assert ours == schema_defaults("labeling")
+
+
+def test_aggregation_defaults_are_the_schema_defaults():
+    from w2s.reasoning.scoring import DEFAULT_AGGREGATION
+    from w2s.verifiers import DEFAULT_SETTINGS as AGGREGATION_DEFAULTS, resolve_settings
+
+    assert AGGREGATION_DEFAULTS == schema_defaults("$defs.aggregation")
+    assert resolve_settings({}) == AGGREGATION_DEFAULTS
+    # The reasoning track refines two defaults of the shared definition in the schema itself.
+    assert DEFAULT_AGGREGATION == {**AGGREGATION_DEFAULTS, "aggregator": "mean", "drop_degenerate": False}
+    assert set(schema_at("$defs.aggregation")["properties"]) == set(AGGREGATION_DEFAULTS)
+
+
+def test_resolved_config_carries_every_aggregation_default():
+    from w2s.config import resolve_config
+
+    config = resolve_config({
+        "models": {"a": {"checkpoint": "x"}, "b": {"checkpoint": "y"}},
+        "tasks": {"rotten_tomatoes": {"source": "builtin", "sizes": {"weak_train": 8, "transfer": 8, "val": 8, "test": 8}}},
+        "weak": {"models": ["a"], "aggregated": {"vote": {"teachers": ["a"], "settings": {"normalize": "minmax"}}}},
+        "strong": {"models": ["b"]},
+    })
+    settings = config["weak"]["aggregated"]["vote"]["settings"]
+    assert settings == {**schema_defaults("$defs.aggregation"), "normalize": "minmax"}
 
 
 def test_a_drifted_default_is_caught():

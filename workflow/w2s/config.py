@@ -1,5 +1,5 @@
-"""The config's one home: the schema (the only source of defaults), loading, validation and the
-cross-checks the schema cannot express.
+"""The config's validation: one pass against the schema (:mod:`w2s.schema`, the only source of
+defaults), the defaults filled in, and the cross-checks the schema cannot express.
 
 ``resolve_config`` is the single validation pass: the Snakefile, the CLI and the tests all call it,
 and every stage reads the resolved dict it returns (defaults filled in from the schema).
@@ -7,86 +7,16 @@ and every stage reads the resolved dict it returns (defaults filled in from the 
 
 from __future__ import annotations
 
-import copy
-import functools
-from pathlib import Path
-
 import jsonschema
-import yaml
 
 from .reasoning.selection import needed_generators
+from .schema import fill_defaults, parsed_schema, schema_at
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 REASONING_BASE = ("weak", "weaker", "strong")
 
 
 class ConfigError(ValueError):
     """The config is invalid; the message names the key."""
-
-
-@functools.cache
-def _schema_text() -> str:
-    return SCHEMA_PATH.read_text()
-
-
-@functools.cache
-def _parsed_schema() -> dict:
-    return yaml.safe_load(_schema_text())
-
-
-def load_schema() -> dict:
-    """The config schema (parsed once per process; a fresh copy each call, callers may change it)."""
-    return copy.deepcopy(_parsed_schema())
-
-
-def _resolve(schema: dict, root: dict) -> dict:
-    while "$ref" in schema:
-        target = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
-
-
-def schema_at(path: str) -> dict:
-    """The (``$ref``-resolved) schema of a dotted config path, e.g. ``weak.train``; ``*`` steps into
-    ``additionalProperties`` (``models.*``) and ``$defs.NAME`` names a definition."""
-    root = _parsed_schema()
-    node = root
-    parts = path.split(".")
-    if parts[0] == "$defs":
-        node, parts = root["$defs"][parts[1]], parts[2:]
-    for part in parts:
-        node = _resolve(node, root)
-        node = node["additionalProperties"] if part == "*" else node["properties"][part]
-    return _resolve(node, root)
-
-
-def schema_defaults(path: str) -> dict:
-    """Key -> default of every property with a default under the dotted config path."""
-    root = _parsed_schema()
-    return {key: copy.deepcopy(_resolve(sub, root)["default"])
-            for key, sub in schema_at(path).get("properties", {}).items() if "default" in _resolve(sub, root)}
-
-
-def fill_defaults(value: object, schema: dict, root: dict | None = None) -> object:
-    """Copy of ``value`` with every missing key that has a schema ``default`` filled in, recursively."""
-    root = root or schema
-    schema = _resolve(schema, root)
-    if not isinstance(value, dict):
-        return value
-    filled = dict(value)
-    for key, sub in schema.get("properties", {}).items():
-        sub = _resolve(sub, root)
-        if key not in filled and "default" in sub:
-            filled[key] = copy.deepcopy(sub["default"])
-        if key in filled:
-            filled[key] = fill_defaults(filled[key], sub, root)
-    extra = schema.get("additionalProperties")
-    if isinstance(extra, dict):
-        for key in set(filled) - set(schema.get("properties", {})):
-            filled[key] = fill_defaults(filled[key], extra, root)
-    return filled
 
 
 def _error_location(error: jsonschema.ValidationError) -> str:
@@ -95,7 +25,7 @@ def _error_location(error: jsonschema.ValidationError) -> str:
 
 def resolve_config(config: dict) -> dict:
     """Validate against the schema, fill defaults and check cross-references; raise ConfigError naming the key."""
-    schema = _parsed_schema()
+    schema = parsed_schema()
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_error_location(e)}: {e.message}" for e in errors]

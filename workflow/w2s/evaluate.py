@@ -36,6 +36,7 @@ from .metrics import (
     subset_accuracy,
 )
 from .model_size import model_parameters
+from .schema import schema_defaults
 from .tables import soft_labels
 
 EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "method", "seed")
@@ -52,16 +53,19 @@ HEADLINE_COLUMNS = (
 _NOT_AVERAGED = {"seed", "weak_params", "strong_params", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded", "pgr_boot_undefined_frac", "min_pgr_gap", "weak_confidence_threshold"}
 
 
+_DEFAULTS = schema_defaults("evaluation")
+
+
 @dataclass(frozen=True)
 class EvaluationSettings:
-    """The `evaluation` config section (see the schema for each key's meaning)."""
+    """The `evaluation` config section (see the schema for each key's meaning and its default)."""
 
-    min_pgr_gap: float = 0.01
-    bootstrap_samples: int = 1000
-    confidence_level: float = 0.95
-    bootstrap_seed: int = 0
-    ece_bins: int = 10
-    confidence_split: float | str = "median"
+    min_pgr_gap: float = _DEFAULTS["min_pgr_gap"]
+    bootstrap_samples: int = _DEFAULTS["bootstrap_samples"]
+    confidence_level: float = _DEFAULTS["confidence_level"]
+    bootstrap_seed: int = _DEFAULTS["bootstrap_seed"]
+    ece_bins: int = _DEFAULTS["ece_bins"]
+    confidence_split: float | str = _DEFAULTS["confidence_split"]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .losses import Loss, build_loss
+from .schema import schema_defaults
 from .settings import from_config
 
 LOSS_OPTIONS = {
@@ -21,17 +22,22 @@ LOSS_OPTIONS = {
 }
 
 
+_DEFAULTS = schema_defaults("$defs.method")
+
+
 @dataclass(frozen=True)
 class Method:
-    loss: str = "xent"
-    aux_weight: float = 0.5
-    aux_warmup_frac: float = 0.2
-    window: int = 32
-    alpha: float = 1.0
-    min_confidence: float = 0.0
-    max_confidence: float = 1.0
-    weighting: str = "none"
-    relabel_rounds: int = 0
+    """One entry of ``strong.methods``; defaults are the schema's (``$defs.method``)."""
+
+    loss: str = _DEFAULTS["loss"]
+    aux_weight: float = _DEFAULTS["aux_weight"]
+    aux_warmup_frac: float = _DEFAULTS["aux_warmup_frac"]
+    window: int = _DEFAULTS["window"]
+    alpha: float = _DEFAULTS["alpha"]
+    min_confidence: float = _DEFAULTS["min_confidence"]
+    max_confidence: float = _DEFAULTS["max_confidence"]
+    weighting: str = _DEFAULTS["weighting"]
+    relabel_rounds: int = _DEFAULTS["relabel_rounds"]
 
     @classmethod
     def from_config(cls, config: dict | None) -> "Method":

@@ -12,7 +12,7 @@ import functools
 import math
 from typing import Callable
 
-from .config import load_schema
+from .schema import load_schema
 from .stages import gpu_rules
 
 # GPU stages by rule name, from the stage table (w2s/stages.py); each has a `resources.<rule>` key.

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from ..io import write_parquet
 from ..runtime import environment, vllm_cpu_environment
+from ..schema import schema_defaults
 from ..settings import from_config
 from .answers import answers_match, extract_answer
 from .prompts import PromptSettings, prompt_ids
@@ -46,13 +47,19 @@ SAMPLE_SCHEMA = pa.schema(
 )
 
 
+_SAMPLING = schema_defaults("reasoning.sampling")
+_ENGINE = schema_defaults("reasoning.engine")
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 256
-    stop: tuple[str, ...] = ()
-    logprobs: bool = True
+    """``reasoning.sampling``; defaults are the schema's."""
+
+    temperature: float = _SAMPLING["temperature"]
+    top_p: float = _SAMPLING["top_p"]
+    max_tokens: int = _SAMPLING["max_tokens"]
+    stop: tuple[str, ...] = tuple(_SAMPLING["stop"])
+    logprobs: bool = _SAMPLING["logprobs"]
     prompt: PromptSettings = field(default_factory=PromptSettings)
 
     @classmethod
@@ -65,14 +72,17 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    dtype: str = "auto"  # vLLM dtype; "auto" is float32 on CPU, the checkpoint's (bf16) on GPUs
-    max_model_len: int = 1024
-    max_num_seqs: int = 64
-    enforce_eager: bool = True
-    kv_cache_gb: float = 2
-    gpu_memory_utilization: float = 0.85
+    """``reasoning.engine``; defaults are the schema's. The rule sets ``tensor_parallel_size`` to the
+    GPUs a job is granted."""
+
+    dtype: str = _ENGINE["dtype"]  # vLLM dtype; "auto" is float32 on CPU, the checkpoint's (bf16) on GPUs
+    max_model_len: int = _ENGINE["max_model_len"]
+    max_num_seqs: int = _ENGINE["max_num_seqs"]
+    enforce_eager: bool = _ENGINE["enforce_eager"]
+    kv_cache_gb: float = _ENGINE["kv_cache_gb"]
+    gpu_memory_utilization: float = _ENGINE["gpu_memory_utilization"]
     tensor_parallel_size: int = 1
-    in_process: bool = True
+    in_process: bool = _ENGINE["in_process"]
 
 
 def _vllm():

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_TEMPLATE = (
-    "{question}\nSolve the problem step by step. End with a final line of the form '#### <answer>'."
-)
+from ..schema import schema_defaults
+
+_DEFAULTS = schema_defaults("reasoning.sampling.prompt")
 
 
 @dataclass(frozen=True)
 class PromptSettings:
-    template: str = DEFAULT_TEMPLATE  # must contain {question}
-    chat_template: bool = True  # wrap in the tokenizer's chat template (instruct models)
-    system_prompt: str | None = None
+    """``reasoning.sampling.prompt``; defaults are the schema's."""
+
+    template: str = _DEFAULTS["template"]  # must contain {question}
+    chat_template: bool = _DEFAULTS["chat_template"]  # wrap in the tokenizer's chat template (instruct models)
+    system_prompt: str | None = _DEFAULTS["system_prompt"]
 
     def __post_init__(self) -> None:
         if "{question}" not in self.template:

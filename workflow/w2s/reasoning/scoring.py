@@ -15,9 +15,11 @@ import pyarrow as pa
 
 from .. import verifiers
 from ..io import write_parquet
+from ..schema import schema_defaults
 from .checks import score_samples
 
-DEFAULT_AGGREGATION = {"aggregator": "mean", "drop_degenerate": False}
+# The track's own defaults (the mean of the checks, every check kept), from the schema.
+DEFAULT_AGGREGATION = schema_defaults("reasoning.verifiers.aggregation")
 
 
 def aggregate_checks(samples: pd.DataFrame, checks: list[str], aggregation: dict | None = None) -> tuple[pd.DataFrame, dict]:

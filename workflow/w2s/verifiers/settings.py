@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..schema import schema_defaults
 from ..settings import is_number, merged_settings
 
 NORMALIZERS = ("none", "minmax", "quantile")
@@ -9,24 +10,8 @@ BINARIZERS = ("threshold", "class_balance")
 AGGREGATORS = ("first", "majority", "mean", "best_single", "label_model", "logistic")
 LABEL_USING_AGGREGATORS = ("best_single", "logistic")
 
-DEFAULT_SETTINGS: dict = {
-    "normalize": "none",  # none | minmax | quantile
-    "n_quantiles": 101,  # knots kept by the quantile normalizer
-    "binarize": "threshold",  # threshold | class_balance
-    "threshold": 0.5,  # vote positive when the normalized score >= threshold
-    "positive_rate": None,  # class_balance: assumed share of positives; None = estimate without labels
-    "drop_degenerate": True,
-    "min_positive_rate": 0.02,  # a verifier voting positive less often than this is dropped
-    "max_positive_rate": 0.98,  # ... or more often than this
-    "aggregator": "label_model",  # first | majority | mean | best_single | label_model | logistic
-    "first_verifier": None,  # `first`: which verifier; None = the first in the score table
-    "max_iter": 200,  # label model EM
-    "tol": 1e-6,  # label model: stop when no rate or the prior moves by more than this
-    "smoothing": 1.0,  # label model: Beta(s, s) pseudo-counts on every rate and the prior
-    "merge_dependent": True,  # label model: merge verifier pairs that agree more than independence allows
-    "dependency_margin": 0.05,  # ... by more than this (observed minus predicted agreement)
-    "logistic_c": 1.0,  # logistic: inverse L2 strength
-}
+# The schema's `$defs.aggregation` is the one place the defaults are written (and documented).
+DEFAULT_SETTINGS: dict = schema_defaults("$defs.aggregation")
 
 
 def resolve_settings(settings: dict | None) -> dict:
