@@ -1,4 +1,5 @@
-"""SFT and DPO losses against hand-computed values, and real training steps on a tiny causal LM."""
+"""SFT and DPO losses against hand-computed values, trl's losses against them (the oracles), and real training
+steps of both backends (trl and the hand-written loop) on a tiny causal LM."""
 
 import math
 
@@ -99,11 +100,13 @@ def _train_set(path):
 SETTINGS = {"lr": 3e-3, "epochs": 4, "batch_size": 2, "max_length": 128, "warmup_frac": 0.0, "dpo_beta": 0.5}
 
 
-def test_sft_then_dpo_learn_and_save_a_plain_checkpoint(tiny_lm, tmp_path):
+@pytest.mark.parametrize("backend", ["trl", "loop"])
+def test_sft_then_dpo_learn_and_save_a_plain_checkpoint(tiny_lm, tmp_path, backend):
     from transformers import AutoModelForCausalLM
 
     model_dir, _ = tiny_lm
-    info = tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), SETTINGS, {}, 0, tmp_path / "out", "cpu")
+    settings = {**SETTINGS, "backend": backend}
+    info = tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), settings, {}, 0, tmp_path / "out", "cpu")
     assert info["sft"]["examples"] == 2 and info["sft"]["steps"] == 4
     assert info["sft"]["final_loss"] < info["sft"]["first_loss"]
     assert info["dpo"]["pairs"] == 2
@@ -112,23 +115,27 @@ def test_sft_then_dpo_learn_and_save_a_plain_checkpoint(tiny_lm, tmp_path):
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
     assert reloaded.config.num_hidden_layers == 2
     assert (tmp_path / "out" / "training.json").exists() and (tmp_path / "out" / "tokenizer.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "set.parquet"]  # no scratch or temporary left
 
 
-def test_training_is_deterministic_for_a_seed(tiny_lm, tmp_path):
+@pytest.mark.parametrize("backend", ["trl", "loop"])
+def test_training_is_deterministic_for_a_seed(tiny_lm, tmp_path, backend):
     model_dir, _ = tiny_lm
     train_set = _train_set(tmp_path / "set.parquet")
     weights = []
     for run in ("one", "two", "other_seed"):
         seed = 1 if run == "other_seed" else 0
-        tune_student(str(model_dir), train_set, {**SETTINGS, "epochs": 1}, {}, seed, tmp_path / run, "cpu")
+        settings = {**SETTINGS, "epochs": 1, "backend": backend}
+        tune_student(str(model_dir), train_set, settings, {}, seed, tmp_path / run, "cpu")
         weights.append(load_file(tmp_path / run / "model.safetensors"))
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 
 
-def test_lora_adapters_are_merged_before_saving(tiny_lm, tmp_path):
+@pytest.mark.parametrize("backend", ["trl", "loop"])
+def test_lora_adapters_are_merged_before_saving(tiny_lm, tmp_path, backend):
     model_dir, _ = tiny_lm
-    lora = {**SETTINGS, "epochs": 1, "lora": {"r": 4, "alpha": 8}}
+    lora = {**SETTINGS, "epochs": 1, "lora": {"r": 4, "alpha": 8}, "backend": backend}
     tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), lora, {}, 0, tmp_path / "out", "cpu")
     saved = load_file(tmp_path / "out" / "model.safetensors")
     base = load_file(model_dir / "model.safetensors")
@@ -143,3 +150,91 @@ def test_unknown_training_settings_are_rejected(tiny_lm, tmp_path):
         tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), {"learning_rate": 1e-3}, {}, 0,
                      tmp_path / "out", "cpu")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- trl against the oracles
+
+QUESTIONS = ["What is 2+2?", "What is 13+29?", "Tom has 3 apples and buys 5 more. How many?"]
+CHOSEN = ["2+2=4\n#### 4", "13+29=42\n#### 42", "3+5=8\n#### 8"]
+REJECTED = ["2+2=5\n#### 5", "#### 41", "3+5=9, so he has 9 apples\n#### 9"]
+
+
+def _tiny_model(seed: int, tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id)
+    return LlamaForCausalLM(config)
+
+
+def _trl_trainer(stage, model, tokenizer, dataset, tmp_path, ref_model=None):
+    from w2s.reasoning.objectives import TuneSettings
+    from w2s.reasoning.trl_tuning import _trainer_classes, trainer_args
+
+    args = trainer_args(stage, TuneSettings(batch_size=len(QUESTIONS), max_length=128, dpo_beta=0.3), 0,
+                        tmp_path / stage, torch.device("cpu"))
+    args.precompute_ref_log_probs = False  # the reference model is given: its log-probs enter every step
+    sft, dpo = _trainer_classes()
+    extra = {"ref_model": ref_model} if stage == "dpo" else {}
+    return (sft if stage == "sft" else dpo)(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                            **extra)
+
+
+def _batch(trainer) -> dict:
+    return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+
+
+def test_trl_datasets_hold_the_tokens_of_the_shared_prompt(tiny_lm):
+    from w2s.reasoning.trl_tuning import dpo_dataset, sft_dataset
+
+    _, tokenizer = tiny_lm
+    prompt = PromptSettings()
+    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN, "rejected": REJECTED})
+    sft, dpo = sft_dataset(tokenizer, rows, prompt, 128), dpo_dataset(tokenizer, rows, prompt, 128)
+    for i, question in enumerate(QUESTIONS):
+        ids, labels = encode(tokenizer, question, CHOSEN[i], prompt, 128)
+        assert sft[i]["input_ids"] == ids and sft[i]["completion_mask"] == [int(x != IGNORE) for x in labels]
+        assert dpo[i]["prompt_ids"] == prompt_ids(tokenizer, question, prompt)
+        assert dpo[i]["prompt_ids"] + dpo[i]["chosen_ids"] == ids
+        assert dpo[i]["chosen_ids"][-1] == dpo[i]["rejected_ids"][-1] == tokenizer.eos_token_id
+
+
+def test_trl_sft_loss_equals_the_oracle(tiny_lm, tmp_path):
+    from w2s.reasoning.trl_tuning import sft_dataset
+
+    _, tokenizer = tiny_lm
+    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN})
+    trainer = _trl_trainer("sft", _tiny_model(0, tokenizer), tokenizer, sft_dataset(tokenizer, rows, PromptSettings(), 128),
+                           tmp_path)
+    batch = _batch(trainer)
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
+        logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        oracle = sft_loss(logits, batch["labels"]).item()
+    print(f"SFT: trl {trl_loss:.8f} oracle {oracle:.8f} difference {abs(trl_loss - oracle):.2e}")
+    assert trl_loss == pytest.approx(oracle, abs=1e-5)
+    assert (batch["labels"] != IGNORE).sum() == sum(len(encode(tokenizer, q, c, PromptSettings(), 128)[0])
+                                                     - len(prompt_ids(tokenizer, q, PromptSettings()))
+                                                     for q, c in zip(QUESTIONS, CHOSEN))
+
+
+def test_trl_dpo_loss_equals_the_oracle_with_a_reference_model(tiny_lm, tmp_path):
+    from w2s.reasoning.trl_tuning import dpo_dataset
+
+    _, tokenizer = tiny_lm
+    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN, "rejected": REJECTED})
+    policy, reference = _tiny_model(0, tokenizer), _tiny_model(1, tokenizer)
+    trainer = _trl_trainer("dpo", policy, tokenizer, dpo_dataset(tokenizer, rows, PromptSettings(), 128), tmp_path,
+                           ref_model=reference)
+    batch = _batch(trainer)
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, IGNORE)
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
+        logprobs = [completion_logprobs(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+                                        labels)[0].chunk(2) for m in (trainer.model, reference)]
+        oracle, _ = dpo_loss(logprobs[0][0], logprobs[0][1], logprobs[1][0], logprobs[1][1], 0.3)
+    print(f"DPO: trl {trl_loss:.8f} oracle {oracle.item():.8f} difference {abs(trl_loss - oracle.item()):.2e}")
+    assert trl_loss == pytest.approx(oracle.item(), abs=1e-5)
+    assert abs(oracle.item() - math.log(2)) > 1e-3  # the reference differs, so the margin is not trivially zero

@@ -1,10 +1,9 @@
-"""Causal-LM students: SFT on selected solutions, then DPO on preference pairs, in one small loop.
+"""Causal-LM students: SFT on selected solutions, then DPO on preference pairs.
 
-Losses (tested against hand-computed values in tests/reasoning/test_reasoning_tuning.py):
-- SFT: mean negative log-likelihood of the completion tokens (prompt tokens are masked);
-- DPO (Rafailov et al. 2023): -log sigmoid(beta * [(log pi(y_c) - log ref(y_c)) - (log pi(y_r) - log ref(y_r))]),
-  with sequence log-probabilities summed over completion tokens. The reference is the policy as it
-  enters the DPO stage; its log-probabilities are computed once up front, so no second model is held.
+Two backends, chosen by ``reasoning.train.backend``: ``trl`` (``trl_tuning``: trl's SFTTrainer and
+DPOTrainer, multi-GPU through ``accelerate launch``) and ``loop``, the small hand-written loop here. Both
+optimize the losses of ``objectives`` on the same tokens. In the loop the DPO reference is the policy as
+it enters the DPO stage; its log-probabilities are computed once up front, so no second model is held.
 
 The checkpoint written is a plain Hugging Face causal-LM directory (LoRA adapters merged), which
 vLLM samples from in the evaluation stage.
@@ -15,91 +14,30 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..config import schema_defaults
 from ..io import atomic_dir, write_json
 from ..runtime import autocast_dtype, pick_device, seed_everything
 from ..settings import from_config
 from ..train import linear_schedule
-from .prompts import PromptSettings, completion_ids, prompt_ids
+from .objectives import (  # noqa: F401  (re-exported: the loop's pieces and the settings live in objectives)
+    IGNORE,
+    TuneSettings,
+    collate,
+    completion_logprobs,
+    dpo_loss,
+    encode,
+    lora_config,
+    sft_loss,
+)
+from .prompts import PromptSettings
 
 log = logging.getLogger(__name__)
-IGNORE = -100
-
-
-@dataclass(frozen=True)
-class TuneSettings:
-    lr: float = 1e-5
-    dpo_lr: float | None = None  # defaults to lr
-    epochs: int = 1
-    dpo_epochs: int | None = None  # defaults to epochs
-    batch_size: int = 4
-    max_length: int = 512  # prompt + completion tokens; longer completions are cut
-    weight_decay: float = 0.0
-    warmup_frac: float = 0.1
-    grad_clip: float = 1.0
-    dpo_beta: float = 0.1
-    lora: dict | None = None  # {r, alpha, dropout}: train a LoRA adapter and merge it before saving
-
-
-# --------------------------------------------------------------------------- losses
-
-
-def completion_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per sequence: the summed log-probability of its labeled tokens, and how many there are.
-
-    ``logits[:, t]`` predicts ``labels[:, t + 1]`` (the usual causal shift); IGNORE labels count for nothing.
-    """
-    logits, labels = logits[:, :-1].float(), labels[:, 1:]
-    mask = labels != IGNORE
-    token_logprobs = torch.gather(F.log_softmax(logits, dim=-1), 2, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-    return (token_logprobs * mask).sum(dim=1), mask.sum(dim=1)
-
-
-def sft_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood over every labeled token of the batch."""
-    total, count = completion_logprobs(logits, labels)
-    return -total.sum() / count.sum().clamp_min(1)
-
-
-def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, reference_chosen: torch.Tensor,
-             reference_rejected: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean DPO loss over pairs, and each pair's reward margin beta * (chosen log-ratio - rejected log-ratio)."""
-    margin = beta * ((policy_chosen - reference_chosen) - (policy_rejected - reference_rejected))
-    return -F.logsigmoid(margin).mean(), margin.detach()
-
-
-# --------------------------------------------------------------------------- data
-
-
-def encode(tokenizer, question: str, completion: str, prompt: PromptSettings, max_length: int) -> tuple[list[int], list[int]]:
-    """Input ids and labels (prompt masked) of one prompt + completion, the completion cut to fit."""
-    prompt_part = prompt_ids(tokenizer, question, prompt)
-    room = max_length - len(prompt_part)
-    if room < 1:
-        raise ValueError(f"a prompt of {len(prompt_part)} tokens leaves no room within max_length={max_length}")
-    answer = completion_ids(tokenizer, completion)[:room]
-    return prompt_part + answer, [IGNORE] * len(prompt_part) + answer
-
-
-def collate(encoded: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded batch tensors: input_ids, attention_mask, labels."""
-    width = max(len(ids) for ids, _ in encoded)
-    input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(encoded), width), IGNORE, dtype=torch.long)
-    attention = torch.zeros((len(encoded), width), dtype=torch.long)
-    for i, (ids, labs) in enumerate(encoded):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        labels[i, : len(labs)] = torch.tensor(labs)
-        attention[i, : len(ids)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[list[int]]:
@@ -185,10 +123,48 @@ class _Run:
                 "final_reward_margin": margins[-1]}
 
 
+def _tune_loop(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: PromptSettings, seed: int,
+               target: torch.device) -> tuple[dict, object]:
+    """The hand-written loop: stats of the stages that have rows, and the trained model (LoRA merged)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(local, dtype=torch.float32).to(target)
+    if tune.lora:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora_config(tune.lora))
+    run = _Run(model, AutoTokenizer.from_pretrained(local), tune, prompt, target, seed)
+    info = {}
+    for stage in ("sft", "dpo"):
+        part = rows[rows["stage"] == stage]
+        if not part.empty:
+            info[stage] = getattr(run, stage)(part.reset_index(drop=True))
+            log.info("%s: %s", stage, info[stage])
+    return info, model.merge_and_unload() if tune.lora else model
+
+
+def _tune_trl(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: PromptSettings, seed: int,
+              target: torch.device, out_dir: Path) -> tuple[dict, object]:
+    """trl's trainers: stats, and the trained model on the main process (None on the other ranks)."""
+    import shutil
+
+    from accelerate import PartialState
+    from transformers import AutoModelForCausalLM
+
+    from .trl_tuning import train_with_trl
+
+    scratch = out_dir.parent / f".{out_dir.name}.trl"  # the same path on every rank
+    info, final = train_with_trl(local, rows, tune, prompt, seed, scratch, target)
+    model = AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32) if PartialState().is_main_process else None
+    if model is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return info, model
+
+
 def tune_student(checkpoint: str, train_set: str | Path, settings: dict, prompt: dict, seed: int,
                  out_dir: str | Path, device: str = "auto") -> dict:
     """Train a causal LM on a train set (SFT rows, then DPO rows) and save it as a checkpoint directory."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from ..models import resolve_checkpoint
 
@@ -198,27 +174,16 @@ def tune_student(checkpoint: str, train_set: str | Path, settings: dict, prompt:
     seed_everything(seed)
     local = resolve_checkpoint(checkpoint)
     target = pick_device(device)
-    model = AutoModelForCausalLM.from_pretrained(local, dtype=torch.float32).to(target)
-    tokenizer = AutoTokenizer.from_pretrained(local)
-    if tune.lora:
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        lora = {**schema_defaults("reasoning.train.lora"), **tune.lora}  # keys left out: the schema's defaults
-        model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=lora["r"], lora_alpha=lora["alpha"],
-                                                 lora_dropout=lora["dropout"], target_modules="all-linear"))
-    run = _Run(model, tokenizer, tune, prompt_settings, target, seed)
     started = time.time()
     info: dict = {"checkpoint": checkpoint, "seed": seed, "settings": asdict(tune), "device": str(target)}
-    for stage in ("sft", "dpo"):
-        part = rows[rows["stage"] == stage]
-        if not part.empty:
-            info[stage] = getattr(run, stage)(part.reset_index(drop=True))
-            log.info("%s: %s", stage, info[stage])
-    info["seconds"] = round(time.time() - started, 1)
-    if tune.lora:
-        model = model.merge_and_unload()
-    with atomic_dir(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(info, tmp / "training.json")
+    if tune.backend == "trl":
+        stages, model = _tune_trl(local, rows, tune, prompt_settings, seed, target, Path(out_dir))
+    else:
+        stages, model = _tune_loop(local, rows, tune, prompt_settings, seed, target)
+    info.update(stages, seconds=round(time.time() - started, 1))
+    if model is not None:  # None on the ranks other than the first of a multi-GPU run
+        with atomic_dir(out_dir) as tmp:
+            model.save_pretrained(tmp)
+            AutoTokenizer.from_pretrained(local).save_pretrained(tmp)
+            write_json(info, tmp / "training.json")
     return info
