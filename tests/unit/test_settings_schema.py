@@ -108,3 +108,24 @@ def test_a_drifted_default_is_caught():
     drifted = make_dataclass("Drifted", [(f.name, object, 0.123 if f.name == "lr" else f.default)
                                          for f in fields(TrainSettings)])
     assert dataclass_defaults(drifted)["lr"] != expected_defaults("weak.train")["lr"]
+
+
+def test_defaults_from_schema_fills_fields_and_keeps_what_the_schema_lacks():
+    from dataclasses import dataclass, field
+
+    from w2s.schema import defaults_from_schema
+
+    @dataclass(frozen=True)
+    @defaults_from_schema("reasoning.sampling")
+    class Sampling:
+        extra: int  # not in the schema, no default: the caller must give it
+        temperature: float
+        stop: tuple  # the schema's [] becomes () (a dataclass default must be immutable)
+        prompt: dict = field(default_factory=lambda: {"kept": True})
+
+    made = Sampling(extra=3)
+    assert made.temperature == schema_defaults("reasoning.sampling")["temperature"]
+    assert made.stop == ()
+    assert made.prompt == {"kept": True}
+    with pytest.raises(TypeError):
+        Sampling()  # `extra` has no default anywhere

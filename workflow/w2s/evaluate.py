@@ -36,7 +36,7 @@ from .metrics import (
     subset_accuracy,
 )
 from .model_size import model_parameters
-from .schema import schema_defaults
+from .schema import defaults_from_schema
 from .tables import soft_labels
 
 EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "method", "seed")
@@ -53,19 +53,17 @@ HEADLINE_COLUMNS = (
 _NOT_AVERAGED = {"seed", "weak_params", "strong_params", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded", "pgr_boot_undefined_frac", "min_pgr_gap", "weak_confidence_threshold"}
 
 
-_DEFAULTS = schema_defaults("evaluation")
-
-
 @dataclass(frozen=True)
+@defaults_from_schema("evaluation")
 class EvaluationSettings:
     """The `evaluation` config section (see the schema for each key's meaning and its default)."""
 
-    min_pgr_gap: float = _DEFAULTS["min_pgr_gap"]
-    bootstrap_samples: int = _DEFAULTS["bootstrap_samples"]
-    confidence_level: float = _DEFAULTS["confidence_level"]
-    bootstrap_seed: int = _DEFAULTS["bootstrap_seed"]
-    ece_bins: int = _DEFAULTS["ece_bins"]
-    confidence_split: float | str = _DEFAULTS["confidence_split"]
+    min_pgr_gap: float
+    bootstrap_samples: int
+    confidence_level: float
+    bootstrap_seed: int
+    ece_bins: int
+    confidence_split: float | str
 
 
 @dataclass(frozen=True)

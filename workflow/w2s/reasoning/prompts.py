@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..schema import schema_defaults
-
-_DEFAULTS = schema_defaults("reasoning.sampling.prompt")
-
+from ..schema import defaults_from_schema
 
 @dataclass(frozen=True)
+@defaults_from_schema("reasoning.sampling.prompt")
 class PromptSettings:
     """``reasoning.sampling.prompt``; defaults are the schema's."""
 
-    template: str = _DEFAULTS["template"]  # must contain {question}
-    chat_template: bool = _DEFAULTS["chat_template"]  # wrap in the tokenizer's chat template (instruct models)
-    system_prompt: str | None = _DEFAULTS["system_prompt"]
+    template: str  # must contain {question}
+    chat_template: bool  # wrap in the tokenizer's chat template (instruct models)
+    system_prompt: str | None
 
     def __post_init__(self) -> None:
         if "{question}" not in self.template:
