@@ -1,6 +1,7 @@
 # Weak-to-strong generalization experiments: config.yaml -> results/summary.{parquet,csv} (classification)
 # and results/reasoning/<task>/seed<seed>/metrics.json (the generative reasoning track).
-# Each stage lives in workflow/rules/<stage>.smk and calls the `w2s` package (workflow/w2s).
+# Each stage lives in workflow/rules/<stage>.smk (the reasoning track's in workflow/rules/reasoning/)
+# and calls the `w2s` package (workflow/w2s); docs/architecture.md is the map.
 
 from snakemake.utils import min_version
 
@@ -25,7 +26,18 @@ include: "workflow/rules/store.smk"
 include: "workflow/rules/weak_sources.smk"
 include: "workflow/rules/strong.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/reasoning.smk"
+
+
+# The generative reasoning track, one file per step, only when the config has a `reasoning` section.
+if REASONING:
+
+    include: "workflow/rules/reasoning/common.smk"
+    include: "workflow/rules/reasoning/problems.smk"
+    include: "workflow/rules/reasoning/sampling.smk"
+    include: "workflow/rules/reasoning/scoring.smk"
+    include: "workflow/rules/reasoning/train_set.smk"
+    include: "workflow/rules/reasoning/training.smk"
+    include: "workflow/rules/reasoning/evaluation.smk"
 
 
 rule all:
@@ -34,5 +46,4 @@ rule all:
         store_publish_targets,
         verifier_reports,
         reasoning_targets,
-        reasoning_publish_targets,
     default_target: True

@@ -124,7 +124,7 @@ def test_tiny_generative_experiment_end_to_end(tmp_path):
     # Training settings rerun the trained models' chain only; the base samples (the costly part) stay.
     changed = {**_config(train={**TINY["reasoning"]["train"], "dpo_beta": 0.2}), "label_store": str(store)}
     jobs = jobs_in(snakemake(tmp_path, "-n", ALONE, configfile=write_config(tmp_path / "changed.yaml", changed)))
-    assert "reasoning_sample_base" not in jobs and "fetch_reasoning_samples" not in jobs
+    assert "reasoning_sample_base" not in jobs and "store_fetch_reasoning_samples" not in jobs
     assert jobs["reasoning_train"] == 2 and jobs["reasoning_evaluate"] == 1
 
     # The base samples were published to the label store: another team fetches them instead of sampling.
@@ -133,15 +133,15 @@ def test_tiny_generative_experiment_end_to_end(tmp_path):
     team_b = tmp_path / "team_b"
     team_b.mkdir()
     jobs = jobs_in(snakemake(team_b, "-n", ALONE, configfile=configfile))
-    assert jobs["fetch_reasoning_samples"] == 2 and "reasoning_sample_base" not in jobs
+    assert jobs["store_fetch_reasoning_samples"] == 2 and "reasoning_sample_base" not in jobs
 
 
 def test_sample_store_key_follows_what_changes_the_samples():
     from w2s.label_store import label_key
-    from w2s.reasoning.plan import sample_key_inputs
+    from w2s.store_keys import reasoning_samples_key_inputs
 
     def key(config, generator="weak"):
-        return label_key(sample_key_inputs(resolve_config(config), "gsm_symbolic", 0, generator))
+        return label_key(reasoning_samples_key_inputs(resolve_config(config), "gsm_symbolic", 0, generator))
 
     base = key(TINY)
     assert key(TINY) == base and key(TINY, "strong") != base

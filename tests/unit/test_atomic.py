@@ -58,7 +58,9 @@ def test_provenance_round_trip_and_hashes(tmp_path):
 @pytest.mark.slow
 def test_killed_training_leaves_no_checkpoint_and_reruns_cleanly(tiny_classifier, tiny_splits, tmp_path):
     out = tmp_path / "weak" / "model"
-    command = [sys.executable, "-m", "w2s", "--threads", "1", "train-teacher", "--data-dir", str(tiny_splits),
+    command = [sys.executable, "-m", "w2s", "--threads", "1", "train-teacher",
+               "--train", str(tiny_splits / "weak_train.parquet"), "--val", str(tiny_splits / "val.parquet"),
+               "--manifest", str(tiny_splits / "manifest.json"),
                "--checkpoint", str(tiny_classifier), "--seed", "0", "--device", "cpu", "--out-dir", str(out)]
     long_run = command + ["--settings", '{"epochs": 200, "batch_size": 4}']
     process = subprocess.Popen(long_run, stderr=subprocess.PIPE, text=True)

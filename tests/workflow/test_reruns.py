@@ -37,7 +37,7 @@ def team_config(tiny_config, tmp_path_factory) -> dict:
 def team_a(team_config, tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("team_a")
     ran = jobs_in(snakemake(workdir, configfile=write_config(workdir / "config.yaml", team_config)))
-    assert {"train_weak", "label_weak", "publish_weak_labels"} <= set(ran) and "fetch_weak_labels" not in ran
+    assert {"train_weak", "label_weak", "store_publish_weak_labels"} <= set(ran) and "store_fetch_weak_labels" not in ran
     assert len(LabelStore(team_config["label_store"]).keys()) == 1
     return workdir
 
@@ -65,7 +65,7 @@ def test_method_setting_reruns_that_student_only(team_a, team_config):
 def test_weak_model_setting_reruns_everything_downstream_of_the_teacher(team_a, team_config):
     changed = copy.deepcopy(team_config)
     changed["weak"]["train"]["lr"] = 1e-4
-    assert dry_run(team_a, changed) == {"train_weak", "label_weak", "publish_weak_labels"} | AFTER_LABELS
+    assert dry_run(team_a, changed) == {"train_weak", "label_weak", "store_publish_weak_labels"} | AFTER_LABELS
 
 
 def test_fresh_clone_readme_and_comment_edits_rerun_nothing(team_a, team_config, tmp_path):
@@ -91,7 +91,7 @@ def test_fresh_clone_readme_and_comment_edits_rerun_nothing(team_a, team_config,
 def test_team_b_fetches_from_the_store_and_runs_no_teacher_or_labeling(team_a, team_config, tmp_path):
     labels = [f"{LABELS}/{split}.parquet" for split in ("transfer", "test")]
     ran = jobs_in(snakemake(tmp_path, *labels, configfile=write_config(tmp_path / "config.yaml", team_config)))
-    assert "fetch_weak_labels" in ran
+    assert "store_fetch_weak_labels" in ran
     assert not {"train_weak", "label_weak"} & set(ran)
     for name in labels:
         assert (tmp_path / name).read_bytes() == (team_a / name).read_bytes()
@@ -125,5 +125,5 @@ def test_corrupt_entry_is_detected_and_recomputed(team_a, team_config, tmp_path)
     result = snakemake(tmp_path, STORE_ENTRY, configfile=write_config(tmp_path / "config.yaml", team_config))
     assert "is corrupt" in result.stdout + result.stderr
     ran = jobs_in(result)
-    assert {"train_weak", "label_weak", "publish_weak_labels"} <= set(ran) and "fetch_weak_labels" not in ran
+    assert {"train_weak", "label_weak", "store_publish_weak_labels"} <= set(ran) and "store_fetch_weak_labels" not in ran
     assert store.verify(key) is not None  # republished, valid again

@@ -137,3 +137,53 @@ def test_end_to_end_tiny_run_then_nothing_to_do(tiny_config, tmp_path):
     assert "rule train_student:" in log and "rule train_ceiling:" in log
     assert "rule train_weak:" not in log and "rule label_weak:" not in log
     assert (base / "strong/tiny_strong/ceiling/model/model.safetensors").exists()
+
+
+def _rules(workdir: Path, configfile: Path) -> set[str]:
+    return set(snakemake(workdir, "--list-rules", configfile=configfile).stdout.split())
+
+
+def test_reasoning_rules_are_included_only_with_a_reasoning_section(tmp_path):
+    from w2s.stages import STAGES, STORE_ARTIFACTS, TARGET_RULES, stage, store_rules
+
+    classification = _rules(tmp_path, ROOT / "config.yaml")
+    both = _rules(tmp_path, ROOT / "examples/reasoning_cpu.yaml")
+    reasoning = {rule for rule in both if "reasoning" in rule}
+    assert reasoning and not classification & reasoning
+    assert set(store_rules("reasoning_samples")) <= reasoning
+    # Every rule of either track is a stage of the one stage table (store rules: their store stage).
+    for rule in (classification | both) - set(TARGET_RULES):
+        assert stage(rule).rule in STAGES, rule
+    # One store stage per direction serves every artifact kind.
+    for artifact in STORE_ARTIFACTS:
+        fetch, publish = store_rules(artifact)
+        assert (stage(fetch).command, stage(publish).command) == ("store-fetch", "store-publish")
+        assert stage(fetch).entry == stage(publish).entry == "label_store"
+
+
+def test_both_artifact_kinds_run_the_one_store_command(tmp_path):
+    """Weak labels and reasoning samples go through the same store stage: one command, per-kind files."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    reasoning = yaml.safe_load((ROOT / "examples/reasoning_cpu.yaml").read_text())
+    config["models"] |= reasoning["models"]
+    config["reasoning"] = reasoning["reasoning"]
+    config["label_store"] = str(tmp_path / "store")
+    result = snakemake(tmp_path, "-n", "-p", configfile=write_config(tmp_path / "config.yaml", config))
+    jobs = jobs_in(result)
+    assert jobs["store_publish_weak_labels"] == 1 and jobs["store_publish_reasoning_samples"] >= 2
+    publishes = [line.split("w2s ", 1)[1] for line in result.stdout.splitlines() if "w2s store-publish" in line]
+    assert len(publishes) == jobs["store_publish_weak_labels"] + jobs["store_publish_reasoning_samples"]
+    files = {line.split("--files ")[1].split(" --out")[0].count("=") for line in publishes}
+    assert files == {1, 2}  # samples.parquet; transfer.parquet and test.parquet
+    assert all(line.startswith(f"store-publish --store {tmp_path / 'store'} --key ") for line in publishes)
+
+
+def test_paths_are_declared_once():
+    """Rules name files with the patterns of w2s/paths.py, never a spelled-out results/ path."""
+    from w2s.paths import DATA_SPLIT, LOG, WEAK_LABELS, fill
+
+    for path in [ROOT / "Snakefile", *(ROOT / "workflow/rules").rglob("*.smk")]:
+        assert '"results/' not in path.read_text(), path
+    assert fill(WEAK_LABELS, split="test") == "results/{task}/seed{seed}/weak/{weak}/labels/test.parquet"
+    assert DATA_SPLIT.format(task="t", seed=0, split="val") == "results/t/seed0/data/val.parquet"
+    assert LOG("train_weak", "{weak}") == "results/logs/{task}/seed{seed}/train_weak/{weak}.log"

@@ -1,6 +1,7 @@
 # Shared declarations: the resolved config, the experiment grid, wildcard constraints and the
 # input/params functions that several rules use. Logic lives in the w2s package.
-# Every output goes under results/ (run elsewhere with `snakemake --directory DIR`).
+# Every output goes under results/ (run elsewhere with `snakemake --directory DIR`), at the paths
+# declared once, as named patterns, in w2s/paths.py (DATA_SPLIT, WEAK_LABELS, LOG(rule), ...).
 
 import functools
 import json
@@ -18,13 +19,14 @@ from w2s.experiments import (
     strong_spec,
     task_spec,
     teacher_train_settings,
-    weak_label_key_inputs,
     weak_sources,
 )
 from w2s.fingerprint import code_hash
 from w2s.label_store import computed_locally, has_entry, label_key, made_for_key
+from w2s.paths import *  # the named path patterns every rule uses
 from w2s.reasoning import plan as reasoning_plan
 from w2s.resources import rule_resources, stage_threads, tensor_parallel_size
+from w2s.store_keys import key_inputs
 
 CFG = resolve_config(config)
 GRID = experiment_grid(CFG)
@@ -64,50 +66,6 @@ wildcard_constraints:
 
 
 LABEL_STORE = CFG["label_store"]
-# Named as an input when the store has no entry: no rule makes it, so label_weak runs instead.
-STORE_MISS = "label-store-miss/{task}/seed{seed}/{weak}"
-
-
-@functools.cache
-def _weak_label_key(task, seed, weak):
-    return label_key(weak_label_key_inputs(CFG, task, seed, weak))
-
-
-def weak_label_key(wildcards):
-    return _weak_label_key(wildcards.task, str(wildcards.seed), wildcards.weak)
-
-
-def fetch_or_miss(manifest, key, made_here, miss):
-    """Inputs of a store-fetch rule: the data manifest, plus ``miss`` (a file no rule makes, so the
-    producing rule runs instead) unless the store holds ``key`` and ``made_here()`` is false."""
-    inputs = {"manifest": manifest}
-    if not (LABEL_STORE and has_entry(LABEL_STORE, key) and not made_here()):
-        inputs["store_miss"] = miss
-    return inputs
-
-
-def store_fetch_inputs(wildcards):
-    """Fetch when the store has the labels, unless this run computed them itself for this key."""
-    weak_dir = "results/{task}/seed{seed}/weak/{weak}".format(**wildcards)
-    key = weak_label_key(wildcards)
-    return fetch_or_miss(
-        "results/{task}/seed{seed}/data/manifest.json".format(**wildcards),
-        key,
-        lambda: computed_locally(f"{weak_dir}/labels/transfer.parquet", f"{weak_dir}/model", key),
-        STORE_MISS.format(**wildcards),
-    )
-
-
-def store_publish_targets(wildcards):
-    if not LABEL_STORE:
-        return []
-    return sorted(
-        {
-            f"results/{e.task}/seed{e.seed}/weak/{e.weak}/labels/store_entry.json"
-            for e in GRID
-            if e.weak in CFG["weak"]["models"]
-        }
-    )
 
 
 def name_pattern(names):
@@ -126,51 +84,50 @@ def teacher_seed(wildcards):
 
 
 def labels_of(wildcards, source, split):
-    return f"results/{wildcards.task}/seed{wildcards.seed}/weak/{source}/labels/{split}.parquet"
+    return WEAK_LABELS.format(task=wildcards.task, seed=wildcards.seed, weak=source, split=split)
 
 
-def ensemble_inputs(wildcards):
-    members = CFG["weak"]["ensembles"][wildcards.weak]["members"]
-    return [labels_of(wildcards, m, split) for m in members for split in LABELED_SPLITS]
+def source_files(sources):
+    """Input function: the weak labels of each source, transfer and test, source by source."""
+    return lambda w: [labels_of(w, s, split) for s in sources(w) for split in LABELED_SPLITS]
 
 
-def ensemble_member_args(wildcards):
-    members = CFG["weak"]["ensembles"][wildcards.weak]["members"]
-    return " ".join(f"{m}={os.path.dirname(labels_of(wildcards, m, 'test'))}" for m in members)
+def source_file_args(sources):
+    """params function: SOURCE/SPLIT=PATH for the weak labels of each source, in the config's order."""
+    return lambda w: " ".join(
+        f"{s}/{split}={labels_of(w, s, split)}" for s in sources(w) for split in LABELED_SPLITS
+    )
+
+
+def split_args(files):
+    """SPLIT=PATH for each labeled split of a rule's named files (``transfer``, ``test``)."""
+    return " ".join(f"{split}={files[split]}" for split in LABELED_SPLITS)
+
+
+def ensemble_members(wildcards):
+    return CFG["weak"]["ensembles"][wildcards.weak]["members"]
 
 
 def aggregated_teachers(wildcards):
     return CFG["weak"]["aggregated"][wildcards.weak]["teachers"]
 
 
-def aggregated_inputs(wildcards):
-    return [
-        labels_of(wildcards, t, split)
-        for t in aggregated_teachers(wildcards)
-        for split in LABELED_SPLITS
-    ]
+def degraded_source(wildcards):
+    return [CFG["weak"]["degraded"][wildcards.weak]["source"]]
 
 
-def aggregated_teacher_args(wildcards):
-    return " ".join(
-        f"{t}={os.path.dirname(labels_of(wildcards, t, 'test'))}"
-        for t in aggregated_teachers(wildcards)
-    )
+def source_provenance(wildcards):
+    return as_json({"task": wildcards.task, "seed": int(wildcards.seed), "weak_model": wildcards.weak})
 
 
 def verifier_reports(wildcards):
     return sorted(
         {
-            f"results/{e.task}/seed{e.seed}/weak/{e.weak}/verifier_evaluation.json"
+            VERIFIER_REPORT.format(task=e.task, seed=e.seed, weak=e.weak)
             for e in GRID
             if e.weak in CFG["weak"]["aggregated"]
         }
     )
-
-
-def degraded_source_inputs(wildcards):
-    source = CFG["weak"]["degraded"][wildcards.weak]["source"]
-    return [labels_of(wildcards, source, split) for split in LABELED_SPLITS]
 
 
 def as_json(value):
@@ -180,7 +137,7 @@ def as_json(value):
 
 def metrics_files(wildcards):
     return [
-        f"results/{e.task}/seed{e.seed}/metrics/{e.weak}/{e.strong}/{e.method}.json"
+        METRICS.format(task=e.task, seed=e.seed, weak=e.weak, strong=e.strong, method=e.method)
         for e in GRID
     ]
 
@@ -189,8 +146,9 @@ def feature_inputs(wildcards):
     """Frozen features of transfer and test, needed only in linear_probe mode."""
     if strong_spec(CFG, wildcards.strong)["mode"] != "linear_probe":
         return {}
-    prefix = "results/{task}/seed{seed}/strong/{strong}/features/".format(**wildcards)
-    return {f"features_{split}": f"{prefix}{split}.parquet" for split in LABELED_SPLITS}
+    return {
+        f"features_{split}": FEATURES.format(**wildcards, split=split) for split in LABELED_SPLITS
+    }
 
 
 def feature_args(wildcards, input):
@@ -217,114 +175,89 @@ def classification_targets(wildcards):
     return [*rules.summarize.output, *rules.plots.output]
 
 
+# ------------------------------------------------------------------ the label store (store.smk)
+# Weak labels and reasoning samples, each keyed by w2s.store_keys.
+
+# Per artifact kind: the wildcard naming the model, the data manifest the entry was made from, the
+# miss file, and whether this run made the local copy itself for the key (then it stays the producer's).
+STORE_ARTIFACTS = {
+    "weak_labels": dict(
+        name="weak",
+        manifest=DATA_MANIFEST,
+        miss=STORE_MISS,
+        made_here=lambda w, key: computed_locally(
+            WEAK_LABELS.format(**w, split="transfer"), TEACHER_MODEL.format(**w), key
+        ),
+    ),
+    "reasoning_samples": dict(
+        name="generator",
+        manifest=R_PROBLEMS_MANIFEST,
+        miss=R_STORE_MISS,
+        made_here=lambda w, key: made_for_key(R_SAMPLES.format(**w), key),
+    ),
+}
+
+
+@functools.cache
+def _store_key(artifact, task, seed, name):
+    return label_key(key_inputs(CFG, artifact, task, seed, name))
+
+
+def store_key(artifact):
+    """params function: the store key of a job's entry (labels name it in their provenance too)."""
+    name = STORE_ARTIFACTS[artifact]["name"]
+    return lambda w: _store_key(artifact, w.task, str(w.seed), getattr(w, name))
+
+
+def store_key_inputs(artifact):
+    """params function: what the key was computed from, recorded in the entry."""
+    name = STORE_ARTIFACTS[artifact]["name"]
+    return lambda w: as_json(key_inputs(CFG, artifact, w.task, w.seed, getattr(w, name)))
+
+
+def store_fetch_inputs(artifact):
+    """Input function: the manifest, plus the miss file unless the store holds the entry and this run
+    did not make the local copy itself for this key."""
+    spec = STORE_ARTIFACTS[artifact]
+
+    def inputs(wildcards):
+        found = False
+        if LABEL_STORE:
+            key = store_key(artifact)(wildcards)
+            found = has_entry(LABEL_STORE, key) and not spec["made_here"](wildcards, key)
+        miss = {} if found else {"store_miss": spec["miss"].format(**wildcards)}
+        return {"manifest": spec["manifest"].format(**wildcards), **miss}
+
+    return inputs
+
+
+def entry_files(files):
+    """NAME.parquet=PATH for each named file of a job but the manifest: the entry's files."""
+    return " ".join(f"{name}.parquet={path}" for name, path in files.items() if name != "manifest")
+
+
+def store_publish_targets(wildcards):
+    """The store entries of every teacher and every reasoning base generator, with a store."""
+    if not LABEL_STORE:
+        return []
+    weak = {
+        WEAK_STORE_ENTRY.format(task=e.task, seed=e.seed, weak=e.weak)
+        for e in GRID
+        if e.weak in CFG["weak"]["models"]
+    }
+    samples = expand(
+        R_SAMPLES_STORE_ENTRY, task=REASONING.get("tasks", []), seed=CFG["seeds"], generator=R_BASE
+    )
+    return [*sorted(weak), *samples]
+
+
 # ------------------------------------------------------------------ the generative reasoning track
+# Its rules and helpers are in rules/reasoning/, included only when the config has a `reasoning`
+# section; the store (store.smk) and rule `all` need its generators and targets.
 
 REASONING = CFG.get("reasoning") or {}
 R_BASE = reasoning_plan.base_generators(CFG) if REASONING else []
 R_TRAINED = list(reasoning_plan.trained_models(CFG)) if REASONING else []
-R_ROOT = "results/reasoning/{task}/seed{seed}"
-
-
-def reasoning_metrics_files(wildcards):
-    if not REASONING:
-        return []
-    return [
-        f"results/reasoning/{task}/seed{seed}/metrics.json"
-        for task in REASONING["tasks"]
-        for seed in CFG["seeds"]
-    ]
-
-
-def reasoning_train_set_inputs(wildcards):
-    method = reasoning_plan.trained_models(CFG)[wildcards.generator]
-    root = R_ROOT.format(**wildcards)
-    inputs = {
-        f"samples_{g}": f"{root}/samples/{g}.parquet"
-        for g in reasoning_plan.train_set_inputs(CFG, wildcards.generator)
-    }
-    if reasoning_plan.reads_weak_scores(method):
-        inputs["weak_scores"] = f"{root}/scores/weak.parquet"
-    return inputs
-
-
-def reasoning_sample_args(wildcards, input):
-    return " ".join(
-        f"{key[len('samples_'):]}={path}"
-        for key, path in input.items()
-        if key.startswith("samples_")
-    )
-
-
-def reasoning_generator_files(wildcards):
-    root = R_ROOT.format(**wildcards)
-    files = {}
-    for g in reasoning_plan.generators(CFG):
-        files[f"samples_{g}"] = f"{root}/samples/{g}.parquet"
-        files[f"scores_{g}"] = f"{root}/scores/{g}.parquet"
-    return files
-
-
-def reasoning_generator_specs(wildcards, input):
-    return as_json(
-        {
-            g: {
-                "role": reasoning_plan.role(CFG, g),
-                "samples": input[f"samples_{g}"],
-                "scores": input[f"scores_{g}"],
-                "uses_gold": reasoning_plan.student_uses_gold(CFG, g),
-            }
-            for g in reasoning_plan.generators(CFG)
-        }
-    )
-
-
-def reasoning_n_arg(wildcards):
-    """``--n`` of a sampling job: SPLIT=N for each split the generator samples."""
-    per_split = reasoning_plan.samples_per_split(CFG, wildcards.generator)
-    return " ".join(f"{split}={n}" for split, n in per_split.items())
-
-
-def reasoning_sampling_arg(wildcards):
-    return as_json(reasoning_plan.sampling(CFG, wildcards.generator))
-
-
-def reasoning_engine(rule):
-    """vLLM settings of a sampling rule's jobs: tensor parallelism over every GPU the job is granted."""
-    return as_json(
-        {**REASONING.get("engine", {}), "tensor_parallel_size": tensor_parallel_size(CFG, rule)}
-    )
-
-
-# Reasoning samples of the base generators are shared through label_store like weak labels.
-REASONING_STORE_MISS = "label-store-miss/reasoning/{task}/seed{seed}/{generator}"
-
-
-@functools.cache
-def _reasoning_sample_key(task, seed, generator):
-    return label_key(reasoning_plan.sample_key_inputs(CFG, task, seed, generator))
-
-
-def reasoning_sample_key(wildcards):
-    return _reasoning_sample_key(wildcards.task, str(wildcards.seed), wildcards.generator)
-
-
-def reasoning_sample_provenance(wildcards):
-    """Base generators' samples name their store key; trained generators' samples are never shared."""
-    shared = LABEL_STORE and wildcards.generator in R_BASE
-    key = reasoning_sample_key(wildcards) if shared else None
-    return as_json({"task": wildcards.task, "seed": int(wildcards.seed), "store_key": key})
-
-
-def reasoning_fetch_inputs(wildcards):
-    """Fetch when the store has these samples, unless this run sampled them itself for this key."""
-    root = R_ROOT.format(**wildcards)
-    key = reasoning_sample_key(wildcards) if LABEL_STORE else None
-    return fetch_or_miss(
-        f"{root}/problems/manifest.json",
-        key,
-        lambda: made_for_key(f"{root}/samples/{wildcards.generator}.parquet", key),
-        REASONING_STORE_MISS.format(**wildcards),
-    )
 
 
 def reasoning_targets(wildcards):
@@ -332,18 +265,6 @@ def reasoning_targets(wildcards):
     if not REASONING:
         return []
     return [
-        *reasoning_metrics_files(wildcards),
-        "results/reasoning/summary.csv",
-        "results/reasoning/summary_by_seed.csv",
-    ]
-
-
-def reasoning_publish_targets(wildcards):
-    if not (LABEL_STORE and REASONING):
-        return []
-    return [
-        f"results/reasoning/{task}/seed{seed}/samples/{g}.store_entry.json"
-        for task in REASONING["tasks"]
-        for seed in CFG["seeds"]
-        for g in R_BASE
+        *expand(R_METRICS, task=REASONING["tasks"], seed=CFG["seeds"]),
+        *rules.reasoning_summarize.output,
     ]

@@ -3,10 +3,8 @@
 
 rule prepare_data:
     output:
-        splits=expand(
-            "results/{{task}}/seed{{seed}}/data/{split}.parquet", split=SPLITS
-        ),
-        manifest="results/{task}/seed{seed}/data/manifest.json",
+        splits=[fill(DATA_SPLIT, split=split) for split in SPLITS],
+        manifest=DATA_MANIFEST,
     params:
         task=lambda w: w.task,
         seed=lambda w: w.seed,
@@ -16,7 +14,7 @@ rule prepare_data:
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/prepare_data.log",
+        LOG("prepare_data"),
     resources:
         mem_mb=4000,
     shell:

@@ -12,14 +12,14 @@ localrules:
 
 rule evaluate:
     input:
-        test="results/{task}/seed{seed}/data/test.parquet",
-        transfer="results/{task}/seed{seed}/data/transfer.parquet",
-        weak_test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
-        weak_transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
-        student="results/{task}/seed{seed}/strong/{strong}/students/{weak}/{method}/predictions.parquet",
-        ceiling="results/{task}/seed{seed}/strong/{strong}/ceiling/predictions.parquet",
+        test=fill(DATA_SPLIT, split="test"),
+        transfer=fill(DATA_SPLIT, split="transfer"),
+        weak_test=fill(WEAK_LABELS, split="test"),
+        weak_transfer=fill(WEAK_LABELS, split="transfer"),
+        student=rules.train_student.output.predictions,
+        ceiling=rules.train_ceiling.output.predictions,
     output:
-        "results/{task}/seed{seed}/metrics/{weak}/{strong}/{method}.json",
+        METRICS,
     params:
         code=code_hash("evaluate"),
         min_gap=EVAL["min_pgr_gap"],
@@ -41,7 +41,7 @@ rule evaluate:
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/evaluate/{weak}/{strong}/{method}.log",
+        LOG("evaluate", "{weak}/{strong}/{method}"),
     resources:
         mem_mb=2000,
     shell:
@@ -58,39 +58,40 @@ rule summarize:
     input:
         metrics_files,
     output:
-        parquet="results/summary.parquet",
+        parquet=f"{SUMMARY}.parquet",
         csv=report(
-            "results/summary.csv",
+            f"{SUMMARY}.csv",
             caption="../report/summary.rst",
             category="Tables",
             labels={"table": "per experiment (CSV)"},
         ),
-        by_seed_parquet="results/summary_by_seed.parquet",
+        by_seed_parquet=f"{SUMMARY_BY_SEED}.parquet",
         by_seed_csv=report(
-            "results/summary_by_seed.csv",
+            f"{SUMMARY_BY_SEED}.csv",
             caption="../report/summary_by_seed.rst",
             category="Tables",
             labels={"table": "over seeds (CSV)"},
         ),
         html=report(
-            "results/summary.html",
+            f"{SUMMARY}.html",
             caption="../report/summary_html.rst",
             category="Tables",
             labels={"table": "headline numbers"},
         ),
         config=report(
-            "results/config.resolved.yaml",
+            RESOLVED_CONFIG,
             caption="../report/config.rst",
             category="Configuration",
         ),
     params:
         code=code_hash("summarize"),
         confidence_level=EVAL["confidence_level"],
-        config=as_json(CFG),
+        # A function: the config's text (a reasoning prompt's "{question}") is not a wildcard pattern.
+        config=lambda w: as_json(CFG),
     conda:
         CONDA_ENV
     log:
-        "results/logs/summarize.log",
+        RUN_LOG("summarize"),
     resources:
         mem_mb=2000,
     shell:
@@ -108,43 +109,43 @@ rule plots:
         metrics=metrics_files,
     output:
         accuracy=report(
-            "results/plots/accuracy.png",
+            f"{PLOTS}/accuracy.png",
             caption="../report/accuracy.rst",
             category="Plots",
             labels={"plot": "accuracy"},
         ),
         pgr=report(
-            "results/plots/pgr.png",
+            f"{PLOTS}/pgr.png",
             caption="../report/pgr.rst",
             category="Plots",
             labels={"plot": "PGR"},
         ),
         student_vs_ceiling=report(
-            "results/plots/student_vs_ceiling.png",
+            f"{PLOTS}/student_vs_ceiling.png",
             caption="../report/student_vs_ceiling.rst",
             category="Plots",
             labels={"plot": "student vs ceiling"},
         ),
         calibration=report(
-            "results/plots/calibration.png",
+            f"{PLOTS}/calibration.png",
             caption="../report/calibration.rst",
             category="Plots",
             labels={"plot": "calibration"},
         ),
         accuracy_vs_strong_size=report(
-            "results/plots/accuracy_vs_strong_size.png",
+            f"{PLOTS}/accuracy_vs_strong_size.png",
             caption="../report/accuracy_vs_strong_size.rst",
             category="Plots",
             labels={"plot": "accuracy vs strong size"},
         ),
         pgr_heatmap=report(
-            "results/plots/pgr_heatmap.png",
+            f"{PLOTS}/pgr_heatmap.png",
             caption="../report/pgr_heatmap.rst",
             category="Plots",
             labels={"plot": "PGR heatmap"},
         ),
-        pgr_table_csv="results/plots/pgr_table.csv",
-        pgr_table_md="results/plots/pgr_table.md",
+        pgr_table_csv=f"{PLOTS}/pgr_table.csv",
+        pgr_table_md=f"{PLOTS}/pgr_table.md",
     params:
         code=code_hash("plots"),
         # The model-family plots show one method: the config's first.
@@ -154,7 +155,7 @@ rule plots:
     conda:
         CONDA_ENV
     log:
-        "results/logs/plots.log",
+        RUN_LOG("plots"),
     resources:
         mem_mb=2000,
     shell:

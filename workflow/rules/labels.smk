@@ -5,12 +5,12 @@ rule label_weak:
     wildcard_constraints:
         weak=TEACHERS,
     input:
-        model="results/{task}/seed{seed}/weak/{weak}/model",
-        transfer="results/{task}/seed{seed}/data/transfer.parquet",
-        test="results/{task}/seed{seed}/data/test.parquet",
+        model=TEACHER_MODEL,
+        transfer=fill(DATA_SPLIT, split="transfer"),
+        test=fill(DATA_SPLIT, split="test"),
     output:
-        transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
-        test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
+        transfer=fill(WEAK_LABELS, split="transfer"),
+        test=fill(WEAK_LABELS, split="test"),
     params:
         code=code_hash("label_weak"),
         # vLLM shards the teacher over every GPU the job is granted.
@@ -22,15 +22,15 @@ rule label_weak:
                 "task": w.task,
                 "seed": int(w.seed),
                 "weak_model": w.weak,
-                "store_key": weak_label_key(w),
+                "store_key": store_key("weak_labels")(w),
             }
         ),
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/label_weak/{weak}.log",
+        LOG("label_weak", "{weak}"),
     benchmark:
-        "results/benchmarks/{task}/seed{seed}/label_weak/{weak}.tsv"
+        BENCHMARK("label_weak", "{weak}")
     threads: stage_threads(CFG, "label_weak")
     resources:
         **rule_resources(CFG, "label_weak"),

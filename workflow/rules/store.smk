@@ -1,59 +1,105 @@
-# The shared weak-label store (config `label_store`). When a valid entry exists for a weak
-# teacher's content key, fetch_weak_labels copies it in and no teacher or labeling job runs;
-# otherwise its input names a file no rule makes, Snakemake falls back to label_weak, and
-# publish_weak_labels adds the new labels to the store.
+# The label store (config `label_store`) as one stage: it holds two kinds of artifact, a weak teacher's
+# labels and a reasoning base generator's samples, each under the key w2s.store_keys computes.
+# store_fetch and store_publish are defined once here and used per artifact kind, as
+# store_{fetch,publish}_<artifact>; a rule's named files are the entry's files (<name>.parquet).
+# Hit: the store holds a valid entry for the key, so store_fetch_<artifact> copies it in and its
+# producer (label_weak, reasoning_sample_base) does not run. Miss: the fetch input names a file no
+# rule makes, Snakemake falls back to the producer, and store_publish_<artifact> adds the entry.
+
+# Its helpers (keys, the miss logic, targets) are in common.smk, under "the label store".
 
 
 localrules:
-    fetch_weak_labels,
-    publish_weak_labels,
+    store_fetch_weak_labels,
+    store_publish_weak_labels,
 
 
-ruleorder: fetch_weak_labels > label_weak
+ruleorder: store_fetch_weak_labels > label_weak
 
 
-rule fetch_weak_labels:
+rule store_fetch_weak_labels:
     wildcard_constraints:
         weak=TEACHERS,
     input:
-        unpack(store_fetch_inputs),
+        unpack(store_fetch_inputs("weak_labels")),
     output:
-        transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
-        test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
+        transfer=fill(WEAK_LABELS, split="transfer"),
+        test=fill(WEAK_LABELS, split="test"),
     params:
         store=LABEL_STORE,
-        key=weak_label_key,
+        key=store_key("weak_labels"),
+        files=lambda w, output: entry_files(output),
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/fetch_weak_labels/{weak}.log",
+        LOG("store_fetch_weak_labels", "{weak}"),
     resources:
         mem_mb=1000,
     shell:
         "w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
-        " --outputs transfer.parquet={output.transfer} test.parquet={output.test} > {log} 2>&1"
+        " --outputs {params.files} > {log} 2>&1"
 
 
-rule publish_weak_labels:
+rule store_publish_weak_labels:
     wildcard_constraints:
         weak=TEACHERS,
     input:
-        manifest="results/{task}/seed{seed}/data/manifest.json",
-        transfer="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
-        test="results/{task}/seed{seed}/weak/{weak}/labels/test.parquet",
+        manifest=DATA_MANIFEST,
+        transfer=fill(WEAK_LABELS, split="transfer"),
+        test=fill(WEAK_LABELS, split="test"),
     output:
-        "results/{task}/seed{seed}/weak/{weak}/labels/store_entry.json",
+        WEAK_STORE_ENTRY,
     params:
         store=LABEL_STORE,
-        key=weak_label_key,
-        key_inputs=lambda w: as_json(weak_label_key_inputs(CFG, w.task, w.seed, w.weak)),
+        key=store_key("weak_labels"),
+        key_inputs=store_key_inputs("weak_labels"),
+        files=lambda w, input: entry_files(input),
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/publish_weak_labels/{weak}.log",
+        LOG("store_publish_weak_labels", "{weak}"),
     resources:
         mem_mb=1000,
     shell:
         "w2s store-publish --store {params.store:q} --key {params.key}"
         " --key-inputs {params.key_inputs:q} --manifest {input.manifest}"
-        " --files transfer.parquet={input.transfer} test.parquet={input.test} --out {output} > {log} 2>&1"
+        " --files {params.files} --out {output} > {log} 2>&1"
+
+
+if REASONING:
+
+    localrules:
+        store_fetch_reasoning_samples,
+        store_publish_reasoning_samples,
+
+    ruleorder: store_fetch_reasoning_samples > reasoning_sample_base
+
+    use rule store_fetch_weak_labels as store_fetch_reasoning_samples with:
+        wildcard_constraints:
+            generator=name_pattern(R_BASE),
+        input:
+            unpack(store_fetch_inputs("reasoning_samples")),
+        output:
+            samples=R_SAMPLES,
+        params:
+            store=LABEL_STORE,
+            key=store_key("reasoning_samples"),
+            files=lambda w, output: entry_files(output),
+        log:
+            R_LOG("store_fetch", "{generator}"),
+
+    use rule store_publish_weak_labels as store_publish_reasoning_samples with:
+        wildcard_constraints:
+            generator=name_pattern(R_BASE),
+        input:
+            manifest=R_PROBLEMS_MANIFEST,
+            samples=R_SAMPLES,
+        output:
+            R_SAMPLES_STORE_ENTRY,
+        params:
+            store=LABEL_STORE,
+            key=store_key("reasoning_samples"),
+            key_inputs=store_key_inputs("reasoning_samples"),
+            files=lambda w, input: entry_files(input),
+        log:
+            R_LOG("store_publish", "{generator}"),

@@ -4,11 +4,11 @@
 
 rule extract_features:
     input:
-        transfer="results/{task}/seed{seed}/data/transfer.parquet",
-        test="results/{task}/seed{seed}/data/test.parquet",
+        transfer=fill(DATA_SPLIT, split="transfer"),
+        test=fill(DATA_SPLIT, split="test"),
     output:
-        transfer="results/{task}/seed{seed}/strong/{strong}/features/transfer.parquet",
-        test="results/{task}/seed{seed}/strong/{strong}/features/test.parquet",
+        transfer=fill(FEATURES, split="transfer"),
+        test=fill(FEATURES, split="test"),
     params:
         model_ref=lambda w: model_reference(CFG, w.strong),
         max_length=CFG["strong"]["probe"]["max_length"],
@@ -20,9 +20,9 @@ rule extract_features:
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/extract_features/{strong}.log",
+        LOG("extract_features", "{strong}"),
     benchmark:
-        "results/benchmarks/{task}/seed{seed}/extract_features/{strong}.tsv"
+        BENCHMARK("extract_features", "{strong}")
     threads: stage_threads(CFG, "extract_features")
     resources:
         **rule_resources(CFG, "extract_features"),
@@ -38,12 +38,12 @@ rule extract_features:
 rule train_ceiling:
     input:
         unpack(feature_inputs),
-        targets="results/{task}/seed{seed}/data/transfer.parquet",
-        test="results/{task}/seed{seed}/data/test.parquet",
-        manifest="results/{task}/seed{seed}/data/manifest.json",
+        targets=fill(DATA_SPLIT, split="transfer"),
+        test=fill(DATA_SPLIT, split="test"),
+        manifest=DATA_MANIFEST,
     output:
-        model=directory("results/{task}/seed{seed}/strong/{strong}/ceiling/model"),
-        predictions="results/{task}/seed{seed}/strong/{strong}/ceiling/predictions.parquet",
+        model=directory(f"{CEILING}/model"),
+        predictions=f"{CEILING}/predictions.parquet",
     params:
         role="ceiling",
         method=as_json({}),
@@ -52,9 +52,9 @@ rule train_ceiling:
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/train_ceiling/{strong}.log",
+        LOG("train_ceiling", "{strong}"),
     benchmark:
-        "results/benchmarks/{task}/seed{seed}/train_ceiling/{strong}.tsv"
+        BENCHMARK("train_ceiling", "{strong}")
     threads: stage_threads(CFG, "train_ceiling")
     resources:
         **rule_resources(CFG, "train_ceiling"),
@@ -70,14 +70,12 @@ rule train_ceiling:
 use rule train_ceiling as train_student with:
     input:
         unpack(feature_inputs),
-        targets="results/{task}/seed{seed}/weak/{weak}/labels/transfer.parquet",
-        test="results/{task}/seed{seed}/data/test.parquet",
-        manifest="results/{task}/seed{seed}/data/manifest.json",
+        targets=fill(WEAK_LABELS, split="transfer"),
+        test=fill(DATA_SPLIT, split="test"),
+        manifest=DATA_MANIFEST,
     output:
-        model=directory(
-            "results/{task}/seed{seed}/strong/{strong}/students/{weak}/{method}/model"
-        ),
-        predictions="results/{task}/seed{seed}/strong/{strong}/students/{weak}/{method}/predictions.parquet",
+        model=directory(f"{STUDENT}/model"),
+        predictions=f"{STUDENT}/predictions.parquet",
     params:
         role="student",
         method=lambda w: as_json(method_spec(CFG, w.method)),
@@ -86,9 +84,9 @@ use rule train_ceiling as train_student with:
     conda:
         CONDA_ENV
     log:
-        "results/logs/{task}/seed{seed}/train_student/{strong}/{weak}/{method}.log",
+        LOG("train_student", "{strong}/{weak}/{method}"),
     benchmark:
-        "results/benchmarks/{task}/seed{seed}/train_student/{strong}/{weak}/{method}.tsv"
+        BENCHMARK("train_student", "{strong}/{weak}/{method}")
     threads: stage_threads(CFG, "train_student")
     resources:
         **rule_resources(CFG, "train_student"),

@@ -36,10 +36,10 @@ def cmd_prepare_data(args: argparse.Namespace) -> None:
 
 
 def cmd_train_teacher(args: argparse.Namespace) -> None:
-    from .teacher import train_teacher
+    from .teacher import train_teacher_files
 
-    info = train_teacher(args.data_dir, args.checkpoint, json.loads(args.settings), args.seed, args.out_dir,
-                         args.device)
+    info = train_teacher_files(args.train, args.val, args.manifest, args.checkpoint, json.loads(args.settings),
+                               args.seed, args.out_dir, args.device)
     log.info("weak teacher trained: %d steps, final loss %.4f, val accuracy %s",
              info["steps"], info["final_loss"], info.get("val_accuracy"))
 
@@ -54,32 +54,38 @@ def cmd_label(args: argparse.Namespace) -> None:
 def cmd_combine_labels(args: argparse.Namespace) -> None:
     from .weak_sources.ensembles import combine_weak_labels
 
-    members = _mapping(args.members)
-    for split in args.splits:
-        combine_weak_labels({m: f"{d}/{split}.parquet" for m, d in members.items()}, args.rule,
-                            f"{args.out_dir}/{split}.parquet", json.loads(args.provenance))
+    members = _source_files(args.members)
+    for split, out in _mapping(args.outputs).items():
+        combine_weak_labels({m: files[split] for m, files in members.items()}, args.rule, out,
+                            json.loads(args.provenance))
 
 
 def cmd_degrade_labels(args: argparse.Namespace) -> None:
     from .weak_sources.ensembles import degrade_weak_labels
 
-    for offset, split in enumerate(args.splits):
-        achieved = degrade_weak_labels(f"{args.source_dir}/{split}.parquet", f"{args.gold_dir}/{split}.parquet",
-                                       args.target_accuracy, args.seed + offset, f"{args.out_dir}/{split}.parquet",
+    source, gold = _mapping(args.source), _mapping(args.gold)
+    for offset, (split, out) in enumerate(_mapping(args.outputs).items()):
+        achieved = degrade_weak_labels(source[split], gold[split], args.target_accuracy, args.seed + offset, out,
                                        json.loads(args.provenance))
         log.info("%s: weak-label accuracy set to %.4f", split, achieved)
 
 
-def _teacher_files(pairs: list[str], splits: list[str]) -> dict[str, dict[str, str]]:
-    return {name: {split: f"{labels_dir}/{split}.parquet" for split in splits}
-            for name, labels_dir in _mapping(pairs).items()}
+def _source_files(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """Parse ``SOURCE/SPLIT=PATH`` arguments into {source: {split: path}}, sources in their order."""
+    files: dict[str, dict[str, str]] = {}
+    for name, path in _mapping(pairs).items():
+        source, sep, split = name.rpartition("/")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected SOURCE/SPLIT=PATH, got {name}={path}")
+        files.setdefault(source, {})[split] = path
+    return files
 
 
 def cmd_aggregate_labels(args: argparse.Namespace) -> None:
     from .weak_sources.aggregate import aggregate_label_files
 
     metadata = aggregate_label_files(
-        _teacher_files(args.teachers, args.splits), {split: f"{args.out_dir}/{split}.parquet" for split in args.splits},
+        _source_files(args.teachers), _mapping(args.outputs),
         json.loads(args.settings), fit_split="transfer", labeling_functions=args.labeling_functions,
         table_out=args.table_out, metadata_out=args.metadata_out, provenance=json.loads(args.provenance))
     log.info("aggregated %s with %s", metadata.get("teachers"), metadata.get("aggregator", "the label model"))
@@ -91,7 +97,7 @@ def cmd_evaluate_verifiers(args: argparse.Namespace) -> None:
     from .io import write_json, write_parquet
     from .weak_sources.report import evaluate_verifiers
 
-    report, table = evaluate_verifiers(_teacher_files(args.teachers, ["transfer", "test"]), args.labeling_functions,
+    report, table = evaluate_verifiers(_source_files(args.teachers), args.labeling_functions,
                                        json.loads(args.settings), {"transfer": args.gold_transfer, "test": args.gold_test})
     write_json(report, args.out_json)
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), args.out_table)
@@ -177,8 +183,8 @@ def cmd_store_fetch(args: argparse.Namespace) -> None:
         raise SystemExit(f"label store entry {args.key} was made from data {expected}, but the local splits are "
                          f"{local}: the source data changed under the same spec. Remove the entry "
                          f"(w2s store-gc --store {args.store} --remove {args.key}) to recompute it.")
-    log.info("weak labels fetched from %s (published by %s at %s)", args.store, manifest["published_by"],
-             manifest["published_at"])
+    log.info("store entry %s fetched from %s (published by %s at %s)", args.key, args.store,
+             manifest["published_by"], manifest["published_at"])
 
 
 def cmd_store_publish(args: argparse.Namespace) -> None:
@@ -189,7 +195,7 @@ def cmd_store_publish(args: argparse.Namespace) -> None:
     provenance = {"data_hash": read_json(args.manifest)["data_hash"]}
     published = LabelStore(args.store).publish(args.key, files, json.loads(args.key_inputs), provenance)
     write_json({"store": args.store, "key": args.key, "published_now": published}, args.out)
-    log.info("%s weak labels %s in %s", "published" if published else "found", args.key, args.store)
+    log.info("store entry %s %s in %s", args.key, "published" if published else "found", args.store)
 
 
 def cmd_store_list(args: argparse.Namespace) -> None:
@@ -244,8 +250,11 @@ def cmd_reasoning_train_set(args: argparse.Namespace) -> None:
 
 
 def cmd_reasoning_train(args: argparse.Namespace) -> None:
+    from .reasoning.launch import relaunch_if_several_gpus
     from .reasoning.tuning import tune_student
 
+    if relaunch_if_several_gpus(args):  # several GPUs: ran under accelerate launch (FSDP)
+        return
     info = tune_student(args.checkpoint, args.train_set, json.loads(args.settings), json.loads(args.prompt),
                         args.seed, args.out_dir, args.device)
     log.info("trained in %.0f s: sft %s, dpo %s", info["seconds"], info.get("sft"), info.get("dpo"))
@@ -294,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _stage_commands(add: Adder) -> None:
     """The classification stages that train and label: data, teacher, labels, features, strong."""
     add("prepare-data", cmd_prepare_data, (("--task",), REQ), (("--spec",), REQ), SEED, (("--out-dir",), REQ))
-    add("train-teacher", cmd_train_teacher, (("--data-dir",), REQ), (("--checkpoint",), REQ),
+    add("train-teacher", cmd_train_teacher, (("--train",), REQ), (("--val",), REQ), (("--manifest",), REQ),
+        (("--checkpoint",), REQ),
         (("--settings",), {"default": "{}"}), SEED, DEVICE, (("--out-dir",), REQ))
     add("label", cmd_label, (("--checkpoint",), REQ), (("--inputs",), PAIRS), (("--outputs",), PAIRS),
         (("--settings",), {"default": "{}"}), (("--provenance",), {"default": "{}"}))
@@ -333,23 +343,24 @@ def _evaluation_commands(add: Adder) -> None:
 
 def _weak_source_commands(add: Adder) -> None:
     """Weak-label sources beyond one teacher: ensembles, degraded labels, aggregated verifiers."""
-    splits = (("--splits",), {"nargs": "+", "default": ["transfer", "test"]})
-    add("combine-labels", cmd_combine_labels, (("--members",), {"nargs": "+", "required": True, "metavar": "NAME=DIR"}),
-        (("--rule",), {"default": "mean"}), splits, (("--out-dir",), REQ), (("--provenance",), {"default": "{}"}))
-    add("degrade-labels", cmd_degrade_labels, (("--source-dir",), REQ), (("--gold-dir",), REQ),
-        (("--target-accuracy",), {"type": float, "required": True}), SEED, splits, (("--out-dir",), REQ),
+    outputs = (("--outputs",), PAIRS)
+    sources = {"nargs": "+", "required": True, "metavar": "SOURCE/SPLIT=PATH"}
+    add("combine-labels", cmd_combine_labels, (("--members",), sources), (("--rule",), {"default": "mean"}), outputs,
         (("--provenance",), {"default": "{}"}))
-    teachers = (("--teachers",), {"nargs": "+", "required": True, "metavar": "NAME=LABELS_DIR"})
+    add("degrade-labels", cmd_degrade_labels, (("--source",), PAIRS), (("--gold",), PAIRS),
+        (("--target-accuracy",), {"type": float, "required": True}), SEED, outputs,
+        (("--provenance",), {"default": "{}"}))
+    teachers = (("--teachers",), sources)
     functions = (("--labeling-functions",), {"nargs": "*", "default": []})
-    add("aggregate-labels", cmd_aggregate_labels, teachers, functions, (("--settings",), {"default": "{}"}), splits,
-        (("--out-dir",), REQ), (("--table-out",), REQ), (("--metadata-out",), REQ),
+    add("aggregate-labels", cmd_aggregate_labels, teachers, functions, (("--settings",), {"default": "{}"}), outputs,
+        (("--table-out",), REQ), (("--metadata-out",), REQ),
         (("--provenance",), {"default": "{}"}))
     add("evaluate-verifiers", cmd_evaluate_verifiers, teachers, functions, (("--settings",), {"default": "{}"}),
         (("--gold-transfer",), REQ), (("--gold-test",), REQ), (("--out-json",), REQ), (("--out-table",), REQ))
 
 
 def _store_commands(add: Adder) -> None:
-    """The shared label store."""
+    """The shared label store (weak labels, reasoning samples): fetch and publish an entry, look after it."""
     store = (("--store",), REQ)
     add("store-fetch", cmd_store_fetch, store, (("--key",), REQ), (("--manifest",), REQ), (("--outputs",), PAIRS))
     add("store-publish", cmd_store_publish, store, (("--key",), REQ), (("--key-inputs",), REQ),

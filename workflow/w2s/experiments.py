@@ -9,9 +9,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .fingerprint import code_hash
-from .models import fingerprint
-
 
 @dataclass(frozen=True)
 class Experiment:
@@ -53,28 +50,6 @@ def task_spec(config: dict, task: str) -> dict:
 
 def model_reference(config: dict, model: str) -> str:
     return config["models"][model]["checkpoint"]
-
-
-# Labeling settings that change speed or memory but not the labels.
-LABELING_RUNTIME_KEYS = {"batch_size", "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "kv_cache_gb",
-                         "gpu_memory_utilization", "tensor_parallel_size"}
-
-
-def weak_label_key_inputs(config: dict, task: str, seed: int, weak: str) -> dict:
-    """Everything that determines a weak teacher's labels, and nothing that doesn't (such as the
-    name a team gives the model, or engine batch sizes): the label store key is its hash."""
-    reference = model_reference(config, weak)
-    return {
-        "task": task,
-        "task_spec": config["tasks"][task],
-        "seed": int(seed),
-        "weak_checkpoint": reference,
-        "weak_seed_offset": config["models"][weak]["seed_offset"],
-        "weak_fingerprint": fingerprint(reference),
-        "weak_train": teacher_train_settings(config, weak),
-        "labeling": {k: v for k, v in config["labeling"].items() if k not in LABELING_RUNTIME_KEYS},
-        "code": {stage: code_hash(stage) for stage in ("prepare_data", "train_weak", "label_weak")},
-    }
 
 
 def teacher_train_settings(config: dict, weak: str) -> dict:

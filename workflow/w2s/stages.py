@@ -22,7 +22,7 @@ class Stage:
     command: str
     entry: str  # dotted module path inside the w2s package, e.g. "teacher" or "reasoning.tuning"
     gpu: bool = False
-    track: str = "classification"  # or "reasoning", the generative track
+    track: str = "classification"  # or "reasoning", the generative track, or "store", serving both
 
     @property
     def resources(self) -> str | None:
@@ -34,6 +34,10 @@ def _table(*stages: Stage) -> dict[str, Stage]:
     return {stage.rule: stage for stage in stages}
 
 
+def _store(rule: str, command: str) -> Stage:
+    return Stage(rule, command, "label_store", track="store")
+
+
 def _reasoning(rule: str, command: str, entry: str, gpu: bool = False) -> Stage:
     return Stage(rule, command, entry, gpu, track="reasoning")
 
@@ -42,8 +46,8 @@ STAGES: dict[str, Stage] = _table(
     Stage("prepare_data", "prepare-data", "data"),
     Stage("train_weak", "train-teacher", "teacher", gpu=True),
     Stage("label_weak", "label", "labeling", gpu=True),
-    Stage("fetch_weak_labels", "store-fetch", "label_store"),
-    Stage("publish_weak_labels", "store-publish", "label_store"),
+    _store("store_fetch", "store-fetch"),
+    _store("store_publish", "store-publish"),
     Stage("combine_weak_labels", "combine-labels", "weak_sources"),
     Stage("degrade_weak_labels", "degrade-labels", "weak_sources"),
     Stage("aggregate_weak_labels", "aggregate-labels", "verifiers"),
@@ -57,8 +61,6 @@ STAGES: dict[str, Stage] = _table(
     _reasoning("reasoning_problems", "reasoning-problems", "reasoning.problems"),
     _reasoning("reasoning_sample_base", "reasoning-sample", "reasoning.generation", gpu=True),
     _reasoning("reasoning_sample_trained", "reasoning-sample", "reasoning.generation", gpu=True),
-    _reasoning("fetch_reasoning_samples", "store-fetch", "label_store"),
-    _reasoning("publish_reasoning_samples", "store-publish", "label_store"),
     _reasoning("reasoning_score", "reasoning-score", "reasoning.scoring"),
     _reasoning("reasoning_train_set", "reasoning-train-set", "reasoning.selection"),
     _reasoning("reasoning_train", "reasoning-train", "reasoning.tuning", gpu=True),
@@ -69,13 +71,27 @@ STAGES: dict[str, Stage] = _table(
 # Rules that only name targets and run no command, so they have no stage.
 TARGET_RULES = ("all",)
 
+# What the label store holds (w2s.store_keys). A store stage has one rule per artifact kind, named
+# <stage>_<artifact> (store_fetch_weak_labels, ...): one definition in rules/store.smk, used per kind.
+STORE_ARTIFACTS = ("weak_labels", "reasoning_samples")
+
+
+def store_rules(artifact: str) -> tuple[str, ...]:
+    """The store stages' rules of one artifact kind: its fetch and its publish rule."""
+    if artifact not in STORE_ARTIFACTS:
+        raise KeyError(f"unknown store artifact {artifact!r}; the store holds: {', '.join(STORE_ARTIFACTS)}")
+    return tuple(f"{s.rule}_{artifact}" for s in STAGES.values() if s.track == "store")
+
 
 def stage(rule: str) -> Stage:
-    """The stage of a rule; a KeyError naming the known rules for any other name."""
-    try:
+    """The stage of a rule (a store rule's: its store stage); a KeyError naming the known rules for any
+    other name."""
+    if rule in STAGES:
         return STAGES[rule]
-    except KeyError:
-        raise KeyError(f"unknown rule {rule!r}; the stage table (w2s/stages.py) has: {', '.join(STAGES)}") from None
+    for artifact in STORE_ARTIFACTS:
+        if rule in store_rules(artifact):
+            return STAGES[rule.removesuffix(f"_{artifact}")]
+    raise KeyError(f"unknown rule {rule!r}; the stage table (w2s/stages.py) has: {', '.join(STAGES)}")
 
 
 def gpu_rules(track: str | None = None) -> tuple[str, ...]:

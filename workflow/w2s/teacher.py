@@ -19,13 +19,23 @@ from .train import TrainSettings, one_hot, train_info, train_loop
 def train_teacher(
     data_dir: str | Path, checkpoint: str, settings: dict, seed: int, out_dir: str | Path, device: str = "auto"
 ) -> dict:
-    """Train on ``data_dir/weak_train.parquet``; save an HF checkpoint vLLM can load to ``out_dir``."""
-    started = time.time()
+    """``train_teacher_files`` on the splits of a ``prepare_data`` directory (for tests and benchmarks)."""
     data_dir = Path(data_dir)
-    manifest = read_json(data_dir / "manifest.json")
+    return train_teacher_files(data_dir / "weak_train.parquet", data_dir / "val.parquet", data_dir / "manifest.json",
+                               checkpoint, settings, seed, out_dir, device)
+
+
+def train_teacher_files(
+    train_file: str | Path, val_file: str | Path, manifest_file: str | Path, checkpoint: str, settings: dict,
+    seed: int, out_dir: str | Path, device: str = "auto",
+) -> dict:
+    """Train on ``train_file`` (weak_train gold), report accuracy on ``val_file``; save an HF checkpoint
+    vLLM can load to ``out_dir``. The rule passes each file it declared."""
+    started = time.time()
+    manifest = read_json(manifest_file)
     label_names = manifest["label_names"]
-    train = pq.read_table(data_dir / "weak_train.parquet").to_pandas()
-    val = pq.read_table(data_dir / "val.parquet").to_pandas()
+    train = pq.read_table(train_file).to_pandas()
+    val = pq.read_table(val_file).to_pandas()
     train_settings = TrainSettings.from_config(settings)
 
     learner = TextLearner(resolve_checkpoint(checkpoint), label_names,

@@ -8,9 +8,6 @@ trained models sample the test problems only, with the strong model's sampling s
 
 from __future__ import annotations
 
-from ..experiments import model_reference
-from ..fingerprint import code_hash
-from ..models import fingerprint
 from .selection import needed_generators, uses_gold
 
 BASE = ("weak", "weaker", "strong")
@@ -79,21 +76,3 @@ def reads_weak_scores(method: dict) -> bool:
 def student_uses_gold(config: dict, generator: str) -> bool:
     return generator == "ceiling" or (generator in config["reasoning"]["students"]
                                       and uses_gold(config["reasoning"]["students"][generator]))
-
-
-def sample_key_inputs(config: dict, task: str, seed: int, generator: str) -> dict:
-    """Everything that determines a base generator's samples (the label store key of the generative
-    track): the problems, the model's weights, sampling settings and sample counts, the code."""
-    reference = model_reference(config, model_name(config, generator))
-    return {
-        "kind": "reasoning_samples",
-        "task": task,
-        "task_spec": config["reasoning"]["tasks"][task],
-        "seed": int(seed),
-        "checkpoint": reference,
-        "fingerprint": fingerprint(reference),
-        "sampling": sampling(config, generator),
-        "samples_per_split": samples_per_split(config, generator),
-        "dtype": config["reasoning"]["engine"]["dtype"],
-        "code": {stage: code_hash(stage) for stage in ("reasoning_problems", "reasoning_sample_base")},
-    }
