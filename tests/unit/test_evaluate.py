@@ -168,12 +168,18 @@ def test_cli_passes_every_setting(files):
     main(["evaluate", "--test", str(files / "test.parquet"), "--transfer", str(files / "transfer.parquet"),
           "--weak-test", str(files / "weak_test.parquet"), "--weak-transfer", str(files / "weak_transfer.parquet"),
           "--student", str(files / "student.parquet"), "--ceiling", str(files / "ceiling.parquet"),
-          "--bootstrap-samples", "50", "--confidence-level", "0.9", "--bootstrap-seed", "7", "--ece-bins", "5",
-          "--confidence-split", "0.8", "--experiment", '{"task": "t"}', "--out", str(out)])
+          "--settings", json.dumps({"bootstrap_samples": 50, "confidence_level": 0.9, "bootstrap_seed": 7,
+                                    "ece_bins": 5, "confidence_split": 0.8}),
+          "--experiment", '{"task": "t"}', "--out", str(out)])
     metrics = json.loads(out.read_text())
     assert metrics["settings"] == {"min_pgr_gap": 0.01, "bootstrap_samples": 50, "confidence_level": 0.9,
                                    "bootstrap_seed": 7, "ece_bins": 5, "confidence_split": 0.8}
     assert len(metrics["reliability"]["weak"]["count"]) == 5 and metrics["weak_confidence_threshold"] == 0.8
+
+
+def test_a_bad_confidence_split_is_refused():
+    with pytest.raises(ValueError, match="confidence_split must be 'median' or a number in"):
+        EvaluationSettings(confidence_split=1.5)
 
 
 def _metrics_row(seed, pgr, weak_model="w", method="xent", **extra):

@@ -76,8 +76,8 @@ def test_a_cli_edit_changes_only_the_stages_that_run_that_command(package_copy):
     source = cli.read_text()
     handler = source.replace("def cmd_plots(args: argparse.Namespace) -> None:\n",
                              "def cmd_plots(args: argparse.Namespace) -> None:\n    args.extra = 1\n")
-    option = source.replace('(("--bootstrap-seed",), {"type": int, "default": 0})',
-                            '(("--bootstrap-seed",), {"type": int, "default": 1})')
+    option = source.replace('EVALUATION, (("--experiment",), {"default": "{}"})',
+                            'EVALUATION, (("--experiment",), {"default": "{}", "help": "what was run"})')
     for edited, rule in ((handler, "plots"), (option, "evaluate")):
         assert edited != source
         cli.write_text(edited)

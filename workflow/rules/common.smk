@@ -14,6 +14,7 @@ from snakemake.settings.types import DeploymentMethod
 from w2s.config import resolve_config
 from w2s.experiments import (
     experiment_grid,
+    feature_settings,
     method_spec,
     model_reference,
     strong_spec,

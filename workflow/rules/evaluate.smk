@@ -2,9 +2,6 @@
 # bootstrap interval, diagnostics; the summary tables over the grid and over seeds; the plots.
 # Outputs wrapped in report() make up `snakemake --report report.html`.
 
-EVAL = CFG["evaluation"]
-
-
 # Plotting is light: run it beside evaluate and summarize on the submitting machine.
 localrules:
     plots,
@@ -22,12 +19,7 @@ rule evaluate:
         METRICS,
     params:
         code=code_hash("evaluate"),
-        min_gap=EVAL["min_pgr_gap"],
-        bootstrap_samples=EVAL["bootstrap_samples"],
-        confidence_level=EVAL["confidence_level"],
-        bootstrap_seed=EVAL["bootstrap_seed"],
-        ece_bins=EVAL["ece_bins"],
-        confidence_split=EVAL["confidence_split"],
+        settings=as_json(CFG["evaluation"]),
         experiment=lambda w: as_json(
             {
                 "task": w.task,
@@ -47,10 +39,7 @@ rule evaluate:
     shell:
         "w2s evaluate --test {input.test} --transfer {input.transfer}"
         " --weak-test {input.weak_test} --weak-transfer {input.weak_transfer}"
-        " --student {input.student} --ceiling {input.ceiling} --min-pgr-gap {params.min_gap}"
-        " --bootstrap-samples {params.bootstrap_samples} --confidence-level {params.confidence_level}"
-        " --bootstrap-seed {params.bootstrap_seed} --ece-bins {params.ece_bins}"
-        " --confidence-split {params.confidence_split}"
+        " --student {input.student} --ceiling {input.ceiling} --settings {params.settings:q}"
         " --experiment {params.experiment:q} --out {output} > {log} 2>&1"
 
 
@@ -85,7 +74,7 @@ rule summarize:
         ),
     params:
         code=code_hash("summarize"),
-        confidence_level=EVAL["confidence_level"],
+        settings=as_json(CFG["evaluation"]),
         # A function: the config's text (a reasoning prompt's "{question}") is not a wildcard pattern.
         config=lambda w: as_json(CFG),
     conda:
@@ -98,7 +87,7 @@ rule summarize:
         "w2s summarize --metrics {input} --out-parquet {output.parquet}"
         " --out-csv {output.csv} --out-by-seed-parquet {output.by_seed_parquet}"
         " --out-by-seed-csv {output.by_seed_csv} --out-html {output.html}"
-        " --confidence-level {params.confidence_level}"
+        " --settings {params.settings:q}"
         " --config {params.config:q} --out-config {output.config} > {log} 2>&1"
 
 

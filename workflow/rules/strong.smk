@@ -11,10 +11,7 @@ rule extract_features:
         test=fill(FEATURES, split="test"),
     params:
         model_ref=lambda w: model_reference(CFG, w.strong),
-        max_length=CFG["strong"]["probe"]["max_length"],
-        batch_size=CFG["strong"]["probe"]["feature_batch_size"],
-        layer=lambda w: strong_spec(CFG, w.strong)["probe"]["layer"],
-        pooling=lambda w: strong_spec(CFG, w.strong)["probe"]["pooling"],
+        settings=lambda w: as_json(feature_settings(CFG, w.strong)),
         code=code_hash("extract_features"),
         device=CFG["device"],
     conda:
@@ -30,9 +27,7 @@ rule extract_features:
         "w2s --threads {threads} extract-features --checkpoint {params.model_ref:q}"
         " --inputs transfer={input.transfer} test={input.test}"
         " --outputs transfer={output.transfer} test={output.test}"
-        " --max-length {params.max_length} --batch-size {params.batch_size}"
-        " --layer {params.layer} --pooling {params.pooling}"
-        " --device {params.device} > {log} 2>&1"
+        " --settings {params.settings:q} --device {params.device} > {log} 2>&1"
 
 
 rule train_ceiling:

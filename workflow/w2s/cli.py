@@ -1,7 +1,9 @@
 """Command line entry points, one subcommand per workflow stage (``python -m w2s <stage> ...``).
 
-Rules pass every setting explicitly (JSON for nested config), so a job's command line says
-everything that determines its output.
+Rules pass files as files and settings one way: each config section a command reads is one JSON
+argument (``--settings``, or the section's name such as ``--spec``, ``--sampling``, ``--evaluation``),
+already filled with the schema's defaults, so a job's command line says everything that determines its
+output. A ``{}`` default means the schema's defaults, read through the settings dataclasses.
 """
 
 from __future__ import annotations
@@ -109,8 +111,9 @@ def cmd_evaluate_verifiers(args: argparse.Namespace) -> None:
 def cmd_extract_features(args: argparse.Namespace) -> None:
     from .features import extract_features
 
-    extract_features(args.checkpoint, _mapping(args.inputs), _mapping(args.outputs), args.max_length,
-                     args.batch_size, args.device, layer=args.layer, pooling=args.pooling)
+    settings = json.loads(args.settings)
+    extract_features(args.checkpoint, _mapping(args.inputs), _mapping(args.outputs), settings["max_length"],
+                     settings["batch_size"], args.device, layer=settings["layer"], pooling=settings["pooling"])
 
 
 def cmd_train_strong(args: argparse.Namespace) -> None:
@@ -123,24 +126,11 @@ def cmd_train_strong(args: argparse.Namespace) -> None:
     log.info("strong %s trained (%s) in %.1f s", args.role, info["mode"], info["seconds"])
 
 
-def _confidence_split(value: str) -> float | str:
-    """``median`` or a weak-confidence threshold in [0, 1]."""
-    if value == "median":
-        return value
-    threshold = float(value)
-    if not 0.0 <= threshold <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected 'median' or a number in [0, 1], got {value!r}")
-    return threshold
-
-
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import EvaluationSettings, evaluate_experiment
+    from .settings import from_config
 
-    settings = EvaluationSettings(
-        min_pgr_gap=args.min_pgr_gap, bootstrap_samples=args.bootstrap_samples,
-        confidence_level=args.confidence_level, bootstrap_seed=args.bootstrap_seed, ece_bins=args.ece_bins,
-        confidence_split=args.confidence_split,
-    )
+    settings = from_config(EvaluationSettings, json.loads(args.settings), "evaluation")
     metrics = evaluate_experiment(args.test, args.transfer, args.weak_test, args.weak_transfer, args.student,
                                   args.ceiling, settings, json.loads(args.experiment), args.out)
     log.info("weak %.4f  student %.4f  ceiling %.4f  PGR %s [%s, %s]", metrics["weak_acc"], metrics["student_acc"],
@@ -148,10 +138,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
-    from .evaluate import summarize, write_resolved_config
+    from .evaluate import EvaluationSettings, summarize, write_resolved_config
+    from .settings import from_config
 
+    settings = from_config(EvaluationSettings, json.loads(args.settings), "evaluation")
     summary, by_seed = summarize(args.metrics, args.out_parquet, args.out_csv, args.out_by_seed_parquet,
-                                 args.out_by_seed_csv, args.out_html, args.confidence_level,
+                                 args.out_by_seed_csv, args.out_html, settings.confidence_level,
                                  models=json.loads(args.config).get("models"))
     if args.out_config:
         write_resolved_config(json.loads(args.config), args.out_config)
@@ -244,8 +236,10 @@ def cmd_reasoning_score(args: argparse.Namespace) -> None:
 def cmd_reasoning_train_set(args: argparse.Namespace) -> None:
     from .reasoning.selection import write_train_set
 
+    settings = json.loads(args.settings)
     counts = write_train_set(json.loads(args.method), args.problems, _mapping(args.samples), args.weak_scores,
-                             args.threshold, args.pairs_per_problem, args.out, json.loads(args.provenance))
+                             settings["threshold"], settings["pairs_per_problem"], args.out,
+                             json.loads(args.provenance))
     log.info("train set rows per stage: %s", counts)
 
 
@@ -263,7 +257,8 @@ def cmd_reasoning_train(args: argparse.Namespace) -> None:
 def cmd_reasoning_evaluate(args: argparse.Namespace) -> None:
     from .reasoning.evaluate import evaluate_experiment
 
-    report = evaluate_experiment(args.problems, json.loads(args.generators), args.k, json.loads(args.evaluation),
+    evaluation = json.loads(args.evaluation)
+    report = evaluate_experiment(args.problems, json.loads(args.generators), evaluation["k"], evaluation,
                                  args.out_json, args.out_csv, args.out_plot, json.loads(args.context))
     for name, metrics in report["generators"].items():
         log.info("%s: pass@1 %.3f selection@1 %.3f", name, metrics["pass@1"], metrics["selection@1"])
@@ -272,7 +267,8 @@ def cmd_reasoning_evaluate(args: argparse.Namespace) -> None:
 def cmd_reasoning_summarize(args: argparse.Namespace) -> None:
     from .reasoning.evaluate import summarize_runs
 
-    pooled = summarize_runs(args.metrics, args.confidence_level, args.out_runs, args.out_by_seed)
+    pooled = summarize_runs(args.metrics, json.loads(args.evaluation)["confidence_level"], args.out_runs,
+                            args.out_by_seed)
     log.info("reasoning summary: %d task x generator rows", len(pooled))
 
 
@@ -281,6 +277,8 @@ REQ = {"required": True}  # a required flag
 SEED = (("--seed",), {"type": int, "required": True})
 DEVICE = (("--device",), {"default": "auto", "choices": ["auto", "cpu", "cuda"]})
 PAIRS = {"nargs": "+", "required": True, "metavar": "SPLIT=PATH"}
+# The `evaluation` section as JSON ({}: the schema's defaults, through EvaluationSettings).
+EVALUATION = (("--settings",), {"default": "{}", "help": "JSON: the evaluation section"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,9 +307,8 @@ def _stage_commands(add: Adder) -> None:
     add("label", cmd_label, (("--checkpoint",), REQ), (("--inputs",), PAIRS), (("--outputs",), PAIRS),
         (("--settings",), {"default": "{}"}), (("--provenance",), {"default": "{}"}))
     add("extract-features", cmd_extract_features, (("--checkpoint",), REQ), (("--inputs",), PAIRS),
-        (("--outputs",), PAIRS), (("--max-length",), {"type": int, "default": 128}),
-        (("--batch-size",), {"type": int, "default": 32}), (("--layer",), {"type": int, "required": True}),
-        (("--pooling",), {"required": True, "choices": ["auto", "mean", "cls", "last_token"]}), DEVICE)
+        (("--outputs",), PAIRS), (("--settings",), {**REQ, "help": "JSON: max_length, batch_size, layer, pooling"}),
+        DEVICE)
     add("train-strong", cmd_train_strong, (("--role",), {"required": True, "choices": ["student", "ceiling"]}),
         (("--spec",), REQ), (("--method",), {"default": "{}"}), (("--targets",), REQ), (("--manifest",), REQ),
         (("--test",), REQ), (("--features",), {"nargs": "*", "default": []}), (("--checkpoint",), REQ),
@@ -322,16 +319,10 @@ def _evaluation_commands(add: Adder) -> None:
     """Scoring, the summary over experiments and seeds, and the plots."""
     add("evaluate", cmd_evaluate, (("--test",), REQ), (("--transfer",), REQ), (("--weak-test",), REQ),
         (("--weak-transfer",), REQ), (("--student",), REQ), (("--ceiling",), REQ),
-        (("--min-pgr-gap",), {"type": float, "default": 0.01}),
-        (("--bootstrap-samples",), {"type": int, "default": 1000}),
-        (("--confidence-level",), {"type": float, "default": 0.95}),
-        (("--bootstrap-seed",), {"type": int, "default": 0}), (("--ece-bins",), {"type": int, "default": 10}),
-        (("--confidence-split",), {"type": _confidence_split, "default": "median"}),
-        (("--experiment",), {"default": "{}"}), (("--out",), REQ))
+        EVALUATION, (("--experiment",), {"default": "{}"}), (("--out",), REQ))
     add("summarize", cmd_summarize, (("--metrics",), {"nargs": "+", "required": True}),
         (("--out-parquet",), REQ), (("--out-csv",), REQ), (("--out-by-seed-parquet",), REQ),
-        (("--out-by-seed-csv",), REQ), (("--out-html",), REQ),
-        (("--confidence-level",), {"type": float, "default": 0.95}),
+        (("--out-by-seed-csv",), REQ), (("--out-html",), REQ), EVALUATION,
         (("--config",), {"default": "{}"}), (("--out-config",), {}))
     add("plots", cmd_plots, (("--summary",), REQ), (("--by-seed",), REQ),
         (("--metrics",), {"nargs": "+", "required": True}),
@@ -383,16 +374,16 @@ def _reasoning_commands(add: Adder) -> None:
         (("--aggregation",), {"default": "{}"}), (("--out",), REQ))
     add("reasoning-train-set", cmd_reasoning_train_set, (("--method",), REQ), (("--problems",), REQ),
         (("--samples",), {"nargs": "*", "default": [], "metavar": "GENERATOR=PATH"}),
-        (("--weak-scores",), {"default": None}), (("--threshold",), {"type": float, "default": 0.5}),
-        (("--pairs-per-problem",), {"type": int, "default": 2}), (("--out",), REQ),
+        (("--weak-scores",), {"default": None}),
+        (("--settings",), {**REQ, "help": "JSON: threshold (reasoning.verifiers), pairs_per_problem"}), (("--out",), REQ),
         (("--provenance",), {"default": "{}"}))
     add("reasoning-train", cmd_reasoning_train, (("--checkpoint",), REQ), (("--train-set",), REQ),
         (("--settings",), {"default": "{}"}), (("--prompt",), {"default": "{}"}), SEED, DEVICE, (("--out-dir",), REQ))
     add("reasoning-evaluate", cmd_reasoning_evaluate, (("--problems",), REQ), (("--generators",), REQ),
-        (("--k",), {"nargs": "+", "type": int, "required": True}), (("--evaluation",), {"default": "{}"}),
+        (("--evaluation",), {**REQ, "help": "JSON: the reasoning.evaluation section"}),
         (("--context",), {"default": "{}"}), (("--out-json",), REQ), (("--out-csv",), REQ), (("--out-plot",), REQ))
     add("reasoning-summarize", cmd_reasoning_summarize, (("--metrics",), {"nargs": "+", "required": True}),
-        (("--confidence-level",), {"type": float, "default": 0.95}), (("--out-runs",), REQ),
+        (("--evaluation",), {**REQ, "help": "JSON: the reasoning.evaluation section"}), (("--out-runs",), REQ),
         (("--out-by-seed",), REQ))
 
 

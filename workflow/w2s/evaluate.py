@@ -65,6 +65,11 @@ class EvaluationSettings:
     ece_bins: int
     confidence_split: float | str
 
+    def __post_init__(self) -> None:
+        split = self.confidence_split
+        if split != "median" and not (isinstance(split, (int, float)) and 0.0 <= split <= 1.0):
+            raise ValueError(f"evaluation confidence_split must be 'median' or a number in [0, 1], got {split!r}")
+
 
 @dataclass(frozen=True)
 class Predictions:

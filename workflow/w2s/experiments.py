@@ -70,5 +70,13 @@ def strong_spec(config: dict, strong: str) -> dict:
     return spec
 
 
+def feature_settings(config: dict, strong: str) -> dict:
+    """What frozen-feature extraction needs of the strong model's probe settings (overrides applied);
+    the probe's training settings are left out, so changing them reuses the features."""
+    probe = strong_spec(config, strong)["probe"]
+    return {"max_length": probe["max_length"], "batch_size": probe["feature_batch_size"],
+            "layer": probe["layer"], "pooling": probe["pooling"]}
+
+
 def method_spec(config: dict, method: str) -> dict:
     return config["strong"]["methods"][method]

@@ -21,7 +21,6 @@ rule reasoning_evaluate:
         ),
     params:
         generators=reasoning_generator_specs,
-        k=" ".join(str(k) for k in R_EVALUATION["k"]),
         evaluation=as_json(R_EVALUATION),
         context=lambda w: as_json({"task": w.task, "seed": int(w.seed)}),
         code=code_hash("reasoning_evaluate"),
@@ -33,7 +32,7 @@ rule reasoning_evaluate:
         mem_mb=2000,
     shell:
         "w2s reasoning-evaluate --problems {input.problems} --generators {params.generators:q}"
-        " --k {params.k} --evaluation {params.evaluation:q} --context {params.context:q}"
+        " --evaluation {params.evaluation:q} --context {params.context:q}"
         " --out-json {output.metrics} --out-csv {output.summary} --out-plot {output.plot} > {log} 2>&1"
 
 
@@ -44,7 +43,7 @@ rule reasoning_summarize:
         runs=R_SUMMARY_RUNS,
         by_seed=R_SUMMARY_BY_SEED,
     params:
-        confidence=R_EVALUATION["confidence_level"],
+        evaluation=as_json(R_EVALUATION),
         code=code_hash("reasoning_summarize"),
     conda:
         R_CONDA_ENV
@@ -53,5 +52,5 @@ rule reasoning_summarize:
     resources:
         mem_mb=2000,
     shell:
-        "w2s reasoning-summarize --metrics {input} --confidence-level {params.confidence}"
+        "w2s reasoning-summarize --metrics {input} --evaluation {params.evaluation:q}"
         " --out-runs {output.runs} --out-by-seed {output.by_seed} > {log} 2>&1"

@@ -20,8 +20,12 @@ rule reasoning_train_set:
         weak_scores=lambda w, input: (
             f"--weak-scores {input.weak_scores}" if "weak_scores" in input.keys() else ""
         ),
-        threshold=R_VERIFIERS["threshold"],
-        pairs=REASONING["pairs_per_problem"],
+        settings=as_json(
+            {
+                "threshold": R_VERIFIERS["threshold"],
+                "pairs_per_problem": REASONING["pairs_per_problem"],
+            }
+        ),
         code=code_hash("reasoning_train_set"),
     conda:
         R_CONDA_ENV
@@ -31,5 +35,5 @@ rule reasoning_train_set:
         mem_mb=2000,
     shell:
         "w2s reasoning-train-set --method {params.method:q} --problems {input.problems}"
-        " --samples {params.samples} {params.weak_scores} --threshold {params.threshold}"
-        " --pairs-per-problem {params.pairs} --out {output} > {log} 2>&1"
+        " --samples {params.samples} {params.weak_scores} --settings {params.settings:q}"
+        " --out {output} > {log} 2>&1"
