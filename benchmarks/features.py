@@ -34,6 +34,7 @@ from training import matmul_peak, non_embedding_params, synchronizer
 MAX_LENGTH = 128
 BATCH = 32
 MODEL = "builtin:all-mpnet-base-v2"
+BF16 = "ours: pooled_features, bf16 weights (precision auto on AMX-BF16)"
 
 
 def reference_features(model, tokenizer, texts: list[str]) -> tuple[np.ndarray, int]:
@@ -64,6 +65,7 @@ def measure(device: str, count: int, rounds: int) -> None:
     from w2s.batching import prepare_tokenizer
     from w2s.inference import pooled_features
     from w2s.models import resolve_checkpoint
+    from w2s.runtime import native_bf16
 
     checkpoint = resolve_checkpoint(MODEL)
     model = AutoModel.from_pretrained(checkpoint, dtype=torch.float32).to(device).eval()
@@ -76,8 +78,11 @@ def measure(device: str, count: int, rounds: int) -> None:
     def ours() -> tuple[np.ndarray, int]:
         return pooled_features(model, tokenizer, texts, MAX_LENGTH, BATCH, "mean"), ours_padded
 
-    loops = {"ours: pooled_features (length-sorted)": ours,
+    loops = {"ours: pooled_features (length-sorted), fp32": ours,
              "reference: dataset order": lambda: reference_features(model, tokenizer, texts)}
+    if native_bf16(torch.device(device)):  # what the stage's precision `auto` runs here: bf16 weights
+        model_bf16 = AutoModel.from_pretrained(checkpoint, dtype=torch.bfloat16).to(device).eval()
+        loops[BF16] = lambda: (pooled_features(model_bf16, tokenizer, texts, MAX_LENGTH, BATCH, "mean"), ours_padded)
     for run in loops.values():  # warm-up: allocator and first-call costs
         run()
     peaks = [matmul_peak(device)]
@@ -94,10 +99,14 @@ def measure(device: str, count: int, rounds: int) -> None:
         peaks.append(matmul_peak(device))
         print(f"round {round_index + 1}: " + ", ".join(f"{n} {t[-1]:.1f} s" for n, t in times.items()), flush=True)
 
-    ours_name, ref_name = list(loops)
+    ours_name, ref_name = list(loops)[:2]
     max_diff = float(np.abs(outputs[ours_name] - outputs[ref_name]).max())
     if max_diff > 1e-4:
         raise AssertionError(f"ours and the reference disagree by {max_diff:.2e}")
+    if BF16 in outputs:
+        a, b = outputs[BF16], outputs[ours_name]
+        cosine = float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+        print(f"bf16 features vs fp32: min cosine {cosine:.6f}, max abs difference {np.abs(a - b).max():.1e}")
     params, peak = non_embedding_params(model), max(peaks)
     print(f"\n{count} texts ({real} real tokens, {real / count:.1f} per text), {rounds} rounds; MPNet-base "
           f"{params / 1e6:.1f}M non-embedding parameters; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s (best of "
@@ -106,7 +115,7 @@ def measure(device: str, count: int, rounds: int) -> None:
     for name, t in times.items():
         real_flops, padded_flops = 2 * params * real / median(t), 2 * params * padded[name] / median(t)
         rows.append([name, spread(t), f"{count / median(t):.1f}", f"{padded[name] / real:.2f}",
-                     spread([r / o for o, r in zip(times[ours_name], times[ref_name])]) if name == ours_name else "1",
+                     spread([r / o for o, r in zip(t, times[ref_name])]) if name != ref_name else "1",
                      f"{real_flops / 1e9:.0f} ({real_flops / peak:.0%})",
                      f"{padded_flops / 1e9:.0f} ({padded_flops / peak:.0%})"])
     print(markdown_table(["loop", "seconds per round", "examples/s", "padded / real tokens",

@@ -73,6 +73,9 @@ VLLM_CONFIGS: dict[str, tuple[dict, dict[str, str]]] = {
     "vllm spawned, reserved 0, 1024 seqs/32768 tokens": (
         {**SPAWNED, "max_num_seqs": 1024, "max_num_batched_tokens": 32768}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
     "vllm spawned, threads bind nobind": (SPAWNED, {"VLLM_CPU_OMP_THREADS_BIND": "nobind"}),
+    # Precision: bf16 weights and activations (fast where the CPU has AMX-BF16), vs the float32 default.
+    "vllm default, float32": ({"dtype": "float32"}, {}),
+    "vllm default, bfloat16": ({"dtype": "bfloat16"}, {}),
 }
 DEFAULT_CONFIGS = ["vllm default", "vllm spawned", "vllm spawned, reserved cores 0"]
 QUICK_CONFIGS = ["vllm default"]
@@ -269,7 +272,10 @@ def report(results: dict[str, Pairing], workloads: list[Workload], import_s: dic
 
 
 JOBS = {"vllm default": {"engine": "vllm"}, "vllm spawned (the old default)": {"engine": "vllm", "in_process": False},
-        "transformers engine": {"engine": "transformers"}}
+        "transformers engine": {"engine": "transformers"},
+        # dtype auto (the default) is bfloat16 on AMX-BF16 CPUs; float32 was the default before.
+        "vllm float32 (the default dtype before)": {"engine": "vllm", "dtype": "float32"},
+        "transformers engine float32": {"engine": "transformers", "dtype": "float32"}}
 
 
 def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> None:

@@ -5,9 +5,10 @@ another packaged checkpoint, e.g. MPNet-base) with AdamW at batch 16 on the same
 reviews, each round the same number of steps on the same texts, in alternation:
 
 - ours: ``w2s.train.train_loop`` driving ``w2s.learners.TextLearner`` as the teacher stage runs
-  them (texts tokenized once, fused AdamW, length-bucketed batches, each padded to its longest text);
-- ours before: the same with torch's default per-tensor AdamW and plain shuffled batches (the
-  trainer before fused AdamW on the CPU and bucketing became the defaults);
+  them (texts tokenized once, fused AdamW, length-bucketed batches, each padded to its longest text,
+  precision ``auto``: bf16 autocast on a CPU with AMX-BF16, fp32 elsewhere);
+- ours before: the same with torch's default per-tensor AdamW, plain shuffled batches and fp32 (the
+  trainer before fused AdamW on the CPU, bucketing and bf16 on AMX became the defaults);
 - reference, padded: dataset order, every batch padded to max_length (a fixed shape);
 - reference, minibatch 1: dataset order, one text per forward pass, the 16 logits stacked into one
   loss and one backward (what openai/weak-to-strong's train_model does with its default
@@ -79,18 +80,20 @@ def non_embedding_params(model: torch.nn.Module) -> int:
 
 
 class Ours:
-    """``train_loop`` + ``TextLearner`` exactly as the teacher stage runs them (``before=False``), or
-    with the trainer's settings before issue 16 (``before=True``): torch's per-tensor AdamW and plain
-    shuffled batches, the baseline of fused AdamW and length-bucketed batches, in the same run."""
+    """``train_loop`` + ``TextLearner`` exactly as the teacher stage runs them (``before=False``; precision
+    ``auto``: bf16 autocast where the CPU has AMX-BF16, fp32 elsewhere), or with the trainer's settings
+    before issue 16 (``before=True``): torch's per-tensor AdamW, plain shuffled batches and fp32 (what
+    ``auto`` meant on every CPU then), the baseline of the new trainer, in the same run."""
 
     def __init__(self, checkpoint: Path, texts: list[str], targets: np.ndarray, device: str, before: bool = False):
         from w2s.learners import TextLearner
 
-        self.name = ("ours before: default AdamW, shuffled batches" if before
-                     else "ours: fused AdamW, length-bucketed batches")
         self.before = before
         self.learner = TextLearner(str(checkpoint), ["neg", "pos"], {"transfer": texts}, seed=0,
-                                   device=torch.device(device), max_length=MAX_LENGTH, eval_batch_size=64)
+                                   device=torch.device(device), max_length=MAX_LENGTH, eval_batch_size=64,
+                                   precision="fp32" if before else "auto")
+        self.name = ("ours before: default AdamW, shuffled batches, fp32" if before
+                     else f"ours: fused AdamW, length-bucketed batches, {self.learner.precision}")
         self.targets, self.model, self.counter = targets, self.learner.model, Counter()
 
     def logits_of(self, index: torch.Tensor) -> torch.Tensor:

@@ -69,7 +69,9 @@ def test_gradient_accumulation_equals_one_big_batch(smol):
     for minibatch in (None, 2):
         settings = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=32, minibatch_size=minibatch,
                                  warmup_frac=0.0)
-        learner = TextLearner(smol, ["neg", "pos"], {"transfer": TEXTS}, 0, torch.device("cpu"), 32, 8)
+        # fp32: exact equality up to float rounding (bf16 autocast, auto on AMX-BF16 CPUs, rounds more)
+        learner = TextLearner(smol, ["neg", "pos"], {"transfer": TEXTS}, 0, torch.device("cpu"), 32, 8,
+                              precision="fp32")
         out = train_loop(learner.module, learner.logits_of, one_hot(LABELS, 2), build_loss("logconf"), settings, 0,
                          lengths=learner.lengths)
         results.append((out["loss_curve"], learner.model.score.weight.detach().clone()))
@@ -100,9 +102,11 @@ def test_vllm_labels_a_decoder_teacher_like_transformers(smol, tmp_path, monkeyp
 
     config = AutoConfig.from_pretrained(tmp_path / "teacher")  # reloads as a classifier, pad token kept
     assert config.architectures == ["LlamaForSequenceClassification"] and config.pad_token_id is not None
-    tf = label_texts(tmp_path / "teacher", TEXTS, {"engine": "transformers", "max_length": 32, "batch_size": 3})
+    # float32 pinned: compared at 1e-4 (dtype auto is bfloat16 on AMX-BF16 CPUs).
+    tf = label_texts(tmp_path / "teacher", TEXTS, {"engine": "transformers", "max_length": 32, "batch_size": 3,
+                                                   "dtype": "float32"})
     vl = label_texts(tmp_path / "teacher", TEXTS, {"engine": "vllm", "max_length": 32, "max_num_batched_tokens": 256,
-                                                   "max_num_seqs": 8, "in_process": True})
+                                                   "max_num_seqs": 8, "in_process": True, "dtype": "float32"})
     assert np.abs(tf - vl).max() < 1e-4 and tf.std(axis=0).max() > 1e-3
 
 
@@ -151,7 +155,7 @@ def smol_teacher(smol, smol_splits, tmp_path_factory):
     splits = ("transfer", "test")
     label_splits(root / "model", {s: smol_splits / f"{s}.parquet" for s in splits},
                  {s: root / "labels" / f"{s}.parquet" for s in splits},
-                 {"engine": "transformers", "max_length": 32, "batch_size": 8, "device": "cpu"})
+                 {"engine": "transformers", "max_length": 32, "batch_size": 8, "device": "cpu", "dtype": "float32"})
     return root, info
 
 

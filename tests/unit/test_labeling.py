@@ -110,14 +110,16 @@ def _label(checkpoint, split_files, out_dir: Path, settings: dict, provenance=No
 
 @pytest.fixture(scope="module")
 def transformers_outputs(teacher, split_files, tmp_path_factory) -> dict[str, Path]:
-    settings = {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 7}
+    # float32 pinned: the engines are compared at atol 1e-4 (auto may be bf16, see test_engine_dtype_auto).
+    settings = {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 7, "dtype": "float32"}
     return _label(teacher, split_files, tmp_path_factory.mktemp("weak_tf"), settings, {"task": "demo"})
 
 
 @pytest.fixture(scope="module")
 def vllm_outputs(teacher, split_files, tmp_path_factory) -> dict[str, Path]:
     """The one successful vLLM engine start of this file."""
-    settings = {"engine": "vllm", "max_length": MAX_LENGTH, "max_num_batched_tokens": 256, "max_num_seqs": 8}
+    settings = {"engine": "vllm", "max_length": MAX_LENGTH, "max_num_batched_tokens": 256, "max_num_seqs": 8,
+                "dtype": "float32"}
     return _label(teacher, split_files, tmp_path_factory.mktemp("weak_vllm"), settings, {"task": "demo"})
 
 
@@ -201,13 +203,14 @@ def test_transformers_truncates_to_max_length(transformers_outputs, teacher, tex
     soft = _soft(transformers_outputs["transfer"])
     np.testing.assert_allclose(soft[36], soft[37], atol=1e-6)  # long text vs. its 60-word prefix
     # Without truncation the two differ, so the equality above is truncation at work.
-    full = label_texts(teacher, texts["transfer"][36:38], {"engine": "transformers", "max_length": 512})
+    full = label_texts(teacher, texts["transfer"][36:38], {"engine": "transformers", "max_length": 512,
+                                                            "dtype": "float32"})
     assert np.abs(full[0] - full[1]).max() > 1e-3
 
 
 def test_label_texts_keeps_input_order(teacher, texts, transformers_outputs):
     items = texts["transfer"]
-    settings = {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 4}
+    settings = {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 4, "dtype": "float32"}
     probs = label_texts(teacher, items, settings)
     assert probs.dtype == np.float32 and probs.shape == (len(items), 2)
     np.testing.assert_allclose(probs, _soft(transformers_outputs["transfer"]), atol=1e-5)
@@ -247,7 +250,7 @@ def test_integer_ids_and_empty_split(tiny_classifier, tmp_path):
 
 def test_settings_defaults_and_validation():
     resolved = resolve_settings({})
-    assert resolved["engine"] == "vllm" and resolved["max_length"] == 128 and resolved["dtype"] == "float32"
+    assert resolved["engine"] == "vllm" and resolved["max_length"] == 128 and resolved["dtype"] == "auto"
     with pytest.raises(ValueError, match="unknown labeling settings"):
         resolve_settings({"max_len": 64})
     for bad in ({"engine": "onnx"}, {"dtype": "int8"}, {"max_length": 4}, {"batch_size": 0}, {"kv_cache_gb": 0}):
@@ -303,3 +306,26 @@ def test_vllm_engine_start_failure_raises(tiny_classifier, split_files, tmp_path
     with pytest.raises(RuntimeError, match="vLLM engine could not start"):
         label_splits(broken, split_files, outputs, {"engine": "vllm"})
     assert not out_dir.exists() or list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("amx, expected", [(True, "bfloat16"), (False, "float32")])
+def test_engine_dtype_auto_is_bf16_only_with_native_bf16(monkeypatch, amx, expected):
+    """``dtype: auto`` (the default) is bfloat16 only where the CPU has AMX-BF16 (torch's capability
+    query, patched both ways); explicit dtypes pass through whatever the CPU has."""
+    import torch
+
+    from w2s.labeling import engine_dtype
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx, "avx512_bf16": True})
+    assert engine_dtype("auto", "cpu") == expected
+    assert engine_dtype("float32", "cpu") == "float32" and engine_dtype("bfloat16", "cpu") == "bfloat16"
+
+
+def test_labels_record_the_dtype_that_ran(teacher, split_files, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": False})
+    outputs = _label(teacher, {"test": split_files["test"]}, tmp_path,
+                     {"engine": "transformers", "max_length": MAX_LENGTH})
+    meta = io.read_provenance(outputs["test"])
+    assert meta["dtype"] == "float32" and meta["settings"]["dtype"] == "auto"

@@ -106,3 +106,23 @@ def test_text_modes_train_the_student(mode, tiny_classifier, tiny_splits, tmp_pa
     assert info["rounds"][0]["steps"] == 3 and (tmp_path / "model" / "model.safetensors").exists()
     probs = np.stack(pq.read_table(tmp_path / "predictions.parquet").column("soft_label").to_numpy(zero_copy_only=False))
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_features_record_their_precision_and_bf16_stays_close(tiny_classifier, tiny_splits, tmp_path, monkeypatch):
+    """``auto`` runs the frozen model in bf16 only where the CPU has AMX-BF16 (torch's capability
+    query, patched here both ways); the provenance says which ran, and bf16 features stay close."""
+    import torch
+
+    inputs = {"test": str(tiny_splits / "test.parquet")}
+    got = {}
+    for amx in (False, True):
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda amx=amx: {"amx_bf16": amx})
+        outputs = {"test": str(tmp_path / f"test_{amx}.parquet")}
+        extract_features(str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu",
+                         layer=-1, pooling="auto")
+        provenance = read_provenance(outputs["test"])
+        assert (provenance["precision"], provenance["precision_setting"]) == ("bf16" if amx else "fp32", "auto")
+        got[amx] = read_features(outputs["test"])[1]
+    assert got[True].dtype == np.float32
+    cosine = (got[True] * got[False]).sum(1) / np.linalg.norm(got[True], axis=1) / np.linalg.norm(got[False], axis=1)
+    assert cosine.min() > 0.99

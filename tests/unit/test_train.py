@@ -68,3 +68,46 @@ def test_teacher_rejects_unknown_setting(tiny_classifier, tiny_splits, tmp_path)
     with pytest.raises(ValueError, match="unknown training settings"):
         train_teacher(tiny_splits, str(tiny_classifier), {"epoch": 1}, 0, tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+def _cpu_capabilities(monkeypatch, amx_bf16: bool) -> None:
+    """Pretend the CPU has (or lacks) AMX-BF16, as torch's capability query reports it."""
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx_bf16, "avx512_bf16": True})
+
+
+@pytest.mark.parametrize("amx, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_is_bf16_only_with_native_bf16_on_the_cpu(monkeypatch, amx, expected):
+    from w2s.runtime import native_bf16, resolve_precision
+    from w2s.train import training_autocast
+
+    _cpu_capabilities(monkeypatch, amx)
+    cpu = torch.device("cpu")
+    assert native_bf16(cpu) is amx
+    assert resolve_precision("auto", cpu) == expected
+    assert training_autocast("auto", cpu) == (torch.bfloat16 if amx else None)
+    # Explicit settings win over the capability: fp32 stays fp32 with AMX, bf16 is bf16 without.
+    assert training_autocast("fp32", cpu) is None and resolve_precision("fp32", cpu) == "fp32"
+    assert training_autocast("bf16", cpu) == torch.bfloat16 and resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError):
+        training_autocast("fp16", cpu)
+
+
+@pytest.mark.parametrize("bf16_supported", [True, False])
+def test_auto_precision_on_cuda_follows_bf16_support(monkeypatch, bf16_supported):
+    from w2s.runtime import resolve_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_supported)
+    _cpu_capabilities(monkeypatch, not bf16_supported)  # the CPU's answer must not leak into CUDA's
+    assert resolve_precision("auto", torch.device("cuda")) == ("bf16" if bf16_supported else "fp32")
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_saved_teacher_records_the_precision_that_ran(tiny_classifier, monkeypatch, tmp_path, amx):
+    _cpu_capabilities(monkeypatch, amx)
+    learner, result = _fine_tune(tiny_classifier, 0, SETTINGS)
+    assert learner.precision == ("bf16" if amx else "fp32")
+    learner.save(tmp_path / "model", {"settings": {"precision": "auto"}})
+    info = json.loads((tmp_path / "model" / "train_info.json").read_text())
+    assert info["precision"] == learner.precision and info["settings"]["precision"] == "auto"
+    assert np.isfinite(result["loss_curve"]).all()

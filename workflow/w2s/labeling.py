@@ -38,8 +38,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import io
-from .runtime import environment, vllm_cpu_environment
+from .runtime import environment, native_bf16, pick_device, vllm_cpu_environment
 from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
+from .schema import schema_defaults
 from .settings import is_int, is_number, merged_settings
 
 log = logging.getLogger(__name__)
@@ -50,22 +51,9 @@ ENGINES = ("vllm", "transformers")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 
-# Defaults as in workflow/schemas/config.schema.yaml (section `labeling`); `device` is for the
-# transformers engine only; the workflow sets `tensor_parallel_size` to the GPUs of a label_weak job.
-DEFAULT_SETTINGS: dict = {
-    "engine": "vllm",
-    "max_length": 128,
-    "batch_size": 64,
-    "dtype": "float32",
-    "max_num_seqs": 256,
-    "max_num_batched_tokens": 8192,
-    "enforce_eager": True,
-    "kv_cache_gb": 1,
-    "gpu_memory_utilization": 0.5,
-    "tensor_parallel_size": 1,
-    "device": "auto",
-    "in_process": "auto",
-}
+# The schema's `labeling` section gives every default; `device` is for the transformers engine only,
+# and the workflow sets `tensor_parallel_size` to the GPUs of a label_weak job.
+DEFAULT_SETTINGS: dict = {**schema_defaults("labeling"), "tensor_parallel_size": 1, "device": "auto"}
 
 
 # --------------------------------------------------------------------------- settings
@@ -311,10 +299,26 @@ class _VLLMEngine:
         vllm.envs.disable_envs_cache()  # the engine core froze vLLM's environment variables
 
 
+def engine_dtype(dtype: str, device: str = "auto") -> str:
+    """The dtype an engine runs in. ``auto``: bfloat16 where ``device`` has native bf16 matmul
+    (``runtime.native_bf16``: CUDA with bf16, a CPU with AMX-BF16, where vLLM-cpu classifies 2.5-3x
+    faster than in float32), float32 on other CPUs (bf16 is emulated there), the checkpoint's own
+    dtype on GPUs without bf16. Explicit dtypes pass through."""
+    if dtype != "auto":
+        return dtype
+    torch_device = pick_device(device)
+    if native_bf16(torch_device):
+        return "bfloat16"
+    return "float32" if torch_device.type == "cpu" else "auto"
+
+
 def _open_engine(checkpoint: Path, settings: dict):
-    if settings["engine"] == "vllm":
-        return _VLLMEngine(checkpoint, settings)
-    return _TransformersEngine(checkpoint, settings)
+    """The engine of ``settings``, with ``dtype`` resolved (:func:`engine_dtype`) and kept as ``.dtype``."""
+    vllm = settings["engine"] == "vllm"
+    dtype = engine_dtype(settings["dtype"], "auto" if vllm else settings["device"])
+    engine = (_VLLMEngine if vllm else _TransformersEngine)(checkpoint, {**settings, "dtype": dtype})
+    engine.dtype = dtype
+    return engine
 
 
 # --------------------------------------------------------------------------- public API
@@ -397,6 +401,7 @@ def label_splits(
             "split": name,
             "engine": engine.name,
             "engine_version": engine.version,
+            "dtype": engine.dtype,  # what ran (``settings`` keeps the setting, e.g. auto)
             "settings": settings,
             "num_classes": engine.num_classes,
             "label_names": label_names,

@@ -66,6 +66,7 @@ class TextLearner:
         self.train_ids = tokenize(self.tokenizer, texts[train_split], max_length)
         self.lengths = [len(ids) for ids in self.train_ids]  # for length-bucketed training batches
         self.amp_dtype = training_autocast(precision, device)
+        self.precision = "bf16" if self.amp_dtype == torch.bfloat16 else "fp32"  # what ran, for train_info
 
     def logits_of(self, index: torch.Tensor) -> torch.Tensor:
         batch = collate(self.tokenizer, [self.train_ids[i] for i in index]).to(self.device)
@@ -78,6 +79,7 @@ class TextLearner:
 
     def save(self, out_dir: str | Path, info: dict) -> None:
         model = self.model.merge_and_unload() if hasattr(self.model, "merge_and_unload") else self.model
+        info["precision"] = self.precision  # in the caller's dict too: the stages return what they saved
         save_classifier(model, self.tokenizer, out_dir, info)
 
 

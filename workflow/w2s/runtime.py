@@ -27,8 +27,32 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 matrices natively: a CUDA device with bf16, or a CPU with
+    AMX-BF16 tiles (torch's own CPU capability query). Elsewhere (e.g. AVX2/AVX-512 CPUs without AMX)
+    bf16 is emulated and no faster than fp32, so ``auto`` precision stays fp32 there."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        capabilities = getattr(torch.cpu, "get_capabilities", None)
+        return bool(capabilities is not None and capabilities().get("amx_bf16", False))
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` where the device has native bf16 matmul (:func:`native_bf16`), else ``fp32``;
+    ``fp32`` and ``bf16`` pass through. What a stage records in its outputs' provenance."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision {precision!r} is not one of ('auto', 'fp32', 'bf16')")
+    return precision
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on GPUs that support it; full fp32 on the CPU (no bf16 speed-up there)."""
+    """bf16 autocast on GPUs that support it, else None (fp32). The reasoning track's tuning uses this;
+    the classification stages resolve ``precision: auto`` with :func:`resolve_precision`, which also
+    takes bf16 on CPUs with AMX-BF16."""
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None

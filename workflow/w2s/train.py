@@ -29,7 +29,8 @@ from .batching import bucketed_batches, prepare_tokenizer, sync_pad_token
 from .io import atomic_dir, write_json
 from .losses import Loss
 from .models import is_decoder_only
-from .runtime import autocast_dtype, seed_everything
+from .runtime import resolve_precision, seed_everything
+from .schema import defaults_from_schema
 from .settings import from_config
 
 if TYPE_CHECKING:  # transformers is imported where a model is built: linear-probe jobs never load it
@@ -40,19 +41,22 @@ FUSED_ADAMW_DEVICES = ("cuda", "cpu")
 
 
 @dataclass(frozen=True)
+@defaults_from_schema("$defs.train")
 class TrainSettings:
-    epochs: float = 2
-    batch_size: int = 16
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_frac: float = 0.1
-    max_length: int = 128
-    grad_clip: float = 1.0
-    eval_batch_size: int = 64
-    minibatch_size: int | None = None
-    gradient_checkpointing: bool = False
-    precision: str = "auto"
-    bucket_batches: int = 50
+    """``weak.train`` and ``strong.train`` (the schema's ``$defs.train``, which gives every default)."""
+
+    epochs: float
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_frac: float
+    max_length: int
+    grad_clip: float
+    eval_batch_size: int
+    minibatch_size: int | None
+    gradient_checkpointing: bool
+    precision: str
+    bucket_batches: int
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -81,16 +85,14 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def training_autocast(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of training forward passes (None: plain fp32)."""
-    if precision == "auto":
-        return autocast_dtype(device)
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("training precision 'bf16' was requested but this CUDA device does not support bf16")
-        return torch.bfloat16
-    raise ValueError(f"training precision {precision!r} is not one of {PRECISIONS}")
+    """The autocast dtype of training forward passes (None: plain fp32). ``auto`` is bf16 where the
+    device has native bf16 matmul (CUDA with bf16, a CPU with AMX-BF16; ``runtime.native_bf16``), fp32
+    elsewhere; weights and optimizer state stay fp32 either way."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"training precision {precision!r} is not one of {PRECISIONS}")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("training precision 'bf16' was requested but this CUDA device does not support bf16")
+    return torch.bfloat16 if resolve_precision(precision, device) == "bf16" else None
 
 
 def load_classifier(
