@@ -94,6 +94,34 @@ def jobs_in(result: subprocess.CompletedProcess) -> dict[str, int]:
     return counts
 
 
+def test_accuracy_of(path: Path, gold) -> float:
+    """Test accuracy of a labels or predictions file against the gold labels of the test split."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    if "split" in frame:
+        frame = frame[frame["split"] == "test"]
+    assert set(frame["id"]) == set(gold.index), path
+    return float((frame["hard_label"].to_numpy() == gold.loc[frame["id"]].to_numpy()).mean())
+
+
+def recomputed_accuracies(experiment: Path, weak: str, strong: str, method: str = "xent") -> dict[str, float]:
+    """Weak, student and ceiling test accuracy recomputed from one experiment's raw files: gold from the
+    data split, predictions from the weak labels and the strong models' prediction files."""
+    import pandas as pd
+
+    gold = pd.read_parquet(experiment / "data/test.parquet").set_index("id")["label"]
+    strong_dir = experiment / "strong" / strong
+    return {
+        "weak_acc": test_accuracy_of(experiment / f"weak/{weak}/labels/test.parquet", gold),
+        "student_acc": test_accuracy_of(strong_dir / f"students/{weak}/{method}/predictions.parquet", gold),
+        "ceiling_acc": test_accuracy_of(strong_dir / "ceiling/predictions.parquet", gold),
+    }
+
+
+test_accuracy_of.__test__ = False  # a helper, not a test
+
+
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config))
     return path

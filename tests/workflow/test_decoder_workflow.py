@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import snakemake, write_config
+from conftest import recomputed_accuracies, snakemake, write_config
 from w2s.io import read_provenance
 from w2s.labeling import label_texts
 
@@ -29,14 +29,6 @@ def _config() -> dict:
                    "train": {"epochs": 1, "batch_size": 8, "max_length": MAX_LENGTH},
                    "probe": {"max_length": MAX_LENGTH, "epochs": 5, "feature_batch_size": 16}},
     }
-
-
-def _test_accuracy(path, gold: pd.Series) -> float:
-    frame = pd.read_parquet(path)
-    if "split" in frame:
-        frame = frame[frame["split"] == "test"]
-    assert set(frame["id"]) == set(gold.index), path
-    return float((frame["hard_label"].to_numpy() == gold.loc[frame["id"]].to_numpy()).mean())
 
 
 @pytest.mark.slow
@@ -62,11 +54,6 @@ def test_smollm2_as_weak_and_strong_model_end_to_end(tmp_path):
     assert len(summary) == 1
     row = summary.iloc[0]
     assert row["weak_model"] == "smol" and row["strong_model"] == "smol"
-    gold = pd.read_parquet(base / "data/test.parquet").set_index("id")["label"]
-    accuracy = {
-        "weak_acc": _test_accuracy(base / "weak/smol/labels/test.parquet", gold),
-        "student_acc": _test_accuracy(base / "strong/smol/students/smol/xent/predictions.parquet", gold),
-        "ceiling_acc": _test_accuracy(base / "strong/smol/ceiling/predictions.parquet", gold),
-    }
+    accuracy = recomputed_accuracies(base, "smol", "smol")
     for column, value in accuracy.items():
         assert row[column] == pytest.approx(value), column

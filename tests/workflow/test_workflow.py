@@ -13,22 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import jobs_in, snakemake, write_config
+from conftest import jobs_in, recomputed_accuracies, snakemake, write_config
 from w2s.config import resolve_config
 from w2s.io import read_provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ["prepare_data", "train_weak", "label_weak", "extract_features", "train_ceiling", "train_student",
           "evaluate", "summarize", "plots"]
-
-
-def _test_accuracy(path: Path, gold: pd.Series) -> float:
-    """Test accuracy of a labels or predictions file against the gold labels of the test split."""
-    frame = pd.read_parquet(path)
-    if "split" in frame:
-        frame = frame[frame["split"] == "test"]
-    assert set(frame["id"]) == set(gold.index), path
-    return float((frame["hard_label"].to_numpy() == gold.loc[frame["id"]].to_numpy()).mean())
 
 
 def test_lint_is_clean(tmp_path):
@@ -109,12 +100,7 @@ def test_end_to_end_tiny_run_then_nothing_to_do(tiny_config, tmp_path):
     assert row["weak_model"] == "tiny_weak" and row["strong_model"] == "tiny_strong"
     # Every summary number recomputed from the raw files: gold from the data split, predictions from
     # the weak labels and the strong models' prediction files.
-    gold = pd.read_parquet(base / "data/test.parquet").set_index("id")["label"]
-    accuracy = {
-        "weak_acc": _test_accuracy(base / "weak/tiny_weak/labels/test.parquet", gold),
-        "student_acc": _test_accuracy(base / "strong/tiny_strong/students/tiny_weak/xent/predictions.parquet", gold),
-        "ceiling_acc": _test_accuracy(base / "strong/tiny_strong/ceiling/predictions.parquet", gold),
-    }
+    accuracy = recomputed_accuracies(base, "tiny_weak", "tiny_strong")
     for column, value in accuracy.items():
         assert row[column] == pytest.approx(value), column
     metrics = json.loads((base / "metrics/tiny_weak/tiny_strong/xent.json").read_text())
