@@ -128,14 +128,9 @@ def test_aggregate_label_files_end_to_end(tmp_path):
     assert verifier_table["verifier_id"].tolist() == ["t0", "t1", "t2", "lexicon"]
     assert io.read_json(tmp_path / "meta.json")["labeling_functions"] == ["lexicon"]
 
-    dev = tmp_path / "dev.parquet"
-    test_ids = [f"test{k}" for k in range(100)]
-    pq.write_table(pa.table({"id": test_ids, "text": ["x"] * 100, "label": [gold[i] for i in test_ids]}), dev)
-    with pytest.raises(ValueError, match="dev_labels_file"):
-        aggregate_label_files(files, outputs, {"aggregator": "logistic"}, fit_split="transfer")
-    metadata = aggregate_label_files(files, outputs, {"aggregator": "logistic"}, fit_split="transfer",
-                                       dev_labels_file=dev)
-    assert metadata["uses_labels"] is True and metadata["steps"]["aggregate"]["n_dev"] == 100
+    for aggregator in ("logistic", "best_single"):  # gold never reaches weak labels
+        with pytest.raises(ValueError, match="needs gold labels: it is for the verifier report only"):
+            aggregate_label_files(files, outputs, {"aggregator": aggregator}, fit_split="transfer")
 
 
 def _teacher_files(tmp_path, split_probs: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, str]]:

@@ -215,7 +215,9 @@ def _load_hf(task: str, spec: dict) -> LabeledTexts:
     return data
 
 
-def _read_table(task: str, path: Path, text_col: str) -> pd.DataFrame:
+def read_table(task: str, path: Path, text_col: str) -> pd.DataFrame:
+    """A local .csv, .jsonl or .parquet file as a DataFrame (``text_col`` read as strings from CSV); a
+    DataError names the task for a missing file or an unknown format."""
     if not path.is_file():
         raise DataError(f"task {task!r}: data file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
@@ -234,7 +236,7 @@ def _load_file(task: str, spec: dict) -> LabeledTexts:
     if "path" not in spec:
         raise DataError(f"task {task!r}: source file needs 'path'")
     text_col, label_col = spec.get("text_column", "text"), spec.get("label_column", "label")
-    frame = _read_table(task, Path(spec["path"]), text_col)
+    frame = read_table(task, Path(spec["path"]), text_col)
     group_col = spec.get("group_column")
     _require_columns(task, list(frame.columns),
                      [text_col, label_col] + ([group_col] if group_col else []))

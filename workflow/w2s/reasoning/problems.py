@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import atomic_dir, stable_hash, write_json, write_parquet
-from ..tasks import DataError, _read_table
+from ..tasks import DataError, read_table
 from .answers import gold_answer, is_worked_solution
 
 SPLITS = ("train", "test")
@@ -120,7 +120,7 @@ def _load_hf_split(task: str, spec: dict, split: str) -> list[dict]:
 
 def _read_file(task: str, spec: dict) -> list[dict]:
     path = Path(spec["path"]).expanduser()
-    return _read_table(task, path, spec.get("question_field", "question")).to_dict("records")
+    return read_table(task, path, spec.get("question_field", "question")).to_dict("records")
 
 
 def _dedupe(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

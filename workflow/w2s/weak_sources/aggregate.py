@@ -74,15 +74,6 @@ def _check_sources(teacher_files: Mapping, labeling_functions: Sequence[str], sp
         raise ValueError("need at least one teacher or labeling function")
 
 
-def _dev_labels(s: dict, dev_labels_file: str | Path | None) -> pd.Series | None:
-    if s["aggregator"] not in verifiers.LABEL_USING_AGGREGATORS:
-        return None
-    if dev_labels_file is None:
-        raise ValueError(f"aggregator {s['aggregator']!r} needs dev_labels_file")
-    dev = pq.read_table(dev_labels_file, columns=["id", "label"]).to_pandas()
-    return pd.Series(dev["label"].to_numpy(), index=dev["id"].astype(str))
-
-
 def aggregate_label_files(
     teacher_files: Mapping[str, Mapping[str, str | Path]],
     outputs: Mapping[str, str | Path],
@@ -90,7 +81,6 @@ def aggregate_label_files(
     *,
     fit_split: str,
     labeling_functions: Sequence[str] = (),
-    dev_labels_file: str | Path | None = None,
     table_out: str | Path | None = None,
     metadata_out: str | Path | None = None,
     provenance: dict | None = None,
@@ -99,19 +89,18 @@ def aggregate_label_files(
 
     ``teacher_files`` maps a verifier id to {split: weak-label parquet}; every teacher must label
     every split in ``outputs``. The model is fitted on ``fit_split`` and applied to every split.
-    ``dev_labels_file`` (id and label) is opened only by the label-using aggregators; its items join
-    the fit. Writes each split's aggregated weak labels, optionally the verifier table (parquet) and
+    Weak labels never see gold, so the label-using aggregators (``best_single``, ``logistic``) are
+    refused here: they belong to the verifier report (``weak_sources.report``). Writes each split's aggregated weak labels, optionally the verifier table (parquet) and
     the metadata (JSON); returns the metadata.
     """
     s = verifiers.resolve_settings(settings)
+    if s["aggregator"] in verifiers.LABEL_USING_AGGREGATORS:
+        raise ValueError(f"aggregator {s['aggregator']!r} needs gold labels: it is for the verifier report only, "
+                         "never for weak labels")
     splits = list(outputs)
     _check_sources(teacher_files, labeling_functions, splits, fit_split)
     scores, texts = scores_for_splits(teacher_files, splits, labeling_functions)
-    dev_labels = _dev_labels(s, dev_labels_file)
-    fit_items = set(texts[fit_split]["id"].astype(str))
-    if dev_labels is not None:  # dev items are fitted on too, so best_single / logistic see their votes
-        fit_items |= set(dev_labels.index)
-    model = verifiers.fit(scores, s, dev_labels, fit_items)
+    model = verifiers.fit(scores, s, None, set(texts[fit_split]["id"].astype(str)))
     metadata = {**model, "fit_split": fit_split, "teachers": list(teacher_files),
                 "labeling_functions": list(labeling_functions), "label_model_summary": verifiers.label_model_summary(model),
                 **(provenance or {})}
