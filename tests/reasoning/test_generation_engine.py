@@ -55,10 +55,10 @@ def test_a_missing_vllm_names_what_to_do(monkeypatch):
 
 
 @pytest.mark.parametrize("native, expected", [(True, "bfloat16"), (False, "float32")])
-def test_auto_dtype_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch, native, expected):
-    from w2s.reasoning import generation
+def test_sampling_runs_in_the_dtype_that_labeling_resolves(monkeypatch, native, expected):
+    from w2s import runtime
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(generation, "native_bf16", lambda device: native)
-    assert generation.engine_dtype("auto") == expected
-    assert generation.engine_dtype("float16") == "float16"  # an explicit dtype passes through
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
+    assert runtime.engine_dtype("auto") == expected  # generation passes its engine dtype through this
+    assert runtime.engine_dtype("float16") == "float16"  # an explicit dtype passes through

@@ -314,7 +314,7 @@ def test_engine_dtype_auto_is_bf16_only_with_native_bf16(monkeypatch, amx, expec
     query, patched both ways); explicit dtypes pass through whatever the CPU has."""
     import torch
 
-    from w2s.labeling import engine_dtype
+    from w2s.runtime import engine_dtype
 
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx, "avx512_bf16": True})
     assert engine_dtype("auto", "cpu") == expected

