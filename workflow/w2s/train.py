@@ -88,8 +88,6 @@ def training_autocast(precision: str, device: torch.device) -> torch.dtype | Non
     """The autocast dtype of training forward passes (None: plain fp32). ``auto`` is bf16 where the
     device has native bf16 matmul (CUDA with bf16, a CPU with AMX-BF16; ``runtime.native_bf16``), fp32
     elsewhere; weights and optimizer state stay fp32 either way."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"training precision {precision!r} is not one of {PRECISIONS}")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError("training precision 'bf16' was requested but this CUDA device does not support bf16")
     return torch.bfloat16 if resolve_precision(precision, device) == "bf16" else None
