@@ -184,6 +184,15 @@ def pair(reference: Method, candidate: Method, workloads: list[Workload], rounds
     return result
 
 
+def import_vllm_as_a_job_does() -> None:
+    """``import vllm`` and its ``LLM`` entry point as ``w2s.vllm_engine.VLLMEngine`` imports them: with the
+    garbage collector off, then the heap frozen (the engine's close unfreezes it)."""
+    from w2s.vllm_engine import frozen_imports
+
+    with frozen_imports():
+        __import__("vllm").LLM
+
+
 def pair_in_fresh_process(connection, checkpoint: Path, device: str, settings: dict, env: dict[str, str],
                           workloads: list[Workload], rounds: int) -> None:
     """``pair`` a vLLM configuration with the reference in a new process, as a workflow job would run it.
@@ -194,7 +203,7 @@ def pair_in_fresh_process(connection, checkpoint: Path, device: str, settings: d
         reference = ReferenceLoop(checkpoint, "longest", device)
         reference.start()
         reference.classify(workloads[0].texts)  # warm-up
-        import_seconds, _ = timed(lambda: __import__("vllm"))
+        import_seconds, _ = timed(import_vllm_as_a_job_does)
         result = pair(reference, Stage(checkpoint, {"engine": "vllm", **settings}, env), workloads, rounds)
         connection.send(("ok", import_seconds, asdict(result)))
     except Exception:  # report any failure to the parent, which raises it

@@ -3,6 +3,8 @@ packaged SmolLM2, twice in one process, so the second engine must find the proce
 
 from __future__ import annotations
 
+import gc
+
 import pandas as pd
 import pytest
 import torch
@@ -32,6 +34,7 @@ def test_generation_samples_per_split_and_restores_the_process():
     set_num_threads = torch.set_num_threads
     first = _sample(seed=0)
     assert torch.set_num_threads is set_num_threads  # the in-process engine's no-op patch is undone
+    assert gc.get_freeze_count() == 0  # the start-up heap frozen while vLLM imported is unfrozen on close
     assert list(first.columns) == SAMPLE_SCHEMA.names
     assert first.groupby("split").size().to_dict() == {"train": 2, "test": 2}
     assert (first["n_completion_tokens"] <= 12).all()

@@ -124,17 +124,19 @@ def generate_samples(
     engine: EngineSettings,
     seed: int,
     generator: str,
+    dtype: str | None = None,
 ) -> pd.DataFrame:
-    """Sample ``n_by_split[split]`` completions for every problem of each split named there."""
+    """Sample ``n_by_split[split]`` completions for every problem of each split named there, in ``dtype``
+    (default: what ``engine.dtype`` resolves to, :func:`w2s.runtime.engine_dtype`)."""
     from transformers import AutoTokenizer
 
-    vllm = import_vllm(VLLM_HINT)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     with VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process, model=checkpoint,
-                    dtype=engine_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
+                    dtype=dtype or engine_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
                     max_num_seqs=engine.max_num_seqs, enforce_eager=engine.enforce_eager,
                     gpu_memory_utilization=engine.gpu_memory_utilization,
                     tensor_parallel_size=engine.tensor_parallel_size) as llm:
+        vllm = import_vllm(VLLM_HINT)  # imported by the engine, under its start-up heap policy
         rows = [row for split, n in n_by_split.items()
                 for row in _sample_split(llm, vllm, tokenizer, problems, split, n, sampling, engine, generator)]
     return pd.DataFrame(rows, columns=SAMPLE_SCHEMA.names)
@@ -189,13 +191,14 @@ def sample_problems(
     if unknown:
         raise ValueError(f"no problems in split(s) {sorted(unknown)} of {problems_path}")
     local = resolve_checkpoint(checkpoint)
-    frame = generate_samples(local, problems, n_by_split, sampling_settings, engine_settings, seed, generator)
+    dtype = engine_dtype(engine_settings.dtype)
+    frame = generate_samples(local, problems, n_by_split, sampling_settings, engine_settings, seed, generator, dtype)
     summary = {split: {"samples": int((frame["split"] == split).sum()),
                        "pass@1": float(frame.loc[frame["split"] == split, "correct"].mean())}
                for split in n_by_split if (frame["split"] == split).any()}
     write_samples(frame, out, provenance={
         **(provenance or {}), "checkpoint": checkpoint, "generator": generator, "seed": seed,
         "n": n_by_split, "sampling": asdict(sampling_settings), "engine": asdict(engine_settings),
-        "vllm_version": import_vllm(VLLM_HINT).__version__, "dtype": engine_dtype(engine_settings.dtype),
+        "vllm_version": import_vllm(VLLM_HINT).__version__, "dtype": dtype,
     })
     return summary
