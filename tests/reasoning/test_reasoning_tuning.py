@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from w2s.runtime import resolve_precision
 from w2s.reasoning.prompts import PromptSettings, prompt_ids
 from w2s.reasoning.tuning import (
     IGNORE,
@@ -115,6 +116,7 @@ def test_sft_then_dpo_learn_and_save_a_plain_checkpoint(tiny_lm, tmp_path, backe
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
     assert reloaded.config.num_hidden_layers == 2
     assert (tmp_path / "out" / "training.json").exists() and (tmp_path / "out" / "tokenizer.json").exists()
+    assert info["precision"] == resolve_precision("auto", torch.device("cpu"))  # what ran, recorded
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "set.parquet"]  # no scratch or temporary left
 
 
@@ -142,6 +144,18 @@ def test_lora_adapters_are_merged_before_saving(tiny_lm, tmp_path, backend):
     assert not any("lora" in key for key in saved)
     assert set(saved) == set(base)
     assert any(not torch.equal(saved[k], base[k]) for k in base)
+
+
+@pytest.mark.parametrize("precision, native, bf16", [("auto", True, True), ("auto", False, False),
+                                                     ("fp32", True, False), ("bf16", False, True)])
+def test_trl_autocast_follows_the_precision_setting(monkeypatch, tmp_path, precision, native, bf16):
+    from w2s import runtime
+    from w2s.reasoning.objectives import TuneSettings
+    from w2s.reasoning.trl_tuning import trainer_args
+
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
+    for stage in ("sft", "dpo"):
+        assert trainer_args(stage, TuneSettings(precision=precision), 0, tmp_path, torch.device("cpu")).bf16 is bf16
 
 
 def test_unknown_training_settings_are_rejected(tiny_lm, tmp_path):
@@ -173,7 +187,9 @@ def _trl_trainer(stage, model, tokenizer, dataset, tmp_path, ref_model=None):
     from w2s.reasoning.objectives import TuneSettings
     from w2s.reasoning.trl_tuning import _trainer_classes, trainer_args
 
-    args = trainer_args(stage, TuneSettings(batch_size=len(QUESTIONS), max_length=128, dpo_beta=0.3), 0,
+    # The oracles compare losses in fp32 (precision auto is bf16 autocast on an AMX CPU).
+    settings = TuneSettings(batch_size=len(QUESTIONS), max_length=128, dpo_beta=0.3, precision="fp32")
+    args = trainer_args(stage, settings, 0,
                         tmp_path / stage, torch.device("cpu"))
     args.precompute_ref_log_probs = False  # the reference model is given: its log-probs enter every step
     sft, dpo = _trainer_classes()

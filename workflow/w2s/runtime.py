@@ -49,15 +49,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on GPUs that support it, else None (fp32). The reasoning track's tuning uses this;
-    the classification stages resolve ``precision: auto`` with :func:`resolve_precision`, which also
-    takes bf16 on CPUs with AMX-BF16."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
 @contextlib.contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the duration of the block, then restore what was there."""

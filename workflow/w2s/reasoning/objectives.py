@@ -42,10 +42,13 @@ class TuneSettings:
     dpo_beta: float
     lora: dict | None  # {r, alpha, dropout}: train a LoRA adapter and merge it before saving
     backend: str  # trl (SFTTrainer/DPOTrainer, multi-GPU through accelerate) or loop (the hand-written loop)
+    precision: str  # auto (bf16 autocast where the device multiplies bf16 natively), fp32 or bf16
 
     def __post_init__(self) -> None:
         if self.backend not in ("trl", "loop"):
             raise ValueError(f"reasoning.train.backend must be trl or loop, not {self.backend!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"reasoning.train.precision must be auto, fp32 or bf16, not {self.precision!r}")
 
 
 # --------------------------------------------------------------------------- losses

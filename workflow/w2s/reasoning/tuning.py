@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..io import atomic_dir, write_json
-from ..runtime import autocast_dtype, pick_device, seed_everything
+from ..runtime import pick_device, resolve_precision, seed_everything
 from ..settings import from_config
 from ..train import linear_schedule
 from .objectives import (  # noqa: F401  (re-exported: the loop's pieces and the settings live in objectives)
@@ -54,7 +55,7 @@ class _Run:
     def __init__(self, model, tokenizer, settings: TuneSettings, prompt: PromptSettings, device: torch.device, seed: int):
         self.model, self.tokenizer, self.settings, self.prompt, self.device = model, tokenizer, settings, prompt, device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.autocast = autocast_dtype(device)
+        self.autocast = torch.bfloat16 if resolve_precision(settings.precision, device) == "bf16" else None
         self.generator = torch.Generator().manual_seed(seed)
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,21 +145,30 @@ def _tune_loop(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: Promp
 
 
 def _tune_trl(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: PromptSettings, seed: int,
-              target: torch.device, out_dir: Path) -> tuple[dict, object]:
-    """trl's trainers: stats, and the trained model on the main process (None on the other ranks)."""
-    import shutil
-
+              target: torch.device, out_dir: Path) -> tuple[dict, Path | None]:
+    """trl's trainers: stats, and the directory of the trained weights on the main process (None on the
+    other ranks). It lies in a scratch directory beside ``out_dir``, which the caller removes."""
     from accelerate import PartialState
-    from transformers import AutoModelForCausalLM
 
     from .trl_tuning import train_with_trl
 
-    scratch = out_dir.parent / f".{out_dir.name}.trl"  # the same path on every rank
-    info, final = train_with_trl(local, rows, tune, prompt, seed, scratch, target)
-    model = AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32) if PartialState().is_main_process else None
-    if model is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return info, model
+    info, final = train_with_trl(local, rows, tune, prompt, seed, _trl_scratch(out_dir), target)
+    return info, Path(final) if PartialState().is_main_process else None
+
+
+def _trl_scratch(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.trl"  # the same path on every rank
+
+
+def _put_weights(weights: object, directory: Path) -> None:
+    """Save a trained model into ``directory``, or move the files of one already saved there (trl's
+    last stage: the weights are written once, not loaded back and written again)."""
+    if not isinstance(weights, Path):
+        weights.save_pretrained(directory)
+        return
+    for path in weights.iterdir():  # the model's files; trl's tokenizer copy and training args stay behind
+        if path.name in ("config.json", "generation_config.json") or ".safetensors" in path.name:
+            path.rename(directory / path.name)
 
 
 def tune_student(checkpoint: str, train_set: str | Path, settings: dict, prompt: dict, seed: int,
@@ -175,15 +185,18 @@ def tune_student(checkpoint: str, train_set: str | Path, settings: dict, prompt:
     local = resolve_checkpoint(checkpoint)
     target = pick_device(device)
     started = time.time()
-    info: dict = {"checkpoint": checkpoint, "seed": seed, "settings": asdict(tune), "device": str(target)}
+    info: dict = {"checkpoint": checkpoint, "seed": seed, "settings": asdict(tune), "device": str(target),
+                  "precision": resolve_precision(tune.precision, target)}
     if tune.backend == "trl":
-        stages, model = _tune_trl(local, rows, tune, prompt_settings, seed, target, Path(out_dir))
+        stages, weights = _tune_trl(local, rows, tune, prompt_settings, seed, target, Path(out_dir))
     else:
-        stages, model = _tune_loop(local, rows, tune, prompt_settings, seed, target)
+        stages, weights = _tune_loop(local, rows, tune, prompt_settings, seed, target)
     info.update(stages, seconds=round(time.time() - started, 1))
-    if model is not None:  # None on the ranks other than the first of a multi-GPU run
+    if weights is not None:  # None on the ranks other than the first of a multi-GPU run
         with atomic_dir(out_dir) as tmp:
-            model.save_pretrained(tmp)
+            _put_weights(weights, tmp)
             AutoTokenizer.from_pretrained(local).save_pretrained(tmp)
             write_json(info, tmp / "training.json")
+        if tune.backend == "trl":
+            shutil.rmtree(_trl_scratch(Path(out_dir)), ignore_errors=True)
     return info
