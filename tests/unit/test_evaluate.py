@@ -163,18 +163,31 @@ def test_missing_predictions_are_an_error(files):
         _evaluate(files)
 
 
-def test_cli_passes_every_setting(files):
-    out = files / "cli.json"
+def _cli(files, methods, students, outputs):
     main(["evaluate", "--test", str(files / "test.parquet"), "--transfer", str(files / "transfer.parquet"),
           "--weak-test", str(files / "weak_test.parquet"), "--weak-transfer", str(files / "weak_transfer.parquet"),
-          "--student", str(files / "student.parquet"), "--ceiling", str(files / "ceiling.parquet"),
+          "--methods", *methods, "--students", *[str(files / s) for s in students],
+          "--ceiling", str(files / "ceiling.parquet"),
           "--settings", json.dumps({"bootstrap_samples": 50, "confidence_level": 0.9, "bootstrap_seed": 7,
                                     "ece_bins": 5, "confidence_split": 0.8}),
-          "--experiment", '{"task": "t"}', "--out", str(out)])
-    metrics = json.loads(out.read_text())
-    assert metrics["settings"] == {"min_pgr_gap": 0.01, "bootstrap_samples": 50, "confidence_level": 0.9,
-                                   "bootstrap_seed": 7, "ece_bins": 5, "confidence_split": 0.8}
-    assert len(metrics["reliability"]["weak"]["count"]) == 5 and metrics["weak_confidence_threshold"] == 0.8
+          "--experiment", '{"task": "t"}', "--outputs", *[str(files / o) for o in outputs]])
+
+
+def test_cli_scores_every_method_of_a_pair_and_passes_every_setting(files):
+    # The second method's "student" is the ceiling's predictions: its student accuracy is the ceiling's.
+    _cli(files, ["a", "b"], ["student.parquet", "ceiling.parquet"], ["a.json", "b.json"])
+    a, b = (json.loads((files / name).read_text()) for name in ("a.json", "b.json"))
+    assert (a["task"], a["method"], b["method"]) == ("t", "a", "b")
+    assert a["student_acc"] == _evaluate(files)["student_acc"] and b["student_acc"] == b["ceiling_acc"]
+    assert a["settings"] == {"min_pgr_gap": 0.01, "bootstrap_samples": 50, "confidence_level": 0.9,
+                             "bootstrap_seed": 7, "ece_bins": 5, "confidence_split": 0.8}
+    assert len(a["reliability"]["weak"]["count"]) == 5 and a["weak_confidence_threshold"] == 0.8
+
+
+def test_cli_needs_one_student_and_one_output_per_method(files):
+    with pytest.raises(SystemExit, match="2 methods, 1 student prediction files and 2 outputs"):
+        _cli(files, ["a", "b"], ["student.parquet"], ["a.json", "b.json"])
+    assert not (files / "a.json").exists()
 
 
 def test_a_bad_confidence_split_is_refused():

@@ -71,7 +71,7 @@ def test_weak_sources_enter_the_dag(tmp_path):
     assert jobs["train_weak"] == jobs["label_weak"] == 2
     assert jobs["combine_weak_labels"] == jobs["aggregate_weak_labels"] == jobs["evaluate_verifiers"] == 1
     assert jobs["degrade_weak_labels"] == 1
-    assert jobs["train_student"] == jobs["evaluate"] == 5 and jobs["train_ceiling"] == 1
+    assert jobs["train_student"] == jobs["evaluate"] == 5 and jobs["train_ceiling"] == 1  # one method: a job per pair
 
 
 def test_end_to_end_tiny_run_then_nothing_to_do(tiny_config, tmp_path):

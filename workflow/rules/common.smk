@@ -31,6 +31,13 @@ from w2s.store_keys import key_inputs
 
 CFG = resolve_config(config)
 GRID = experiment_grid(CFG)
+METHODS = list(CFG["strong"]["methods"])
+
+
+def per_method(pattern):
+    """``pattern`` once per method of the grid, in METHODS order, its other wildcards left open."""
+    return expand(pattern, method=METHODS, allow_missing=True)
+
 
 SPLITS = ["weak_train", "transfer", "val", "test"]
 LABELED_SPLITS = ["transfer", "test"]

@@ -7,40 +7,42 @@ localrules:
     plots,
 
 
+# One job per (task, seed, weak, strong) pair scores every method's student: the pair's gold, weak
+# labels and ceiling are shared, and a grid of 1,000 experiments schedules 100 jobs instead of 1,000.
 rule evaluate:
     input:
         test=fill(DATA_SPLIT, split="test"),
         transfer=fill(DATA_SPLIT, split="transfer"),
         weak_test=fill(WEAK_LABELS, split="test"),
         weak_transfer=fill(WEAK_LABELS, split="transfer"),
-        student=rules.train_student.output.predictions,
+        students=per_method(rules.train_student.output.predictions),
         ceiling=rules.train_ceiling.output.predictions,
     output:
-        METRICS,
+        per_method(METRICS),
     params:
         code=code_hash("evaluate"),
         settings=as_json(CFG["evaluation"]),
+        methods=METHODS,
         experiment=lambda w: as_json(
             {
                 "task": w.task,
                 "seed": int(w.seed),
                 "weak_model": w.weak,
                 "strong_model": w.strong,
-                "method": w.method,
                 "mode": strong_spec(CFG, w.strong)["mode"],
             }
         ),
     conda:
         CONDA_ENV
     log:
-        LOG("evaluate", "{weak}/{strong}/{method}"),
+        LOG("evaluate", "{weak}/{strong}"),
     resources:
         mem_mb=2000,
     shell:
         "w2s evaluate --test {input.test} --transfer {input.transfer}"
         " --weak-test {input.weak_test} --weak-transfer {input.weak_transfer}"
-        " --student {input.student} --ceiling {input.ceiling} --settings {params.settings:q}"
-        " --experiment {params.experiment:q} --out {output} > {log} 2>&1"
+        " --methods {params.methods} --students {input.students} --ceiling {input.ceiling}"
+        " --settings {params.settings:q} --experiment {params.experiment:q} --outputs {output} > {log} 2>&1"
 
 
 rule summarize:

@@ -127,14 +127,19 @@ def cmd_train_strong(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import EvaluationSettings, evaluate_experiment
+    from .evaluate import EvaluationSettings, evaluate_students
     from .settings import from_config
 
     settings = from_config(EvaluationSettings, json.loads(args.settings), "evaluation")
-    metrics = evaluate_experiment(args.test, args.transfer, args.weak_test, args.weak_transfer, args.student,
-                                  args.ceiling, settings, json.loads(args.experiment), args.out)
-    log.info("weak %.4f  student %.4f  ceiling %.4f  PGR %s [%s, %s]", metrics["weak_acc"], metrics["student_acc"],
-             metrics["ceiling_acc"], metrics["pgr"], metrics["pgr_ci_low"], metrics["pgr_ci_high"])
+    if not len(args.methods) == len(args.students) == len(args.outputs):
+        raise SystemExit(f"evaluate: {len(args.methods)} methods, {len(args.students)} student prediction files "
+                         f"and {len(args.outputs)} outputs; each method needs one of each, in the same order")
+    metrics = evaluate_students(args.test, args.transfer, args.weak_test, args.weak_transfer,
+                                dict(zip(args.methods, args.students)), args.ceiling, settings,
+                                json.loads(args.experiment), dict(zip(args.methods, args.outputs)))
+    for method, m in metrics.items():
+        log.info("%s: weak %.4f  student %.4f  ceiling %.4f  PGR %s [%s, %s]", method, m["weak_acc"], m["student_acc"],
+                 m["ceiling_acc"], m["pgr"], m["pgr_ci_low"], m["pgr_ci_high"])
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
@@ -277,6 +282,7 @@ REQ = {"required": True}  # a required flag
 SEED = (("--seed",), {"type": int, "required": True})
 DEVICE = (("--device",), {"default": "auto", "choices": ["auto", "cpu", "cuda"]})
 PAIRS = {"nargs": "+", "required": True, "metavar": "SPLIT=PATH"}
+LIST = {"nargs": "+", "required": True}
 # The `evaluation` section as JSON ({}: the schema's defaults, through EvaluationSettings).
 EVALUATION = (("--settings",), {"default": "{}", "help": "JSON: the evaluation section"})
 
@@ -318,8 +324,8 @@ def _stage_commands(add: Adder) -> None:
 def _evaluation_commands(add: Adder) -> None:
     """Scoring, the summary over experiments and seeds, and the plots."""
     add("evaluate", cmd_evaluate, (("--test",), REQ), (("--transfer",), REQ), (("--weak-test",), REQ),
-        (("--weak-transfer",), REQ), (("--student",), REQ), (("--ceiling",), REQ),
-        EVALUATION, (("--experiment",), {"default": "{}"}), (("--out",), REQ))
+        (("--weak-transfer",), REQ), (("--methods",), LIST), (("--students",), LIST), (("--ceiling",), REQ),
+        EVALUATION, (("--experiment",), {"default": "{}"}), (("--outputs",), LIST))
     add("summarize", cmd_summarize, (("--metrics",), {"nargs": "+", "required": True}),
         (("--out-parquet",), REQ), (("--out-csv",), REQ), (("--out-by-seed-parquet",), REQ),
         (("--out-by-seed-csv",), REQ), (("--out-html",), REQ), EVALUATION,

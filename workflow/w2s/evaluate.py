@@ -1,11 +1,13 @@
 """Stage 5: score weak teacher, strong student and strong ceiling against gold; summarize the grid.
 
-One metrics JSON per (task, seed, weak, strong, method) experiment; flat scalar keys become the
-columns of the summary table, nested keys (``reliability``, ``settings``) stay in the JSON.
+One metrics JSON per (task, seed, weak, strong, method) experiment, written by one job per (task, seed,
+weak, strong) pair; flat scalar keys become the columns of the summary table, nested keys
+(``reliability``, ``settings``) stay in the JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -194,6 +196,28 @@ def evaluate_experiment(
     metrics["settings"] = asdict(settings)
     write_json(metrics, out_path)
     return metrics
+
+
+def evaluate_students(
+    test_split: str | Path,
+    transfer_split: str | Path,
+    weak_test: str | Path,
+    weak_transfer: str | Path,
+    students: Mapping[str, str | Path],
+    ceiling_predictions: str | Path,
+    settings: EvaluationSettings,
+    pair: dict,
+    outputs: Mapping[str, str | Path],
+) -> dict[str, dict]:
+    """The metrics JSON of every method's student of one (task, seed, weak, strong) ``pair``, written to
+    ``outputs[method]`` (:func:`evaluate_experiment` each, with the method added to the experiment)."""
+    if set(students) != set(outputs):
+        raise ValueError(f"students {sorted(students)} and outputs {sorted(outputs)} name different methods")
+    return {
+        method: evaluate_experiment(test_split, transfer_split, weak_test, weak_transfer, path, ceiling_predictions,
+                                    settings, {**pair, "method": method}, outputs[method])
+        for method, path in students.items()
+    }
 
 
 def _is_scalar(value: object) -> bool:
