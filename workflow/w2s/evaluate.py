@@ -157,31 +157,32 @@ def diagnostics(student: Predictions, weak: Predictions, labels: np.ndarray, spl
     }
 
 
-def evaluate_experiment(
-    test_split: str | Path,
-    transfer_split: str | Path,
-    weak_test: str | Path,
-    weak_transfer: str | Path,
-    student_predictions: str | Path,
-    ceiling_predictions: str | Path,
-    settings: EvaluationSettings,
-    experiment: dict,
-    out_path: str | Path,
-) -> dict:
-    """Write the metrics JSON of one (task, seed, weak, strong, method) experiment and return it."""
-    gold = _gold(test_split)
-    labels = gold.to_numpy()
-    test = {
-        "weak": _predictions(weak_test, gold, "weak", "test"),
-        "student": _predictions(student_predictions, gold, "student", "test"),
-        "ceiling": _predictions(ceiling_predictions, gold, "ceiling", "test"),
-    }
-    transfer_gold = _gold(transfer_split)
-    transfer_labels = transfer_gold.to_numpy()
-    transfer = {
-        "weak": _predictions(weak_transfer, transfer_gold, "weak", "transfer"),
-        "student": _predictions(student_predictions, transfer_gold, "student", "transfer"),
-    }
+@dataclass(frozen=True)
+class _PairInputs:
+    """What every method of one (task, seed, weak, strong) pair is scored against, read once."""
+
+    gold: pd.Series
+    transfer_gold: pd.Series
+    weak: Predictions
+    weak_transfer: Predictions
+    ceiling: Predictions
+
+    @classmethod
+    def read(cls, test_split: str | Path, transfer_split: str | Path, weak_test: str | Path,
+             weak_transfer: str | Path, ceiling_predictions: str | Path) -> _PairInputs:
+        gold, transfer_gold = _gold(test_split), _gold(transfer_split)
+        return cls(gold, transfer_gold, _predictions(weak_test, gold, "weak", "test"),
+                   _predictions(weak_transfer, transfer_gold, "weak", "transfer"),
+                   _predictions(ceiling_predictions, gold, "ceiling", "test"))
+
+
+def _score_student(pair: _PairInputs, student_predictions: str | Path, settings: EvaluationSettings,
+                   experiment: dict, out_path: str | Path) -> dict:
+    labels, transfer_labels = pair.gold.to_numpy(), pair.transfer_gold.to_numpy()
+    test = {"weak": pair.weak, "student": _predictions(student_predictions, pair.gold, "student", "test"),
+            "ceiling": pair.ceiling}
+    transfer = {"weak": pair.weak_transfer,
+                "student": _predictions(student_predictions, pair.transfer_gold, "student", "transfer")}
 
     metrics = {**experiment, "n_test": len(labels), "n_transfer": len(transfer_labels)}
     for role in ROLES:
@@ -198,6 +199,22 @@ def evaluate_experiment(
     return metrics
 
 
+def evaluate_experiment(
+    test_split: str | Path,
+    transfer_split: str | Path,
+    weak_test: str | Path,
+    weak_transfer: str | Path,
+    student_predictions: str | Path,
+    ceiling_predictions: str | Path,
+    settings: EvaluationSettings,
+    experiment: dict,
+    out_path: str | Path,
+) -> dict:
+    """Write the metrics JSON of one (task, seed, weak, strong, method) experiment and return it."""
+    pair = _PairInputs.read(test_split, transfer_split, weak_test, weak_transfer, ceiling_predictions)
+    return _score_student(pair, student_predictions, settings, experiment, out_path)
+
+
 def evaluate_students(
     test_split: str | Path,
     transfer_split: str | Path,
@@ -210,14 +227,13 @@ def evaluate_students(
     outputs: Mapping[str, str | Path],
 ) -> dict[str, dict]:
     """The metrics JSON of every method's student of one (task, seed, weak, strong) ``pair``, written to
-    ``outputs[method]`` (:func:`evaluate_experiment` each, with the method added to the experiment)."""
+    ``outputs[method]``, as :func:`evaluate_experiment` writes one; the gold, weak and ceiling files are
+    read once for all methods."""
     if set(students) != set(outputs):
         raise ValueError(f"students {sorted(students)} and outputs {sorted(outputs)} name different methods")
-    return {
-        method: evaluate_experiment(test_split, transfer_split, weak_test, weak_transfer, path, ceiling_predictions,
-                                    settings, {**pair, "method": method}, outputs[method])
-        for method, path in students.items()
-    }
+    inputs = _PairInputs.read(test_split, transfer_split, weak_test, weak_transfer, ceiling_predictions)
+    return {method: _score_student(inputs, path, settings, {**pair, "method": method}, outputs[method])
+            for method, path in students.items()}
 
 
 def _is_scalar(value: object) -> bool:
