@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
-from ..runtime import resolve_precision
+from ..train import training_autocast
 from .prompts import PromptSettings
 from .objectives import IGNORE, TuneSettings, encode, lora_config
 
@@ -91,7 +91,7 @@ def trainer_args(stage: str, tune: TuneSettings, seed: int, out: Path, device: t
                   warmup_steps=tune.warmup_frac, lr_scheduler_type="linear", max_grad_norm=tune.grad_clip,
                   max_length=tune.max_length, seed=seed, data_seed=seed, logging_steps=1, save_strategy="no",
                   report_to="none", use_cpu=device.type == "cpu", dataloader_num_workers=0,
-                  bf16=resolve_precision(tune.precision, device) == "bf16")
+                  bf16=training_autocast(tune.precision, device) is not None)
     if stage == "sft":
         return SFTConfig(learning_rate=tune.lr, num_train_epochs=tune.epochs, completion_only_loss=True, **common)
     return DPOConfig(learning_rate=tune.dpo_lr or tune.lr, num_train_epochs=tune.dpo_epochs or tune.epochs,

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..io import atomic_dir, write_json
 from ..runtime import pick_device, resolve_precision, seed_everything
 from ..settings import from_config
-from ..train import linear_schedule
+from ..train import linear_schedule, training_autocast
 from .objectives import (  # noqa: F401  (re-exported: the loop's pieces and the settings live in objectives)
     IGNORE,
     TuneSettings,
@@ -55,7 +55,7 @@ class _Run:
     def __init__(self, model, tokenizer, settings: TuneSettings, prompt: PromptSettings, device: torch.device, seed: int):
         self.model, self.tokenizer, self.settings, self.prompt, self.device = model, tokenizer, settings, prompt, device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.autocast = torch.bfloat16 if resolve_precision(settings.precision, device) == "bf16" else None
+        self.autocast = training_autocast(settings.precision, device)
         self.generator = torch.Generator().manual_seed(seed)
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
