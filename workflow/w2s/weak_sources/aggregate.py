@@ -90,8 +90,9 @@ def aggregate_label_files(
     ``teacher_files`` maps a verifier id to {split: weak-label parquet}; every teacher must label
     every split in ``outputs``. The model is fitted on ``fit_split`` and applied to every split.
     Weak labels never see gold, so the label-using aggregators (``best_single``, ``logistic``) are
-    refused here: they belong to the verifier report (``weak_sources.report``). Writes each split's aggregated weak labels, optionally the verifier table (parquet) and
-    the metadata (JSON); returns the metadata.
+    refused here: they belong to the verifier report (``weak_sources.report``). Writes each split's
+    aggregated weak labels, optionally the verifier table (parquet) and the metadata (JSON); returns
+    the metadata.
     """
     s = verifiers.resolve_settings(settings)
     if s["aggregator"] in verifiers.LABEL_USING_AGGREGATORS:
