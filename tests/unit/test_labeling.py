@@ -6,8 +6,11 @@ The vLLM engine starts once (module fixture ``vllm_outputs``); its tests are mar
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -115,12 +118,14 @@ def transformers_outputs(teacher, split_files, tmp_path_factory) -> dict[str, Pa
     return _label(teacher, split_files, tmp_path_factory.mktemp("weak_tf"), settings, {"task": "demo"})
 
 
+VLLM_SETTINGS = {"engine": "vllm", "max_length": MAX_LENGTH, "max_num_batched_tokens": 256, "max_num_seqs": 8,
+                 "dtype": "float32"}
+
+
 @pytest.fixture(scope="module")
 def vllm_outputs(teacher, split_files, tmp_path_factory) -> dict[str, Path]:
-    """The one successful vLLM engine start of this file."""
-    settings = {"engine": "vllm", "max_length": MAX_LENGTH, "max_num_batched_tokens": 256, "max_num_seqs": 8,
-                "dtype": "float32"}
-    return _label(teacher, split_files, tmp_path_factory.mktemp("weak_vllm"), settings, {"task": "demo"})
+    """The one successful vLLM engine start in this process (the label-job test starts one in its own)."""
+    return _label(teacher, split_files, tmp_path_factory.mktemp("weak_vllm"), VLLM_SETTINGS, {"task": "demo"})
 
 
 def _soft(path: Path) -> np.ndarray:
@@ -186,6 +191,28 @@ def test_vllm_truncates_to_max_length(vllm_outputs):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_label_job_leaves_its_engine_to_the_exit(vllm_outputs, split_files, teacher, tmp_path):
+    """``python -m w2s label`` ends right after its writes: vLLM's in-process teardown does not run
+    (it would log this line at DEBUG level), and the job writes the labels the engine gives in-process."""
+    from vllm.v1.engine.core import EngineCore
+
+    teardown_line = "[shutdown] EngineCore: tearing down local resources"
+    assert teardown_line in inspect.getsource(EngineCore.shutdown)
+    outputs = {name: tmp_path / f"weak_{name}.parquet" for name in split_files}
+    command = [sys.executable, "-m", "w2s", "label", "--checkpoint", str(teacher),
+               "--inputs", *(f"{name}={path}" for name, path in split_files.items()),
+               "--outputs", *(f"{name}={path}" for name, path in outputs.items()),
+               "--settings", json.dumps(VLLM_SETTINGS)]
+    job = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env={**os.environ, "VLLM_LOGGING_LEVEL": "DEBUG"})
+    assert job.returncode == 0, job.stdout[-3000:]
+    assert " DEBUG " in job.stdout  # vLLM logs at debug level
+    assert teardown_line not in job.stdout
+    for name in split_files:
+        np.testing.assert_array_equal(_soft(outputs[name]), _soft(vllm_outputs[name]))
+
+
 def test_vllm_output_file(vllm_outputs, split_files, teacher):
     for split, path in vllm_outputs.items():
         _check_output(path, split_files[split], teacher, "vllm", split)

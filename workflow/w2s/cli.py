@@ -50,7 +50,7 @@ def cmd_label(args: argparse.Namespace) -> None:
     from .labeling import label_splits
 
     label_splits(args.checkpoint, _mapping(args.inputs), _mapping(args.outputs), json.loads(args.settings),
-                 provenance=json.loads(args.provenance))
+                 provenance=json.loads(args.provenance), process_exits=args.process_exits)
 
 
 def cmd_combine_labels(args: argparse.Namespace) -> None:
@@ -403,14 +403,17 @@ def limit_threads(threads: int | None) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, process_exits: bool = False) -> None:
+    """Run one command. ``process_exits``: the process ends when this returns (``python -m w2s``), so
+    a command may leave to the exit what only a process that goes on needs undone."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    args.process_exits = process_exits
     log.info("%s: CUDA_VISIBLE_DEVICES=%s", args.command, os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
     limit_threads(args.threads)
     args.handler(args)
 
 
 if __name__ == "__main__":
-    main()
+    main(process_exits=True)
