@@ -13,7 +13,8 @@ Each candidate opens its engine the way ``label_texts``/``label_splits`` do (tim
 alternates with the reference on the same workloads, round after round, so every ratio compares
 two runs seconds apart (this machine is shared: absolute times drift with the load, paired ratios
 much less), and finally closes (timed). Each vLLM configuration runs in a fresh process (with its
-own reference loop), so its import, engine start and close cost what a workflow job pays. Before a
+own reference loop), so its import, engine start and close cost what a workflow job pays (a job
+whose engine runs in its own process skips the close: it leaves the engine to its exit). Before a
 reference run that follows a vLLM run the script waits 1.5 s: vLLM's worker busy-polls for 1 s
 after its last request.
 
@@ -34,10 +35,8 @@ import argparse
 import json
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,6 +153,12 @@ class Stage:
         self.engine.close()
 
 
+def _job_skips_close(name: str) -> bool:
+    """Whether a label job with this vLLM configuration skips the engine's close: its engine runs in the
+    job's process (in_process auto is true on one device), which exits right after the writes."""
+    return name in VLLM_CONFIGS and VLLM_CONFIGS[name][0].get("in_process", "auto") in ("auto", True)
+
+
 def pair(reference: Method, candidate: Method, workloads: list[Workload], rounds: int) -> Pairing:
     """Alternate the candidate with the (started) reference for ``rounds``.
 
@@ -267,14 +272,15 @@ def report(results: dict[str, Pairing], workloads: list[Workload], import_s: dic
     rows = []
     for name, r in results.items():
         rate = len(largest.texts) / median(r.candidate(largest.name))
-        fixed = r.start + r.close + import_s.get(name, 0.0)
+        fixed = r.start + import_s.get(name, 0.0) + (0.0 if _job_skips_close(name) else r.close)
         rows.append([name, f"{import_s[name]:.1f}" if name in import_s else "", f"{r.start:.1f}", f"{r.close:.1f}",
                      f"{fixed:.1f}",
                      *[f"{n / (fixed + n / rate):.0f}" for n in sizes], f"{r.max_diff:.1e}"])
     print(markdown_table(["method", "import vllm s", "start s", "close s", "fixed s per job", *[f"ex/s at n={n}" for n in sizes],
                           "max abs prob diff vs reference"], rows))
     print("\nvLLM rows ran in a fresh process each (import, start and close as a workflow job pays them); "
-          "fixed = import vllm + start + close; amortized examples/s = "
+          "fixed = import vllm + start + close, without the close where the engine runs in the job's process: "
+          "a `python -m w2s label` job leaves it to the exit (close(process_exits=True)); amortized examples/s = "
           f"n / (fixed + n / rate) with the rate on '{largest.name}', extrapolated beyond the measured sizes. "
           "n=3000 is one default label_weak job (transfer 2000 + test 1000). The reference loop's own "
           "model load is under a second, like the transformers engine's start.")

@@ -228,7 +228,8 @@ def cmd_reasoning_sample(args: argparse.Namespace) -> None:
 
     n = {split: int(value) for split, value in _mapping(args.n).items()}
     summary = sample_problems(args.checkpoint, args.problems, n, json.loads(args.sampling), json.loads(args.engine),
-                              args.seed, args.generator, args.out, json.loads(args.provenance))
+                              args.seed, args.generator, args.out, json.loads(args.provenance),
+                              process_exits=args.process_exits)
     log.info("%s sampled: %s", args.generator, summary)
 
 

@@ -125,20 +125,28 @@ def generate_samples(
     seed: int,
     generator: str,
     dtype: str | None = None,
+    *,
+    process_exits: bool = False,
 ) -> pd.DataFrame:
     """Sample ``n_by_split[split]`` completions for every problem of each split named there, in ``dtype``
-    (default: what ``engine.dtype`` resolves to, :func:`w2s.runtime.engine_dtype`)."""
+    (default: what ``engine.dtype`` resolves to, :func:`w2s.runtime.engine_dtype`). ``process_exits``:
+    this process ends after the samples are written, so an in-process engine is left to the exit
+    (:meth:`w2s.vllm_engine.VLLMEngine.close`)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    with VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process, model=checkpoint,
-                    dtype=dtype or engine_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
-                    max_num_seqs=engine.max_num_seqs, enforce_eager=engine.enforce_eager,
-                    gpu_memory_utilization=engine.gpu_memory_utilization,
-                    tensor_parallel_size=engine.tensor_parallel_size) as llm:
+    llm_engine = VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process, model=checkpoint,
+                            dtype=dtype or engine_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
+                            max_num_seqs=engine.max_num_seqs, enforce_eager=engine.enforce_eager,
+                            gpu_memory_utilization=engine.gpu_memory_utilization,
+                            tensor_parallel_size=engine.tensor_parallel_size)
+    try:
         vllm = import_vllm(VLLM_HINT)  # imported by the engine, under its start-up heap policy
         rows = [row for split, n in n_by_split.items()
-                for row in _sample_split(llm, vllm, tokenizer, problems, split, n, sampling, engine, generator)]
+                for row in _sample_split(llm_engine.llm, vllm, tokenizer, problems, split, n, sampling, engine,
+                                         generator)]
+    finally:
+        llm_engine.close(process_exits=process_exits)
     return pd.DataFrame(rows, columns=SAMPLE_SCHEMA.names)
 
 
@@ -180,8 +188,11 @@ def sample_problems(
     generator: str,
     out: str,
     provenance: dict | None = None,
+    *,
+    process_exits: bool = False,
 ) -> dict:
-    """File-level entry point: problems Parquet in, samples Parquet out (atomically). Returns a summary."""
+    """File-level entry point: problems Parquet in, samples Parquet out (atomically). Returns a summary.
+    ``process_exits``: see :func:`generate_samples`."""
     from ..models import resolve_checkpoint
 
     sampling_settings = SamplingSettings.from_config(sampling)
@@ -192,7 +203,8 @@ def sample_problems(
         raise ValueError(f"no problems in split(s) {sorted(unknown)} of {problems_path}")
     local = resolve_checkpoint(checkpoint)
     dtype = engine_dtype(engine_settings.dtype)
-    frame = generate_samples(local, problems, n_by_split, sampling_settings, engine_settings, seed, generator, dtype)
+    frame = generate_samples(local, problems, n_by_split, sampling_settings, engine_settings, seed, generator, dtype,
+                             process_exits=process_exits)
     summary = {split: {"samples": int((frame["split"] == split).sum()),
                        "pass@1": float(frame.loc[frame["split"] == split, "correct"].mean())}
                for split in n_by_split if (frame["split"] == split).any()}
