@@ -14,7 +14,7 @@ alternates with the reference on the same workloads, round after round, so every
 two runs seconds apart (this machine is shared: absolute times drift with the load, paired ratios
 much less), and finally closes (timed). Each vLLM configuration runs in a fresh process (with its
 own reference loop), so its import, engine start and close cost what a workflow job pays (a job
-whose engine runs in its own process skips the close: it leaves the engine to its exit). Before a
+whose engine runs in the job's own process skips the close: it leaves the engine to its exit). Before a
 reference run that follows a vLLM run the script waits 1.5 s: vLLM's worker busy-polls for 1 s
 after its last request.
 
@@ -26,7 +26,8 @@ made by joining 4 reviews (~100 tokens, some truncated at 128).
     .venv/bin/python benchmarks/labeling.py --configs "vllm default" "vllm spawned, threads bind nobind"
     .venv/bin/python benchmarks/labeling.py --jobs 2  # also whole `python -m w2s label` jobs (~5 min more)
 
-vLLM writes its own log lines to stdout and stderr; the tables start with '##'.
+vLLM writes its own log lines to stdout and stderr; the tables start with '##'. A whole job that
+fails is reported with the end of its stderr and left out of the medians; the script then exits 1.
 """
 
 from __future__ import annotations
@@ -293,9 +294,9 @@ JOBS = {"vllm default": {"engine": "vllm"}, "vllm spawned (the old default)": {"
         "transformers engine float32": {"engine": "transformers", "dtype": "float32"}}
 
 
-def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> None:
+def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> int:
     """Whole ``python -m w2s label`` jobs as the workflow runs them: 2,000 transfer + 1,000 test texts,
-    with the peak memory of each job's process tree."""
+    with the peak memory of each job's process tree. Returns how many jobs failed."""
     import pandas as pd
 
     texts = reviews()
@@ -308,25 +309,38 @@ def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> None:
         outputs.append(f"{split}={tmp / f'weak_{split}.parquet'}")
     cores = str(os.cpu_count())
     env = {**os.environ, "OMP_NUM_THREADS": cores}  # what Snakemake sets for a job given every core
-    times: dict[str, list[float]] = {name: [] for name in JOBS}
+    times: dict[str, list[float | None]] = {name: [] for name in JOBS}  # one entry per round, None: failed
     memory: dict[str, list[float]] = {name: [] for name in JOBS}
     for round_index in range(rounds):
         for name, settings in (JOBS.items() if round_index % 2 == 0 else reversed(JOBS.items())):
             command = [sys.executable, "-m", "w2s", "--threads", cores, "label", "--checkpoint", str(checkpoint),
                        "--inputs", *inputs, "--outputs", *outputs, "--settings", json.dumps(settings)]
             seconds, peak_mb, returncode, stderr = run_with_peak_memory(command, env)
-            if returncode:
-                raise RuntimeError(f"{' '.join(command)} failed:\n{stderr}")
+            if returncode:  # reported and left out of the medians, so one failure does not lose the run
+                print(f"job {name}: FAILED with exit status {returncode} after {seconds:.1f} s; its stderr ends:\n"
+                      f"{stderr[-800:]}", flush=True)
+                times[name].append(None)
+                continue
             times[name].append(seconds)
             memory[name].append(peak_mb)
             print(f"job {name}: {seconds:.1f} s, peak {peak_mb:.0f} MB", flush=True)
-    default, transformers = times["vllm default"], times["transformers engine"]
-    rows = [[name, json.dumps(JOBS[name]), spread(t), f"{3000 / median(t):.0f}",
-             spread([x / b for b, x in zip(default, t)]), spread([x / b for b, x in zip(transformers, t)]),
-             f"{max(memory[name]):.0f}"] for name, t in times.items()]
+
+    def per_round_ratios(candidate: list[float | None], baseline: list[float | None]) -> str:
+        ratios = [c / b for c, b in zip(candidate, baseline) if c is not None and b is not None]
+        return spread(ratios) if ratios else "n/a"
+
+    rows = []
+    for name, per_round in times.items():
+        done = [t for t in per_round if t is not None]
+        rows.append([name, json.dumps(JOBS[name]), spread(done) if done else "n/a",
+                     f"{3000 / median(done):.0f}" if done else "n/a",
+                     per_round_ratios(per_round, times["vllm default"]),
+                     per_round_ratios(per_round, times["transformers engine"]),
+                     f"{max(memory[name]):.0f}" if memory[name] else "n/a", str(per_round.count(None))])
     print(f"\n## Whole label_weak jobs (python -m w2s label, 3,000 texts, {rounds} alternating rounds)\n")
     print(markdown_table(["job", "settings", "seconds per job", "examples/s", "time / vllm default",
-                          "time / transformers engine", "peak process-tree RSS MB"], rows))
+                          "time / transformers engine", "peak process-tree RSS MB", "failed jobs"], rows))
+    return sum(per_round.count(None) for per_round in times.values())
 
 
 def make_workloads(short_sizes: list[int], long_size: int, checkpoint: Path) -> list[Workload]:
@@ -364,10 +378,11 @@ def main() -> None:
         print("workloads: " + ", ".join(f"{w.name} ({w.real_tokens / len(w.texts):.0f} tokens/text)"
                                         for w in workloads) + f"; {rounds} round(s)\n")
         measure("cpu", workloads, configs, rounds, checkpoint)
-        if args.jobs:
-            time_jobs(checkpoint, Path(tmp), args.jobs)
+        failed_jobs = time_jobs(checkpoint, Path(tmp), args.jobs) if args.jobs else 0
         gpu_section(lambda device: measure(device, workloads, ["vllm default"], rounds, checkpoint))
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+    if failed_jobs:
+        sys.exit(f"{failed_jobs} label job(s) failed; their stderr is above")
 
 
 if __name__ == "__main__":

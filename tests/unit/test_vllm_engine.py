@@ -7,6 +7,8 @@ import gc
 import platform
 import subprocess
 import sys
+import threading
+import time
 import weakref
 
 import pytest
@@ -87,6 +89,22 @@ def test_engine_processes_are_stopped_even_when_this_process_exits():
     engine, core = _engine(in_process=False)
     engine.close(process_exits=True)
     assert core.shutdowns == 1
+
+
+def test_close_waits_for_the_thread_that_receives_the_outputs():
+    """vLLM's shutdown only signals that thread; left running, interpreter exit aborts the process."""
+    engine, core = _engine(in_process=False)
+    stop = threading.Event()
+
+    def receive_outputs():  # like vLLM's: stops on the shutdown signal, then frees its last outputs
+        stop.wait()
+        time.sleep(0.3)
+
+    core.output_queue_thread = threading.Thread(target=receive_outputs, daemon=True)
+    core.output_queue_thread.start()
+    core.shutdown = stop.set
+    engine.close(process_exits=True)
+    assert not core.output_queue_thread.is_alive()
 
 
 _GROWING_BLOCKS = """
