@@ -14,9 +14,9 @@ alternates with the reference on the same workloads, round after round, so every
 two runs seconds apart (this machine is shared: absolute times drift with the load, paired ratios
 much less), and finally closes (timed). Each vLLM configuration runs in a fresh process (with its
 own reference loop), so its import, engine start and close cost what a workflow job pays (a job
-whose engine runs in the job's own process skips the close: it leaves the engine to its exit). Before a
-reference run that follows a vLLM run the script waits 1.5 s: vLLM's worker busy-polls for 1 s
-after its last request.
+whose engine runs in the job's own process skips the close: it leaves the engine to its exit).
+Before a reference run that follows a vLLM run the script waits 1.5 s: vLLM's worker busy-polls for
+1 s after its last request.
 
 Workloads: real Rotten Tomatoes reviews (short, ~27 tokens) at two dataset sizes, and longer texts
 made by joining 4 reviews (~100 tokens, some truncated at 128).

@@ -5,10 +5,11 @@ It owns what both need and vLLM leaves to the caller: a clear error when vllm ca
 the CPU start-up environment (KV-cache size, the engine core in this process or in its own), a
 start-up that does not make the garbage collector rescan vLLM's imports (:func:`frozen_imports`),
 the allocator policy vLLM expects for an engine in this process (:func:`retain_freed_memory`),
-a shutdown of the engine core on close that waits for vLLM's output thread, and the repair of what an in-process engine changes in this
-process (vLLM's CPU worker replaces ``torch.set_num_threads`` with a no-op and freezes its
-environment variables), so a later engine in the same process starts clean. A job that exits
-right after its last request can skip the teardown (``close(process_exits=True)``).
+a shutdown of the engine core on close that waits for vLLM's output thread
+(:func:`join_output_thread`), and the repair of what an in-process engine changes in this process
+(vLLM's CPU worker replaces ``torch.set_num_threads`` with a no-op and freezes its environment
+variables), so a later engine in the same process starts clean. A job that exits right after its
+last request can skip the teardown (``close(process_exits=True)``).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def join_output_thread(core: object, timeout_s: float = 30.0) -> None:
     -6) after its outputs are written: 3 of 35 label jobs with a spawned engine on 2 cores.
     """
     thread = getattr(core, "output_queue_thread", None)
-    if isinstance(thread, threading.Thread) and thread is not threading.current_thread():
+    if isinstance(thread, threading.Thread):
         thread.join(timeout_s)
 
 
