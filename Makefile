@@ -11,16 +11,18 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: env experiment test lint clean slurm-profile
+.PHONY: env experiment test lint clean slurm-profile mutation docs
 
 env: $(STAMP)
 
-$(STAMP): envs/cpu.txt envs/cpu-slurm.txt envs/cpu-constraints.txt envs/assets.txt pyproject.toml
+$(STAMP): envs/cpu.txt envs/cpu-slurm.txt envs/dev.txt envs/cpu-constraints.txt envs/assets.txt pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r envs/cpu.txt -c envs/cpu-constraints.txt
 	# a second resolve: see envs/cpu-slurm.txt for the numpy conflict it works around
 	$(BIN)/pip install --quiet -r envs/cpu-slurm.txt -c envs/cpu-constraints.txt
+	# docs site, lint gate and mutation testing tools (see envs/dev.txt)
+	$(BIN)/pip install --quiet -r envs/dev.txt -c envs/cpu-constraints.txt
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(BIN)/pip install --quiet --no-deps -r envs/assets.txt
 	$(BIN)/pip install --quiet --no-deps -e .
@@ -59,6 +61,26 @@ slurm-profile:
 	fi
 	ln -sfn "$(CURDIR)/profiles/slurm" "$(PROFILE_DIR)/slurm"
 	@echo "installed: snakemake --profile slurm now uses $(CURDIR)/profiles/slurm"
+
+# Mutation testing (slow, not in CI): mutmut 3 plants small bugs in the modules listed under
+# [tool.mutmut] in pyproject.toml and runs their unit tests against each; a mutant no test fails on
+# "survived". mutmut knows only the src/ layout, so it runs in $(MUTATION_DIR), where src/ links to
+# workflow/; its copy of the tree is $(MUTATION_DIR)/mutants/. MUTANTS picks some, e.g.
+#   make mutation MUTANTS='w2s.losses*'      then: cd $(MUTATION_DIR) && mutmut show <name>
+MUTATION_DIR := build/mutation
+mutation: $(STAMP)
+	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install --quiet 'mutmut>=3,<4'
+	rm -rf $(MUTATION_DIR)/mutants  # a fresh copy, so the tree mutated is the current one
+	mkdir -p $(MUTATION_DIR)
+	ln -sfn $(CURDIR)/workflow $(MUTATION_DIR)/src
+	ln -sfn $(CURDIR)/tests $(MUTATION_DIR)/tests
+	ln -sfn $(CURDIR)/pyproject.toml $(MUTATION_DIR)/pyproject.toml
+	cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/mutmut run --max-children $(or $(MUTATION_WORKERS),2) $(MUTANTS); \
+		$(CURDIR)/$(BIN)/mutmut results
+
+# The docs site (mkdocs.yml, pages under docs/), built strictly: a broken link or API reference fails.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 lint: $(STAMP)
 	snakemake --lint

@@ -26,6 +26,7 @@ include: "workflow/rules/store.smk"
 include: "workflow/rules/weak_sources.smk"
 include: "workflow/rules/strong.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/results.smk"
 
 
 # The generative reasoning track, one file per step, only when the config has a `reasoning` section.
@@ -44,6 +45,7 @@ rule all:
     input:
         classification_targets,
         store_publish_targets,
+        results_receipts,
         verifier_reports,
         reasoning_targets,
     default_target: True

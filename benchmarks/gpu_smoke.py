@@ -1,16 +1,21 @@
-"""GPU smoke test: the classification stages on one NVIDIA GPU, in bf16, without vLLM, Snakemake or a network.
+"""GPU smoke test: the classification stages on one NVIDIA GPU, in bf16, without Snakemake or a network.
 
 For a tiny random BERT and a tiny random Llama classifier, both built from configs with a word-level
 tokenizer made here, it runs the real stage entry points of the ``w2s`` package on a synthetic task:
 
     prepare_splits -> train_teacher -> label_splits (transformers engine) -> train_role (full fine-tune)
                                                                            -> train_role (LoRA)
+                                    -> python -m w2s label-weak (vLLM engine; only where vllm is installed)
 
-and prints PASS or FAIL per stage with its wall time and step throughput. Needs torch, transformers,
-peft, pandas and pyarrow (what a bare GPU node has); run from the repository root:
+and prints PASS or FAIL per stage with its wall time and step throughput. The vLLM label job runs as
+a workflow job does, in its own process: its line gives the job's exit status and the seconds from
+its "labels written" log line to the end of the process (an exit that hangs or aborts after the
+labels are written shows there). Needs torch, transformers, peft, pandas and pyarrow (what a bare
+GPU node has; without vllm its stage prints a SKIP line); run from the repository root:
 
     python benchmarks/gpu_smoke.py                 # on CUDA (exits 2 when no GPU is visible)
     python benchmarks/gpu_smoke.py --device cpu    # the same run on the CPU, fp32 (what the test suite does)
+    python benchmarks/gpu_smoke.py --no-vllm       # without the vLLM label job
 
 Exit status: 0 when every stage passed, 1 when one failed, 2 when CUDA was asked for and is absent.
 """
@@ -18,8 +23,10 @@ Exit status: 0 when every stage passed, 1 when one failed, 2 when CUDA was asked
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,7 +143,7 @@ def test_accuracy(labels_or_predictions: Path, data_dir: Path) -> float:
     return float((table["hard_label"].to_numpy() == gold.loc[table["id"]].to_numpy()).mean())
 
 
-def smoke(arch: str, device: str, work: Path, data_dir: Path, report: Report) -> None:
+def smoke(arch: str, device: str, work: Path, data_dir: Path, report: Report, with_vllm: bool = True) -> None:
     from w2s.labeling import label_splits
     from w2s.strong import train_role
     from w2s.teacher import train_teacher
@@ -175,8 +182,48 @@ def smoke(arch: str, device: str, work: Path, data_dir: Path, report: Report) ->
         return
     if report.run(f"{arch}: labeling (transformers)", labeling) is None:
         return
+    if with_vllm:
+        vllm_label_job(arch, teacher_dir, work, data_dir, report)
     report.run(f"{arch}: student full fine-tune", student("full_finetune"))
     report.run(f"{arch}: student LoRA", student("lora"))
+
+
+def label_job(command: list[str], env: dict[str, str]) -> tuple[int, float | None, str]:
+    """Run a ``python -m w2s label-weak`` job; returns its exit status, the seconds from its "labels written"
+    log line to the end of its process (None if it never logged it) and its last output lines."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    written_at, tail = None, []
+    for line in process.stdout:
+        if written_at is None and "labels written" in line:
+            written_at = time.perf_counter()
+        tail = [*tail[-39:], line]
+    status = process.wait()
+    exited_at = time.perf_counter()
+    return status, None if written_at is None else exited_at - written_at, "".join(tail)
+
+
+def vllm_label_job(arch: str, teacher_dir: Path, work: Path, data_dir: Path, report: Report) -> None:
+    """The teacher's weak labels from ``python -m w2s label-weak`` with the vLLM engine, where vllm is installed."""
+    name = f"{arch}: label job (vllm)"
+    if importlib.util.find_spec("vllm") is None:
+        print(f"SKIP {name:<28} vllm is not installed")
+        return
+    outputs = {split: work / f"{arch}_vllm_labels_{split}.parquet" for split in ("transfer", "test")}
+
+    def job() -> dict:
+        command = [sys.executable, "-m", "w2s", "label-weak", "--checkpoint", str(teacher_dir),
+                   "--inputs", *(f"{s}={data_dir / f'{s}.parquet'}" for s in outputs),
+                   "--outputs", *(f"{s}={path}" for s, path in outputs.items()),
+                   "--settings", json.dumps({"engine": "vllm", "max_length": 64})]
+        path = os.pathsep.join(filter(None, [str(ROOT / "workflow"), os.environ.get("PYTHONPATH")]))
+        status, written_to_exit_s, tail = label_job(command, {**os.environ, "PYTHONPATH": path})
+        if status != 0 or written_to_exit_s is None:
+            raise RuntimeError(f"the label job exited with status {status}, labels written to exit: "
+                               f"{written_to_exit_s} s; its last output:\n{tail}")
+        return learned({"exit_status": status, "written_to_exit_s": written_to_exit_s,
+                        "weak_test_acc": test_accuracy(outputs["test"], data_dir)}, "weak_test_acc")
+
+    report.run(name, job)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--arch", nargs="+", default=["bert", "llama"], choices=["bert", "llama"])
     parser.add_argument("--json", type=Path, help="also write the per-stage results here")
+    parser.add_argument("--no-vllm", action="store_true", help="skip the vLLM label job even where vllm is installed")
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -208,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if report.run("data: prepare_splits", lambda: prepare_splits("synthetic", spec, 0, data_dir) and {}) is None:
             return 1
         for arch in args.arch:
-            smoke(arch, args.device, work, data_dir, report)
+            smoke(arch, args.device, work, data_dir, report, with_vllm=not args.no_vllm)
     passed = sum(r["passed"] for r in report.results)
     print(f"{passed} passed, {len(report.results) - passed} failed")
     if args.json:

@@ -24,7 +24,7 @@ made by joining 4 reviews (~100 tokens, some truncated at 128).
     .venv/bin/python benchmarks/labeling.py          # short 64 + 400, long 100; 3 vLLM configs, 2 rounds
     .venv/bin/python benchmarks/labeling.py --quick  # short 64, long 32; vLLM default only, 1 round
     .venv/bin/python benchmarks/labeling.py --configs "vllm default" "vllm spawned, threads bind nobind"
-    .venv/bin/python benchmarks/labeling.py --jobs 2  # also whole `python -m w2s label` jobs (~5 min more)
+    .venv/bin/python benchmarks/labeling.py --jobs 2  # also whole `python -m w2s label-weak` jobs (~5 min more)
 
 vLLM writes its own log lines to stdout and stderr; the tables start with '##'. A whole job that
 fails is reported with the end of its stderr and left out of the medians; the script then exits 1.
@@ -281,7 +281,7 @@ def report(results: dict[str, Pairing], workloads: list[Workload], import_s: dic
                           "max abs prob diff vs reference"], rows))
     print("\nvLLM rows ran in a fresh process each (import, start and close as a workflow job pays them); "
           "fixed = import vllm + start + close, without the close where the engine runs in the job's process: "
-          "a `python -m w2s label` job leaves it to the exit (close(process_exits=True)); amortized examples/s = "
+          "a `python -m w2s label-weak` job on CPU leaves it to the exit (VLLMEngine(process_exits=True)); amortized examples/s = "
           f"n / (fixed + n / rate) with the rate on '{largest.name}', extrapolated beyond the measured sizes. "
           "n=3000 is one default label_weak job (transfer 2000 + test 1000). The reference loop's own "
           "model load is under a second, like the transformers engine's start.")
@@ -295,7 +295,7 @@ JOBS = {"vllm default": {"engine": "vllm"}, "vllm spawned (the old default)": {"
 
 
 def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> int:
-    """Whole ``python -m w2s label`` jobs as the workflow runs them: 2,000 transfer + 1,000 test texts,
+    """Whole ``python -m w2s label-weak`` jobs as the workflow runs them: 2,000 transfer + 1,000 test texts,
     with the peak memory of each job's process tree. Returns how many jobs failed."""
     import pandas as pd
 
@@ -313,7 +313,7 @@ def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> int:
     memory: dict[str, list[float]] = {name: [] for name in JOBS}
     for round_index in range(rounds):
         for name, settings in (JOBS.items() if round_index % 2 == 0 else reversed(JOBS.items())):
-            command = [sys.executable, "-m", "w2s", "--threads", cores, "label", "--checkpoint", str(checkpoint),
+            command = [sys.executable, "-m", "w2s", "--threads", cores, "label-weak", "--checkpoint", str(checkpoint),
                        "--inputs", *inputs, "--outputs", *outputs, "--settings", json.dumps(settings)]
             seconds, peak_mb, returncode, stderr = run_with_peak_memory(command, env)
             if returncode:  # reported and left out of the medians, so one failure does not lose the run
@@ -337,7 +337,7 @@ def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> int:
                      per_round_ratios(per_round, times["vllm default"]),
                      per_round_ratios(per_round, times["transformers engine"]),
                      f"{max(memory[name]):.0f}" if memory[name] else "n/a", str(per_round.count(None))])
-    print(f"\n## Whole label_weak jobs (python -m w2s label, 3,000 texts, {rounds} alternating rounds)\n")
+    print(f"\n## Whole label_weak jobs (python -m w2s label-weak, 3,000 texts, {rounds} alternating rounds)\n")
     print(markdown_table(["job", "settings", "seconds per job", "examples/s", "time / vllm default",
                           "time / transformers engine", "peak process-tree RSS MB", "failed jobs"], rows))
     return sum(per_round.count(None) for per_round in times.values())
@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", choices=sorted(VLLM_CONFIGS), help="vLLM configurations")
     parser.add_argument("--rounds", type=int, help="alternating rounds per candidate (default 2)")
     parser.add_argument("--jobs", type=int, default=0, metavar="ROUNDS",
-                        help="also time whole `python -m w2s label` jobs (3,000 texts), ROUNDS alternating rounds")
+                        help="also time whole `python -m w2s label-weak` jobs (3,000 texts), ROUNDS alternating rounds")
     args = parser.parse_args()
     short_sizes = args.short_sizes or ([64] if args.quick else [64, 400])
     long_size = args.long_size or (32 if args.quick else 100)

@@ -32,6 +32,9 @@ def test_fsdp_config_shards_over_every_gpu_and_saves_a_full_state_dict():
     assert config["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
     assert config["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert yaml.safe_load(yaml.safe_dump(config)) == config
+    # trl precomputes DPO reference log-probs before FSDP shards the model: every rank needs the weights.
+    assert config["fsdp_config"]["fsdp_cpu_ram_efficient_loading"] is False
+    assert config["use_cpu"] is False and fsdp_config(2, cpu=True)["use_cpu"] is True  # the CPU run of the tests
 
 
 def test_only_a_first_trl_process_with_several_gpus_relaunches():

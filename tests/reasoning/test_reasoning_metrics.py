@@ -122,11 +122,15 @@ def test_summary_over_seeds_by_hand(tmp_path):
     from w2s.reasoning.evaluate import summarize_runs
 
     paths = []
-    for seed, (weak, student, rgr) in enumerate([(0.2, 0.5, 0.6), (0.3, 0.6, 0.8), (0.1, 0.4, 1.0)]):
+    # ceilings 0.7, 0.675, 0.4 make the per-seed gaps 0.3/0.5 = 0.6, 0.3/0.375 = 0.8, 0.3/0.3 = 1.0
+    for seed, (weak, student, ceiling, rgr) in enumerate([(0.2, 0.5, 0.7, 0.6), (0.3, 0.6, 0.675, 0.8),
+                                                          (0.1, 0.4, 0.4, 1.0)]):
         report = {"task": "gsm", "seed": seed, "generators": {
             "weak": {"role": "weak", "pass@1": weak, "pass@1_se": 0.1, "selection@1": weak},
             "w2sr": {"role": "student", "pass@1": student, "pass@1_se": 0.1, "selection@1": student}},
-            "gap_recovered": {"w2sr": {"pass@1": {"value": rgr}, "selection@1": {"value": None}}}}
+            "gap_recovered": {"w2sr": {
+                "pass@1": {"value": rgr, "weak": weak, "student": student, "ceiling": ceiling},
+                "selection@1": {"value": None, "weak": weak, "student": weak, "ceiling": weak}}}}
         paths.append(tmp_path / f"m{seed}.json")
         paths[-1].write_text(json.dumps(report))
     pooled = summarize_runs([str(p) for p in paths], 0.95, str(tmp_path / "runs.csv"), str(tmp_path / "by_seed.csv"))
@@ -139,4 +143,9 @@ def test_summary_over_seeds_by_hand(tmp_path):
     assert row["rgr_pass@1_mean"] == pytest.approx(0.8)
     assert row["rgr_pass@1_ci_low"] == pytest.approx(0.8 - half) and row["rgr_pass@1_ci_high"] == pytest.approx(0.8 + half)
     assert pd.isna(row["rgr_selection@1_mean"])  # undefined in every seed
+    assert row["rgr_pass@1_n_seeds_defined"] == 3 and row["rgr_selection@1_n_seeds_defined"] == 0
+    # the gap of the seed means: (0.5 - 0.2) / ((0.7 + 0.675 + 0.4) / 3 - 0.2) = 0.3 / 0.391667
+    assert row["rgr_pass@1_of_means"] == pytest.approx(0.3 / (1.775 / 3 - 0.2))
+    assert row["rgr_pass@1_of_means_ci_kind"] in ("bounded", "two_rays", "everything")
+    assert pd.isna(row["rgr_selection@1_of_means"])
     assert "pass@1_se_mean" not in pooled.columns

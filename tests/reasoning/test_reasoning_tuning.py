@@ -155,7 +155,8 @@ def test_trl_autocast_follows_the_precision_setting(monkeypatch, tmp_path, preci
 
     monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
     for stage in ("sft", "dpo"):
-        assert trainer_args(stage, TuneSettings(precision=precision), 0, tmp_path, torch.device("cpu")).bf16 is bf16
+        assert trainer_args(stage, TuneSettings(precision=precision), 0, tmp_path, torch.device("cpu"),
+                            examples=4).bf16 is bf16
 
 
 def test_unknown_training_settings_are_rejected(tiny_lm, tmp_path):
@@ -164,6 +165,61 @@ def test_unknown_training_settings_are_rejected(tiny_lm, tmp_path):
         tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), {"learning_rate": 1e-3}, {}, 0,
                      tmp_path / "out", "cpu")
     assert not (tmp_path / "out").exists()
+
+
+
+# --------------------------------------------------------------------------- warmup
+
+
+def test_optimizer_and_warmup_steps_by_hand():
+    from w2s.reasoning.objectives import optimizer_steps, warmup_steps
+
+    assert optimizer_steps(10, 4, 3) == 9  # ceil(10 / 4) = 3 batches per epoch
+    assert optimizer_steps(10, 4, 3, processes=2) == 6  # 8 examples per step: ceil(10 / 8) = 2 per epoch
+    assert warmup_steps(1.0, 9) == 9 and warmup_steps(0.1, 9) == 1 and warmup_steps(0.0, 9) == 0
+    assert warmup_steps(0.3, 10) == 3  # not ceil(3.0000000000000004) = 4
+    assert warmup_steps(0.5, 6) == 3
+
+
+WARMUP_ROWS = pd.DataFrame({"stage": "sft", "problem_id": [str(i) for i in range(10)],
+                            "question": [f"What is {i}+{i}?" for i in range(10)],
+                            "chosen": [f"{i}+{i}={2 * i}\n#### {2 * i}" for i in range(10)], "rejected": None,
+                            "origin": "test"})
+
+
+@pytest.mark.parametrize("frac, expected", [(1.0, 9), (0.1, 1)])
+def test_both_backends_warm_up_for_the_same_steps(tiny_lm, tmp_path, monkeypatch, frac, expected):
+    """10 examples in batches of 4 for 3 epochs: 9 optimizer steps; warmup 1.0 -> 9 steps, 0.1 -> 1."""
+    from w2s.reasoning import tuning
+    from w2s.reasoning.objectives import TuneSettings
+    from w2s.reasoning.trl_tuning import trainer_args
+
+    tune = TuneSettings(epochs=3, batch_size=4, warmup_frac=frac, precision="fp32")
+    schedules = []
+    monkeypatch.setattr(tuning, "linear_schedule", lambda step, total, warmup: schedules.append((total, warmup)) or 1.0)
+    weight = torch.nn.Parameter(torch.ones(2))
+    run = tuning._Run(torch.nn.ParameterList([weight]), tiny_lm[1], tune, PromptSettings(), torch.device("cpu"), 0)
+    assert len(run._optimize(10, tune.epochs, 0.1, lambda indices: (weight ** 2).sum(), "sft")) == 9
+    assert set(schedules) == {(9, expected)}
+    for stage in ("sft", "dpo"):
+        args = trainer_args(stage, tune, 0, tmp_path, torch.device("cpu"), examples=10)
+        assert args.warmup_steps == expected and args.get_warmup_steps(9) == expected
+
+
+def test_trl_warms_up_over_every_step_for_a_warmup_fraction_of_one(tiny_lm, tmp_path):
+    from transformers import AutoModelForCausalLM
+    from w2s.reasoning.objectives import TuneSettings
+    from w2s.reasoning.trl_tuning import build_trainer, sft_dataset
+
+    model_dir, tokenizer = tiny_lm
+    rows = pd.DataFrame({"question": [f"{i}?" for i in range(10)], "chosen": [f"#### {i}" for i in range(10)]})
+    tune = TuneSettings(epochs=3, batch_size=4, warmup_frac=1.0, precision="fp32", max_length=72)
+    trainer = build_trainer("sft", AutoModelForCausalLM.from_pretrained(model_dir), tokenizer,
+                            sft_dataset(tokenizer, rows, PromptSettings(), 72), tune, 0, tmp_path, torch.device("cpu"))
+    trainer.train()
+    rates = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
+    assert trainer.state.global_step == len(rates) == 9  # the step count trainer_args assumed
+    assert all(b > a for a, b in zip(rates, rates[1:]))  # still warming up at the last step
 
 
 # --------------------------------------------------------------------------- trl against the oracles
@@ -189,8 +245,7 @@ def _trl_trainer(stage, model, tokenizer, dataset, tmp_path, ref_model=None):
 
     # The oracles compare losses in fp32 (precision auto is bf16 autocast on an AMX CPU).
     settings = TuneSettings(batch_size=len(QUESTIONS), max_length=128, dpo_beta=0.3, precision="fp32")
-    args = trainer_args(stage, settings, 0,
-                        tmp_path / stage, torch.device("cpu"))
+    args = trainer_args(stage, settings, 0, tmp_path / stage, torch.device("cpu"), examples=len(dataset))
     args.precompute_ref_log_probs = False  # the reference model is given: its log-probs enter every step
     sft, dpo = _trainer_classes()
     extra = {"ref_model": ref_model} if stage == "dpo" else {}

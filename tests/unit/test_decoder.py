@@ -90,6 +90,23 @@ def test_last_token_features_and_provenance(smol, tiny_splits, tmp_path):
     assert ids == pq.read_table(inputs["test"]).column("id").to_pylist()
 
 
+EOS_TEXTS = ["great acting<|im_end|>", "a mess<|im_end|><|im_end|>"]  # SmolLM2's EOS, also its pad token
+
+
+def test_a_text_ending_in_the_eos_string_is_pooled_at_its_own_last_token(smol):
+    """Batched classification pools the last token of the text, as vLLM does, not the one before."""
+    model, tokenizer = load_classifier(smol, ["neg", "pos"], 0)
+    assert tokenizer.eos_token == tokenizer.pad_token == "<|im_end|>"
+    ids = tokenize(tokenizer, EOS_TEXTS + TEXTS[:1], 32)
+    assert all(row[-1] != tokenizer.pad_token_id for row in ids)
+    batch = collate(tokenizer, ids)
+    with torch.no_grad():
+        pooled = model(**batch).logits
+        hidden = model.model(**batch).last_hidden_state
+        last = torch.stack([hidden[i, len(row) - 1] for i, row in enumerate(ids)])  # each text's own last token
+        torch.testing.assert_close(pooled, model.score(last), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_vllm_labels_a_decoder_teacher_like_transformers(smol, tmp_path, monkeypatch):
     from w2s.labeling import label_texts
@@ -103,9 +120,10 @@ def test_vllm_labels_a_decoder_teacher_like_transformers(smol, tmp_path, monkeyp
     config = AutoConfig.from_pretrained(tmp_path / "teacher")  # reloads as a classifier, pad token kept
     assert config.architectures == ["LlamaForSequenceClassification"] and config.pad_token_id is not None
     # float32 pinned: compared at 1e-4 (dtype auto is bfloat16 on AMX-BF16 CPUs).
-    tf = label_texts(tmp_path / "teacher", TEXTS, {"engine": "transformers", "max_length": 32, "batch_size": 3,
+    texts = TEXTS + EOS_TEXTS  # texts that end in the EOS string, which is also the pad token
+    tf = label_texts(tmp_path / "teacher", texts, {"engine": "transformers", "max_length": 32, "batch_size": 3,
                                                    "dtype": "float32"})
-    vl = label_texts(tmp_path / "teacher", TEXTS, {"engine": "vllm", "max_length": 32, "max_num_batched_tokens": 256,
+    vl = label_texts(tmp_path / "teacher", texts, {"engine": "vllm", "max_length": 32, "max_num_batched_tokens": 256,
                                                    "max_num_seqs": 8, "in_process": True, "dtype": "float32"})
     assert np.abs(tf - vl).max() < 1e-4 and tf.std(axis=0).max() > 1e-3
 
@@ -146,7 +164,7 @@ def smol_splits(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smol_teacher(smol, smol_splits, tmp_path_factory):
-    """SmolLM2 fine-tuned as a weak teacher by the train-teacher stage, and its transformers labels."""
+    """SmolLM2 fine-tuned as a weak teacher by the train_weak stage, and its transformers labels."""
     from w2s.labeling import label_splits
     from w2s.teacher import train_teacher
 

@@ -169,7 +169,7 @@ def _cli(files, methods, students, outputs):
           "--methods", *methods, "--students", *[str(files / s) for s in students],
           "--ceiling", str(files / "ceiling.parquet"),
           "--settings", json.dumps({"bootstrap_samples": 50, "confidence_level": 0.9, "bootstrap_seed": 7,
-                                    "ece_bins": 5, "confidence_split": 0.8}),
+                                    "ece_bins": 5, "confidence_split": 0.8, "blind_spot_confidence": 0.7}),
           "--experiment", '{"task": "t"}', "--outputs", *[str(files / o) for o in outputs]])
 
 
@@ -180,7 +180,8 @@ def test_cli_scores_every_method_of_a_pair_and_passes_every_setting(files):
     assert (a["task"], a["method"], b["method"]) == ("t", "a", "b")
     assert a["student_acc"] == _evaluate(files)["student_acc"] and b["student_acc"] == b["ceiling_acc"]
     assert a["settings"] == {"min_pgr_gap": 0.01, "bootstrap_samples": 50, "confidence_level": 0.9,
-                             "bootstrap_seed": 7, "ece_bins": 5, "confidence_split": 0.8}
+                             "bootstrap_seed": 7, "ece_bins": 5, "confidence_split": 0.8,
+                             "blind_spot_confidence": 0.7}
     assert len(a["reliability"]["weak"]["count"]) == 5 and a["weak_confidence_threshold"] == 0.8
 
 
@@ -283,3 +284,24 @@ def test_summary_carries_parameter_counts(tmp_path):
     models = {"w": {"checkpoint": str(tmp_path)}, "s": {"checkpoint": str(tmp_path / "absent")}}
     summary, _ = summarize([path], *out, confidence_level=0.95, models=models)
     assert summary["weak_params"].tolist() == [12.0] and summary["strong_params"].isna().all()
+
+
+def test_misfit_and_gain_recompute_from_the_parquet_files(files):
+    import pyarrow.parquet as pq
+
+    from w2s.tables import soft_labels
+
+    metrics = _evaluate(files)
+    ids = pq.read_table(files / "test.parquet").column("id").to_pylist()
+    weak_table, student_table = pq.read_table(files / "weak_test.parquet"), pq.read_table(files / "student.parquet")
+    student_table = student_table.filter(pq.read_table(files / "student.parquet").column("split").to_numpy() == "test")
+    weak = dict(zip(weak_table.column("id").to_pylist(), soft_labels(weak_table).astype(float)))
+    student = dict(zip(student_table.column("id").to_pylist(), soft_labels(student_table).astype(float)))
+    sq = np.mean([np.sum((student[i] - weak[i]) ** 2) for i in ids])
+    disagree = np.mean([student[i].argmax() != weak[i].argmax() for i in ids])
+    assert metrics["misfit_sq_distance_test"] == pytest.approx(sq)
+    assert metrics["misfit_disagreement_test"] == pytest.approx(disagree)
+    assert metrics["acc_gain_test"] == pytest.approx(metrics["student_acc"] - metrics["weak_acc"])
+    assert metrics["brier_reduction_test"] == pytest.approx(metrics["weak_brier"] - metrics["student_brier"])
+    assert metrics["n_expansion"] == 0 and metrics["student_acc_expansion"] is None  # no band: all covered
+    assert "misfit_kl_student_weak_transfer" in metrics and "pgr_ci_kind" in metrics

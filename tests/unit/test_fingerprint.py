@@ -88,6 +88,18 @@ def test_a_cli_edit_changes_only_the_stages_that_run_that_command(package_copy):
     assert all(after[rule] != before[rule] for rule in STAGES)
 
 
+def test_an_edit_to_a_reasoning_command_changes_only_its_stage(package_copy):
+    before = hashes(package_copy)
+    module = package_copy / "cli_reasoning.py"
+    source = module.read_text()
+    edited = source.replace("def cmd_reasoning_score(args: argparse.Namespace) -> None:\n",
+                            "def cmd_reasoning_score(args: argparse.Namespace) -> None:\n    args.extra = 1\n")
+    assert edited != source
+    module.write_text(edited)
+    after = hashes(package_copy)
+    assert {r for r in STAGES if after[r] != before[r]} == {"reasoning_score"}
+
+
 def test_a_stage_whose_command_left_the_cli_is_an_error(package_copy):
     cli = package_copy / "cli.py"
     cli.write_text(cli.read_text().replace('add("plots", cmd_plots', 'add("draw", cmd_plots'))

@@ -38,6 +38,7 @@ PROVENANCE_KEYS = {
     "split",
     "engine",
     "engine_version",
+    "dtype",
     "settings",
     "num_classes",
     "label_names",
@@ -191,16 +192,15 @@ def test_vllm_truncates_to_max_length(vllm_outputs):
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_a_label_job_leaves_its_engine_to_the_exit(vllm_outputs, split_files, teacher, tmp_path):
-    """``python -m w2s label`` ends right after its writes: vLLM's in-process teardown does not run
+    """``python -m w2s label-weak`` ends right after its writes: vLLM's in-process teardown does not run
     (it would log this line at DEBUG level), and the job writes the labels the engine gives in-process."""
     from vllm.v1.engine.core import EngineCore
 
     teardown_line = "[shutdown] EngineCore: tearing down local resources"
     assert teardown_line in inspect.getsource(EngineCore.shutdown)
     outputs = {name: tmp_path / f"weak_{name}.parquet" for name in split_files}
-    command = [sys.executable, "-m", "w2s", "label", "--checkpoint", str(teacher),
+    command = [sys.executable, "-m", "w2s", "label-weak", "--checkpoint", str(teacher),
                "--inputs", *(f"{name}={path}" for name, path in split_files.items()),
                "--outputs", *(f"{name}={path}" for name, path in outputs.items()),
                "--settings", json.dumps(VLLM_SETTINGS)]
@@ -213,9 +213,11 @@ def test_a_label_job_leaves_its_engine_to_the_exit(vllm_outputs, split_files, te
         np.testing.assert_array_equal(_soft(outputs[name]), _soft(vllm_outputs[name]))
 
 
+@pytest.mark.slow
 def test_vllm_output_file(vllm_outputs, split_files, teacher):
     for split, path in vllm_outputs.items():
         _check_output(path, split_files[split], teacher, "vllm", split)
+        assert io.read_provenance(path)["dtype"] == VLLM_SETTINGS["dtype"]  # what ran
 
 
 # --------------------------------------------------------------------------- transformers
@@ -337,13 +339,14 @@ def test_vllm_engine_start_failure_raises(tiny_classifier, split_files, tmp_path
 
 @pytest.mark.parametrize("amx, expected", [(True, "bfloat16"), (False, "float32")])
 def test_engine_dtype_auto_is_bf16_only_with_native_bf16(monkeypatch, amx, expected):
-    """``dtype: auto`` (the default) is bfloat16 only where the CPU has AMX-BF16 (torch's capability
-    query, patched both ways); explicit dtypes pass through whatever the CPU has."""
+    """``dtype: auto`` (the default) is bfloat16 only where the CPU has native bf16 (torch's capability
+    query, patched both ways; AVX512-BF16 alone: tests/unit/test_runtime.py); explicit dtypes pass
+    through whatever the CPU has."""
     import torch
 
     from w2s.runtime import engine_dtype
 
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx, "avx512_bf16": True})
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx, "avx512_bf16": amx})
     assert engine_dtype("auto", "cpu") == expected
     assert engine_dtype("float32", "cpu") == "float32" and engine_dtype("bfloat16", "cpu") == "bfloat16"
 

@@ -167,3 +167,34 @@ def test_lora_trains_adapters_only_and_saves_a_plain_checkpoint(tiny_classifier,
     learner.save(tmp_path / "model", {})
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
     assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_a_registered_selection_rule_runs_inside_the_confidence_band():
+    from dataclasses import dataclass
+
+    from w2s.registry import SELECTION_REGISTRY
+
+    @dataclass(frozen=True)
+    class TopOptions:
+        keep: int = 1
+
+    @SELECTION_REGISTRY.register("top_test", options=TopOptions)
+    class Top:
+        """The ``keep`` most confident rows, each weighted 2."""
+
+        def __init__(self, keep: int = 1):
+            self.keep = keep
+
+        def __call__(self, weak):
+            order = np.sort(np.argsort(-weak.max(axis=1))[: self.keep])
+            return order, np.full(len(order), 2.0)
+
+    try:
+        weak = np.array([[0.55, 0.45], [0.9, 0.1], [0.2, 0.8], [0.65, 0.35]])
+        keep, weights = Method(min_confidence=0.6, weighting="top_test", weighting_options={"keep": 2}).select(weak)
+        # the band keeps rows 1, 2, 3 (confidence 0.9, 0.8, 0.65); the rule keeps its two most confident
+        assert keep.tolist() == [1, 2] and weights.tolist() == [2.0, 2.0]
+        with pytest.raises(ValueError, match="unknown option 'kep' for selection rule 'top_test'"):
+            Method(weighting="top_test", weighting_options={"kep": 2})
+    finally:
+        SELECTION_REGISTRY.unregister("top_test")

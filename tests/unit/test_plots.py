@@ -280,3 +280,53 @@ def test_family_plots_of_one_pair_with_unknown_sizes(tmp_path):
     make_family_plots(summary, aggregate_seeds(summary, 0.95), "xent", outputs, ["small"], ["medium"])
     assert outputs["pgr_heatmap"].read_bytes()[:8] == PNG_SIGNATURE
     assert outputs["accuracy_vs_strong_size"].read_bytes()[:8] == PNG_SIGNATURE
+
+
+def _one_group(seeds: int, pgrs: list[float], **by_seed_fields) -> tuple[pd.DataFrame, pd.DataFrame]:
+    axes = {"task": "toy", "weak_model": "w", "strong_model": "s", "mode": "linear_probe", "method": "xent"}
+    summary = pd.DataFrame([{**axes, "seed": seed, "pgr": pgr, "pgr_ci_kind": "two_rays", "pgr_ci_low": np.nan,
+                             "pgr_ci_high": np.nan, "pgr_ci_ray_low": -3.36, "pgr_ci_ray_high": 1.51,
+                             "pgr_ci_unbounded": True} for seed, pgr in zip(range(seeds), pgrs)])
+    by_seed = pd.DataFrame([{**axes, "n_seeds": seeds, "n_seeds_pgr_defined": int(np.isfinite(pgrs).sum()),
+                             "pgr_mean": np.nanmean(pgrs), "pgr_seed_ci_low": np.nan, "pgr_seed_ci_high": np.nan,
+                             **by_seed_fields}])
+    return summary, by_seed
+
+
+def test_pgr_points_with_one_seed_keep_a_two_ray_set():
+    summary, by_seed = _one_group(1, [2.5], pgr_of_means=2.5)
+    point = pgr_points(summary, by_seed).iloc[0]
+    assert point["kind"] == "two_rays" and point["interval"] == "Fieller over test examples"
+    assert (point["ray_low"], point["ray_high"]) == (-3.36, 1.51)
+    assert interval_bar(point) is None  # the rays are drawn as rays, never as the bar [-3.36, 1.51]
+
+
+def test_pgr_points_with_one_defined_seed_of_two_show_the_pgr_of_means():
+    # seed 1's PGR is undefined: the group's PGR is that of the seed means, with its set over seeds
+    summary, by_seed = _one_group(2, [0.9, np.nan], pgr_of_means=0.4, pgr_of_means_ci_kind="everything",
+                                  pgr_of_means_ci_low=None, pgr_of_means_ci_high=None,
+                                  pgr_of_means_ci_unbounded=True)
+    point = pgr_points(summary, by_seed).iloc[0]
+    assert point["pgr"] == 0.4 and point["kind"] == "everything" and point["interval"] == "Fieller over seeds"
+
+
+def test_pgr_table_names_a_two_ray_set_and_its_roots():
+    summary = _family_summary(seeds=(0,))
+    is_pair = (summary["weak_model"] == "small") & (summary["strong_model"] == "medium")
+    summary.loc[is_pair, ["pgr_ci_kind", "pgr_ci_ray_low", "pgr_ci_ray_high"]] = ["two_rays", -3.36, 1.51]
+    summary.loc[is_pair, ["pgr_ci_low", "pgr_ci_high"]] = np.nan
+    row = pgr_table(summary, aggregate_seeds(summary, 0.95)).set_index(["weak", "strong", "method"]).loc[
+        ("small", "medium", "xent")]
+    assert (row["low"], row["high"]) == (-3.36, 1.51)
+    assert row["interval"] == "two rays (Fieller over test examples)"
+
+
+def test_plot_pgr_draws_two_ray_and_unbounded_sets(tmp_path):
+    from w2s.plots import plot_pgr
+
+    summary, by_seed = _one_group(1, [2.5], pgr_of_means=2.5)
+    other_summary, other = _one_group(1, [0.3], pgr_of_means=0.3)
+    other_summary["method"] = other["method"] = "product"
+    other_summary["pgr_ci_kind"] = "everything"
+    path = plot_pgr(pd.concat([summary, other_summary]), pd.concat([by_seed, other]), tmp_path / "pgr.png")
+    assert imread(path).shape[0] > 100

@@ -1,4 +1,4 @@
-"""The task suite: registry loaders on tiny fixtures in each dataset's hub column schema."""
+"""The task suite: registry loaders on tiny fixtures laid out like each dataset's hub branch."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from hub_trees import hub_tree
 from w2s.data import SPLITS, prepare_splits
 from w2s.suite import SUITE, SuiteError, load_suite
 from w2s.tasks import load_task
@@ -36,17 +37,13 @@ def sciq_rows(n: int, start: int = 0) -> pd.DataFrame:
                          "support": [f"Element {i} is right {i}." for i in ids]})
 
 
-def hub_copy(tmp_path: Path, splits: dict[str, pd.DataFrame]) -> str:
-    """A local directory laid out like a parquet hub dataset (one file per split)."""
-    root = tmp_path / "hub"
-    root.mkdir()
-    for split, frame in splits.items():
-        frame.to_parquet(root / f"{split}.parquet", index=False)
-    return str(root)
+def hub_copy(tmp_path: Path, name: str, splits: dict[str, pd.DataFrame]) -> str:
+    """Task ``name``'s hub branch, one frame per split."""
+    return hub_tree(tmp_path / "hub", name, splits)
 
 
 def test_boolq_loader(tmp_path):
-    path = hub_copy(tmp_path, {"train": boolq_rows(6), "validation": boolq_rows(4)})
+    path = hub_copy(tmp_path, "boolq", {"train": boolq_rows(6), "validation": boolq_rows(4)})
     data = load_suite("b", {"name": "boolq", "path": path})
     assert len(data.texts) == 10 and data.label_names == ["false", "true"]
     assert data.texts[0] == "Passage: Thing 0 is described here.\nQuestion: is thing 0 true?"
@@ -55,7 +52,7 @@ def test_boolq_loader(tmp_path):
 
 
 def test_sciq_loader_balanced_pairs(tmp_path):
-    path = hub_copy(tmp_path, {s: sciq_rows(5) for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "sciq", {s: sciq_rows(5) for s in ("train", "validation", "test")})
     data = load_suite("s", {"name": "sciq", "path": path})
     assert len(data.texts) == 30 and list(data.labels).count(1) == 15
     first = [t for t, g in zip(data.texts, data.groups) if g == "train-q0"]
@@ -68,7 +65,7 @@ def test_sciq_loader_balanced_pairs(tmp_path):
 def test_amazon_polarity_loader(tmp_path):
     frame = pd.DataFrame({"label": [0, 1, 1, 0], "title": list("abcd"),
                           "content": ["bad", "good", "great", "awful"]})
-    path = hub_copy(tmp_path, {"test": frame})
+    path = hub_copy(tmp_path, "amazon_polarity", {"test": frame})
     data = load_suite("a", {"name": "amazon_polarity", "path": path})
     assert data.texts == ["a\nbad", "b\ngood", "c\ngreat", "d\nawful"]
     assert list(data.labels) == [0, 1, 1, 0] and data.label_names == ["negative", "positive"]
@@ -82,7 +79,7 @@ def test_unknown_name_lists_available():
 
 def test_missing_column_names_task_and_column(tmp_path):
     rows = boolq_rows(4).drop(columns="passage")
-    path = hub_copy(tmp_path, {"train": rows, "validation": rows})
+    path = hub_copy(tmp_path, "boolq", {"train": rows, "validation": rows})
     with pytest.raises(SuiteError, match=r"'boolq'.*missing column\(s\) \['passage'\]"):
         load_suite("b", {"name": "boolq", "path": path})
 
@@ -90,13 +87,13 @@ def test_missing_column_names_task_and_column(tmp_path):
 def test_row_without_wrong_candidate(tmp_path):
     rows = sciq_rows(3)
     rows.loc[1, ["distractor1", "distractor2", "distractor3"]] = ""
-    path = hub_copy(tmp_path, {s: rows for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "sciq", {s: rows for s in ("train", "validation", "test")})
     with pytest.raises(SuiteError, match="'sciq': row 1: no wrong candidate"):
         load_suite("s", {"name": "sciq", "path": path})
 
 
 def test_prepare_splits_keeps_questions_in_one_split(tmp_path):
-    path = hub_copy(tmp_path, {s: sciq_rows(20, 100 * k)
+    path = hub_copy(tmp_path, "sciq", {s: sciq_rows(20, 100 * k)
                                for k, s in enumerate(("train", "validation", "test"))})
     sizes = {"weak_train": 20, "transfer": 20, "val": 10, "test": 20}
     spec = {"source": "suite", "name": "sciq", "path": path, "sizes": sizes}
@@ -116,7 +113,7 @@ def test_prepare_splits_keeps_questions_in_one_split(tmp_path):
 
 def test_bad_suite_data_writes_nothing(tmp_path):
     rows = boolq_rows(4).drop(columns="answer")
-    path = hub_copy(tmp_path, {"train": rows, "validation": rows})
+    path = hub_copy(tmp_path, "boolq", {"train": rows, "validation": rows})
     spec = {"source": "suite", "name": "boolq", "path": path,
             "sizes": {"weak_train": 1, "transfer": 1, "test": 1}}
     with pytest.raises(SuiteError, match="answer"):

@@ -1,7 +1,8 @@
 """Classification entries of the task suite, on tiny fixtures in each hub dataset's schema.
 
-Each fixture is written the way the hub repo lays it out (one parquet file per split under the
-config's folder, the config declared in README.md) and loaded through ``load_suite``.
+Each fixture is the tree of the branch the task reads (``hub_trees``): ETHICS and MC-TACO the
+parquet export branch, ``<config>/<split>/0000.parquet`` without a README, the others their
+converted main with a README declaring the config. All load through ``load_suite``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hub_trees import hub_tree
 from w2s.suite import SUITE, SuiteError, load_suite
 from w2s.suite.base import passage_group
 from w2s.suite.classification import CLASSIFICATION
@@ -23,23 +25,9 @@ def hf_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
 
 
-def hub_copy(tmp_path: Path, name: str, frames: pd.DataFrame | dict[str, pd.DataFrame]) -> str:
-    """A local copy of task ``name``'s hub repo: every split holds ``frames`` (or its own)."""
-    entry = SUITE[name]
-    config = entry.hf_config or "default"
-    root = tmp_path / "hub"
-    (root / config).mkdir(parents=True)
-    lines = ["---", "configs:", f"- config_name: {config}", "  data_files:"]
-    for split in entry.splits:
-        frame = frames[split] if isinstance(frames, dict) else frames
-        frame.to_parquet(root / config / f"{split}.parquet", index=False)
-        lines += [f"  - split: {split}", f"    path: {config}/{split}.parquet"]
-    (root / "README.md").write_text("\n".join(lines + ["---", ""]))
-    return str(root)
-
-
-def load(tmp_path: Path, name: str, frames, seed: int = 0):
-    return load_suite(name, {"name": name, "path": hub_copy(tmp_path, name, frames)}, seed)
+def load(tmp_path: Path, name: str, frames, seed: int = 0, extra=None):
+    path = hub_tree(tmp_path / "hub", name, frames, extra)
+    return load_suite(name, {"name": name, "path": path}, seed)
 
 
 def test_every_entry_is_in_the_suite_with_a_description():
@@ -47,10 +35,18 @@ def test_every_entry_is_in_the_suite_with_a_description():
     assert all(t.description and len(t.label_names) == 2 for t in CLASSIFICATION.values())
 
 
+# The export branch holds every ETHICS subset side by side; a task must read its own folder only.
+OTHER_SUBSETS = {
+    f"{subset}/{split}/0000.parquet": pd.DataFrame({"label": [0], "input": [f"{subset} row"]})
+    for subset in ("commonsense", "deontology", "virtue") for split in ("train", "test")}
+
+
 def test_ethics_justice(tmp_path):
     rows = pd.DataFrame({"label": [1, 0],
                          "scenario": ["I get paid because I worked.", "I get paid as I am tall."]})
-    data = load(tmp_path, "ethics_justice", rows)
+    data = load(tmp_path, "ethics_justice", rows, extra=OTHER_SUBSETS)
+    assert not (tmp_path / "hub" / "README.md").exists()
+    assert (tmp_path / "hub" / "justice" / "validation" / "0000.parquet").is_file()
     assert len(data.texts) == 6 and data.label_names == ["unreasonable", "reasonable"]
     assert data.texts[0] == ("Statement: I get paid because I worked.\n"
                              "Question: Is this claim reasonable (just)?")
@@ -168,6 +164,20 @@ def test_wic(tmp_path):
     assert list(data.labels) == [0, 1, 0, 1] and data.label_names == ["false", "true"]
 
 
+@pytest.mark.parametrize("name", ["ethics_justice", "ethics_deontology", "ethics_virtue",
+                                  "ethics_utilitarianism", "mc_taco"])
+def test_export_branch_tasks_choose_their_folder_by_data_dir(name):
+    # the export branch has no README, so datasets knows one config, 'default': a config name
+    # such as 'plain_text' or 'justice' cannot be found there
+    entry = SUITE[name]
+    assert entry.revision == "refs/convert/parquet" and entry.hf_config is None
+    assert entry.files == f"{entry.data_dir}/{{split}}/0000.parquet"
+    assert entry.load_kwargs(entry.hf_path) == {
+        "name": None, "data_dir": entry.data_dir, "data_files": None,
+        "revision": "refs/convert/parquet"}
+    assert entry.load_kwargs("/some/local/copy")["revision"] is None
+
+
 def test_mc_taco_groups_by_sentence(tmp_path):
     sentence = "He ate breakfast."
     rows = pd.DataFrame({"sentence": [sentence, sentence],
@@ -200,6 +210,22 @@ def test_anthropic_hh_pairs_are_balanced_groups(tmp_path):
     assert by_text == {"Human: Hi\n\nAssistant: Hello!": 1,
                        "Human: Hi\n\nAssistant: Go away.": 0}
     assert data.label_names == ["rejected", "chosen"]
+
+
+def test_anthropic_hh_reads_every_subset_but_red_team(tmp_path):
+    # main holds <subset>/{train,test}.jsonl.gz per subset, plus red-team transcripts whose file
+    # names no split: datasets reads every subset's train (test) file as the split
+    other = pd.DataFrame({"chosen": ["\n\nHuman: Help\n\nAssistant: Sure."],
+                          "rejected": ["\n\nHuman: Help\n\nAssistant: No."]})
+    red_team = pd.DataFrame({"transcript": ["\n\nHuman: x"], "rating": [1.0]})
+    rows = pd.DataFrame({"chosen": ["\n\nHuman: Hi\n\nAssistant: Hello!"],
+                         "rejected": ["\n\nHuman: Hi\n\nAssistant: Go away."]})
+    data = load(tmp_path, "anthropic_hh", rows, extra={
+        "harmless-base/train.jsonl.gz": other, "harmless-base/test.jsonl.gz": other,
+        "red-team-attempts/red_team_attempts.jsonl.gz": red_team})
+    assert len(data.texts) == 8 and sorted(set(data.groups)) == ["test-r0", "test-r1",
+                                                                 "train-r0", "train-r1"]
+    assert sum("Assistant: Sure." in t for t in data.texts) == 2
 
 
 BAD_ROWS = [

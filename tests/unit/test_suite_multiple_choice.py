@@ -1,8 +1,8 @@
 """Multiple-choice suite tasks on tiny fixtures in each dataset's hub column schema.
 
-Each fixture is written as local parquet files (with a README ``configs`` block where the
-hub dataset has a named config) and loaded through ``load_suite`` with ``path``, the same
-code path as the hub. Texts, labels and groups are checked against hand-written values.
+Each fixture is the tree of the branch the task reads (``hub_trees``): CosmosQA and PIQA the
+parquet export branch without a README, the others their converted main with a README
+declaring the config. It is loaded through ``load_suite`` with ``path``, the hub's code path. Texts, labels and groups are checked against hand-written values.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from hub_trees import hub_tree
 from w2s.data import SPLITS, prepare_splits
 from w2s.suite import SUITE, SuiteError, load_suite
 from w2s.suite.base import passage_group
@@ -26,18 +27,9 @@ def hf_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
 
 
-def hub_copy(tmp_path: Path, splits: dict[str, pd.DataFrame],
-             config: str | None = None) -> str:
-    """A local directory laid out like a parquet hub dataset, with ``config`` declared."""
-    root = tmp_path / "hub"
-    root.mkdir()
-    for split, frame in splits.items():
-        frame.to_parquet(root / f"{split}.parquet", index=False)
-    if config is not None:
-        files = "".join(f"  - split: {s}\n    path: {s}.parquet\n" for s in splits)
-        (root / "README.md").write_text(
-            f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}---\n")
-    return str(root)
+def hub_copy(tmp_path: Path, name: str, splits: dict[str, pd.DataFrame]) -> str:
+    """Task ``name``'s hub branch (``hub_trees``), one frame per split."""
+    return hub_tree(tmp_path / "hub", name, splits)
 
 
 def pairs(data) -> dict[str, list[tuple[str, int]]]:
@@ -73,7 +65,7 @@ def cosmos_rows(labels: list[int], contexts: list[str]) -> pd.DataFrame:
 
 def test_cosmos_qa_pairs_grouped_by_passage(tmp_path):
     train = cosmos_rows([2, 0], ["Same story.", "Same story."])
-    path = hub_copy(tmp_path, {"train": train,
+    path = hub_copy(tmp_path, "cosmos_qa", {"train": train,
                                "validation": cosmos_rows([3], ["Other story."])})
     data = load_suite("c", {"name": "cosmos_qa", "path": path})
     assert data.label_names == ["wrong", "correct"] and len(data.texts) == 6
@@ -90,9 +82,39 @@ def test_cosmos_qa_pairs_grouped_by_passage(tmp_path):
 
 def test_cosmos_qa_hidden_label_is_an_error(tmp_path):
     rows = cosmos_rows([1, -1], ["s", "t"])  # -1 is how the unlabeled test split reads
-    path = hub_copy(tmp_path, {"train": rows, "validation": rows})
+    path = hub_copy(tmp_path, "cosmos_qa", {"train": rows, "validation": rows})
     with pytest.raises(SuiteError, match="'cosmos_qa': row 1: correct index -1 out of range"):
         load_suite("c", {"name": "cosmos_qa", "path": path})
+
+
+NOTA = "None of the above choices ."
+
+
+def test_cosmos_qa_reads_the_export_branch_without_readme(tmp_path):
+    path = hub_copy(tmp_path, "cosmos_qa", {"train": cosmos_rows([0], ["s"]),
+                                            "validation": cosmos_rows([1], ["t"])})
+    assert sorted(p.relative_to(path).as_posix() for p in Path(path).rglob("*.parquet")) == [
+        "default/train/0000.parquet", "default/validation/0000.parquet"]
+    assert not (Path(path) / "README.md").exists()
+    assert len(load_suite("c", {"name": "cosmos_qa", "path": path}).texts) == 4
+
+
+def test_cosmos_qa_never_shows_none_of_the_above(tmp_path):
+    n = 30
+    rows = cosmos_rows([2] * n + [1], [f"Story {i}." for i in range(n + 1)])
+    rows["answer2"] = [NOTA] * n + ["a2-last"]  # NOTA correct in the first n rows
+    rows.loc[n, "answer3"] = "None of the above choices."  # and one wrong candidate in the last
+    path = hub_copy(tmp_path, "cosmos_qa", {"train": rows, "validation": rows.iloc[[n]]})
+    data = load_suite("c", {"name": "cosmos_qa", "path": path})
+    by_group = pairs(data)
+    for i in range(n):  # one wrong item: any other candidate, all of which are wrong
+        (text, label), = by_group[f"train-{passage_group(f'Story {i}.')}"]
+        assert label == 0 and answer(text) in {f"a0-{i}", f"a1-{i}", f"a3-{i}"}
+    last = by_group[f"train-{passage_group(f'Story {n}.')}"]
+    assert last[0] == (f"Context: Story {n}.\nQuestion: Why {n}?\nAnswer: a1-{n}", 1)
+    assert answer(last[1][0]) in {f"a0-{n}", "a2-last"} and last[1][1] == 0
+    assert not any("none of the above" in t.lower() for t in data.texts)
+    assert len(data.texts) == n + 2 + 2
 
 
 # --- DREAM ------------------------------------------------------------------------------
@@ -106,7 +128,7 @@ def dream_rows(answers: list[str]) -> pd.DataFrame:
 
 
 def test_dream_pairs_grouped_by_dialogue(tmp_path):
-    path = hub_copy(tmp_path, {s: dream_rows(["Tea.", "Water."])
+    path = hub_copy(tmp_path, "dream", {s: dream_rows(["Tea.", "Water."])
                                for s in ("train", "validation", "test")})
     data = load_suite("d", {"name": "dream", "path": path})
     assert len(data.texts) == 12 and list(data.labels).count(1) == 6
@@ -122,7 +144,7 @@ def test_dream_pairs_grouped_by_dialogue(tmp_path):
 
 def test_dream_answer_not_among_choices(tmp_path):
     rows = dream_rows(["Tea.", "Juice."])
-    path = hub_copy(tmp_path, {s: rows for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "dream", {s: rows for s in ("train", "validation", "test")})
     with pytest.raises(SuiteError, match="'dream': row 1: answer 'Juice.' is not one of"):
         load_suite("d", {"name": "dream", "path": path})
 
@@ -140,7 +162,7 @@ def hellaswag_rows(labels: list[str]) -> pd.DataFrame:
 
 
 def test_hellaswag_string_label(tmp_path):
-    path = hub_copy(tmp_path, {"train": hellaswag_rows(["2", "0"]),
+    path = hub_copy(tmp_path, "hellaswag", {"train": hellaswag_rows(["2", "0"]),
                                "validation": hellaswag_rows(["3"])})
     data = load_suite("h", {"name": "hellaswag", "path": path})
     by_group = pairs(data)
@@ -154,7 +176,7 @@ def test_hellaswag_string_label(tmp_path):
 
 def test_hellaswag_empty_label_is_an_error(tmp_path):
     rows = hellaswag_rows(["1", ""])  # the hub's test split has empty labels
-    path = hub_copy(tmp_path, {"train": rows, "validation": rows})
+    path = hub_copy(tmp_path, "hellaswag", {"train": rows, "validation": rows})
     with pytest.raises(SuiteError, match="'hellaswag': row 1: label '' is not an integer"):
         load_suite("h", {"name": "hellaswag", "path": path})
 
@@ -171,8 +193,8 @@ def obqa_rows(keys: list[str]) -> pd.DataFrame:
 
 
 def test_openbookqa_main_config(tmp_path):
-    path = hub_copy(tmp_path, {s: obqa_rows(["C", "A"])
-                               for s in ("train", "validation", "test")}, config="main")
+    path = hub_copy(tmp_path, "openbookqa", {s: obqa_rows(["C", "A"])
+                               for s in ("train", "validation", "test")})
     data = load_suite("o", {"name": "openbookqa", "path": path})
     assert len(data.texts) == 12
     by_group = pairs(data)
@@ -181,10 +203,17 @@ def test_openbookqa_main_config(tmp_path):
     assert by_group["train-q1"][0] == ("Question: Which is 1?\nAnswer: t0-1", 1)
 
 
+def test_openbookqa_answer_key_is_stripped(tmp_path):
+    path = hub_copy(tmp_path, "openbookqa", {s: obqa_rows([" B", "D "])
+                                             for s in ("train", "validation", "test")})
+    by_group = pairs(load_suite("o", {"name": "openbookqa", "path": path}))
+    assert by_group["train-q0"][0] == ("Question: Which is 0?\nAnswer: t1-0", 1)
+    assert by_group["train-q1"][0] == ("Question: Which is 1?\nAnswer: t3-1", 1)
+
+
 def test_openbookqa_unknown_answer_key(tmp_path):
     rows = obqa_rows(["B", "E"])
-    path = hub_copy(tmp_path, {s: rows for s in ("train", "validation", "test")},
-                    config="main")
+    path = hub_copy(tmp_path, "openbookqa", {s: rows for s in ("train", "validation", "test")})
     with pytest.raises(SuiteError, match=r"'openbookqa': row 1: answerKey 'E' is not one of "
                                          r"the choice labels \['A', 'B', 'C', 'D'\]"):
         load_suite("o", {"name": "openbookqa", "path": path})
@@ -205,8 +234,7 @@ def quail_rows(correct: list[int], contexts: list[str]) -> pd.DataFrame:
 
 def test_quail_grouped_by_passage(tmp_path):
     train = quail_rows([1, 3, 0], ["Story A.", "Story A.", "Story B."])
-    path = hub_copy(tmp_path, {"train": train, "validation": quail_rows([2], ["Story C."])},
-                    config="quail")
+    path = hub_copy(tmp_path, "quail", {"train": train, "validation": quail_rows([2], ["Story C."])})
     data = load_suite("q", {"name": "quail", "path": path})
     by_group = pairs(data)
     story_a = f"train-{passage_group('Story A.')}"
@@ -218,7 +246,7 @@ def test_quail_grouped_by_passage(tmp_path):
 
 def test_quail_correct_id_out_of_range(tmp_path):
     rows = quail_rows([0, 4], ["s", "t"])
-    path = hub_copy(tmp_path, {"train": rows, "validation": rows}, config="quail")
+    path = hub_copy(tmp_path, "quail", {"train": rows, "validation": rows})
     with pytest.raises(SuiteError, match="'quail': row 1: correct index 4 out of range "
                                          "for 4 candidates"):
         load_suite("q", {"name": "quail", "path": path})
@@ -229,7 +257,7 @@ def test_quail_passages_never_cross_splits(tmp_path):
     train = quail_rows([i % 4 for i in range(40)], contexts)
     val = quail_rows([0, 1], ["Held out.", "Held out."])
     spec = {"source": "suite", "name": "quail",
-            "path": hub_copy(tmp_path, {"train": train, "validation": val}, config="quail"),
+            "path": hub_copy(tmp_path, "quail", {"train": train, "validation": val}),
             "sizes": {"weak_train": 24, "transfer": 24, "val": 12, "test": 20}}
     manifest = prepare_splits("quail", spec, 0, tmp_path / "out")
     assert manifest["n_groups"] == 21
@@ -255,7 +283,7 @@ def quartz_rows(keys: list[str], paras: list[str]) -> pd.DataFrame:
 
 def test_quartz_two_choices_grouped_by_paragraph(tmp_path):
     rows = quartz_rows(["B", "A"], ["Heat rises.", "Heat rises."])
-    path = hub_copy(tmp_path, {s: rows for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "quartz", {s: rows for s in ("train", "validation", "test")})
     data = load_suite("z", {"name": "quartz", "path": path})
     items = pairs(data)[f"validation-{passage_group('Heat rises.')}"]
     assert items == [("Passage: Heat rises.\nQuestion: More or less 0?\nAnswer: less0", 1),
@@ -267,7 +295,7 @@ def test_quartz_two_choices_grouped_by_paragraph(tmp_path):
 
 def test_quartz_unknown_answer_key(tmp_path):
     rows = quartz_rows(["A", "C"], ["p", "q"])
-    path = hub_copy(tmp_path, {s: rows for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "quartz", {s: rows for s in ("train", "validation", "test")})
     with pytest.raises(SuiteError, match="'quartz': row 1: answerKey 'C' is not one of"):
         load_suite("z", {"name": "quartz", "path": path})
 
@@ -283,7 +311,7 @@ def siqa_rows(labels: list[str]) -> pd.DataFrame:
 
 
 def test_social_i_qa_one_based_string_label(tmp_path):
-    path = hub_copy(tmp_path, {"train": siqa_rows(["3", "1"]),
+    path = hub_copy(tmp_path, "social_i_qa", {"train": siqa_rows(["3", "1"]),
                                "validation": siqa_rows(["2"])})
     data = load_suite("s", {"name": "social_i_qa", "path": path})
     by_group = pairs(data)
@@ -297,7 +325,7 @@ def test_social_i_qa_one_based_string_label(tmp_path):
 
 def test_social_i_qa_label_zero_is_out_of_range(tmp_path):
     rows = siqa_rows(["1", "0"])
-    path = hub_copy(tmp_path, {"train": rows, "validation": rows})
+    path = hub_copy(tmp_path, "social_i_qa", {"train": rows, "validation": rows})
     with pytest.raises(SuiteError,
                        match="'social_i_qa': row 1: correct index -1 out of range"):
         load_suite("s", {"name": "social_i_qa", "path": path})
@@ -312,7 +340,7 @@ def piqa_rows(labels: list[int]) -> pd.DataFrame:
 
 
 def test_piqa_pairs_the_right_solution_with_the_other(tmp_path):
-    path = hub_copy(tmp_path, {"train": piqa_rows([0, 1]), "validation": piqa_rows([1])}, config="default")
+    path = hub_copy(tmp_path, "piqa", {"train": piqa_rows([0, 1]), "validation": piqa_rows([1])})
     data = load_suite("p", {"name": "piqa", "path": path})
     by_group = pairs(data)
     assert list(by_group) == ["train-q0", "train-q1", "validation-q0"]
@@ -323,7 +351,7 @@ def test_piqa_pairs_the_right_solution_with_the_other(tmp_path):
 
 
 def test_piqa_hidden_test_label_is_an_error(tmp_path):
-    path = hub_copy(tmp_path, {"train": piqa_rows([0, -1]), "validation": piqa_rows([1])}, config="default")
+    path = hub_copy(tmp_path, "piqa", {"train": piqa_rows([0, -1]), "validation": piqa_rows([1])})
     with pytest.raises(SuiteError, match="'piqa': row 1: correct index -1 out of range"):
         load_suite("p", {"name": "piqa", "path": path})
 
@@ -346,7 +374,7 @@ def test_arc_letter_and_digit_keys(tmp_path, name, config):
     splits = {"train": arc_rows(["B"], ["A", "B", "C", "D"]),
               "validation": arc_rows(["3"], ["1", "2", "3", "4"]),
               "test": arc_rows(["A"], ["A", "B", "C"])}
-    data = load_suite("a", {"name": name, "path": hub_copy(tmp_path, splits, config=config)})
+    data = load_suite("a", {"name": name, "path": hub_copy(tmp_path, name, splits)})
     by_group = pairs(data)
     assert by_group["train-q0"][0] == ("Question: Which gas 0?\nAnswer: g1-0", 1)
     assert answer(by_group["validation-q0"][0][0]) == "g2-0"
@@ -356,7 +384,6 @@ def test_arc_letter_and_digit_keys(tmp_path, name, config):
 
 def test_arc_unknown_answer_key(tmp_path):
     rows = arc_rows(["A", "5"], ["1", "2", "3", "4"])
-    path = hub_copy(tmp_path, {s: rows for s in ("train", "validation", "test")},
-                    config="ARC-Challenge")
+    path = hub_copy(tmp_path, "arc_challenge", {s: rows for s in ("train", "validation", "test")})
     with pytest.raises(SuiteError, match="'arc_challenge': row 0: answerKey 'A' is not one"):
         load_suite("a", {"name": "arc_challenge", "path": path})

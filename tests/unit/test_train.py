@@ -71,8 +71,9 @@ def test_teacher_rejects_unknown_setting(tiny_classifier, tiny_splits, tmp_path)
 
 
 def _cpu_capabilities(monkeypatch, amx_bf16: bool) -> None:
-    """Pretend the CPU has (or lacks) AMX-BF16, as torch's capability query reports it."""
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx_bf16, "avx512_bf16": True})
+    """Pretend the CPU has (or lacks) native bf16 (AMX-BF16 and AVX512-BF16), as torch's capability query
+    reports it (AVX512-BF16 alone: tests/unit/test_runtime.py)."""
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx_bf16, "avx512_bf16": amx_bf16})
 
 
 @pytest.mark.parametrize("amx, expected", [(True, "bf16"), (False, "fp32")])
@@ -97,7 +98,7 @@ def test_auto_precision_on_cuda_follows_bf16_support(monkeypatch, bf16_supported
     from w2s.runtime import resolve_precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_supported)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (8, 0) if bf16_supported else (7, 0))
     _cpu_capabilities(monkeypatch, not bf16_supported)  # the CPU's answer must not leak into CUDA's
     assert resolve_precision("auto", torch.device("cuda")) == ("bf16" if bf16_supported else "fp32")
 

@@ -190,13 +190,142 @@ def test_best_single_ranks_over_all_items_abstentions_as_the_prior_class(tmp_pat
     for teacher, by_split in probs.items():  # texts carry the item id so the function can look it up
         for split, p in by_split.items():
             _write_weak_labels(files[teacher][split], texts[split], texts[split], p)
-    labeling_functions.LABELING_FUNCTIONS["sharp"] = lambda text: votes.get(text)
+    labeling_functions.LABELING_FUNCTION_REGISTRY.register("sharp")(lambda text: votes.get(text))
     try:
         report, table = evaluate_verifiers(files, ["sharp"], {}, _gold_files(tmp_path, gold))
     finally:
-        del labeling_functions.LABELING_FUNCTIONS["sharp"]
+        labeling_functions.LABELING_FUNCTION_REGISTRY.unregister("sharp")
     assert report["aggregators"]["best_single"]["verifier"] in {"t0", "t1", "t2"}
     assert report["aggregators"]["best_single"]["test_accuracy"] > 0.7
     sharp_row = table.set_index("verifier_id").loc["sharp"]
     assert sharp_row["true_accuracy"] == 1.0 and sharp_row["true_coverage"] == pytest.approx(0.1)
     assert set(report["label_model"]) >= {"n_iter", "converged", "merged"}
+
+
+# ---------------------------------------------------------------- label model: EM by hand and its convergence
+HAND_VOTES = np.array([[1, 1], [1, 0], [0, 0], [1, np.nan]])
+
+
+def test_label_model_first_step_by_hand():
+    # Majority posterior q = [1, 1/2, 0, 1]; smoothing 1 adds one pseudo-count to each outcome.
+    # tpr0 = (2.5 + 1) / (2.5 + 2) = 7/9, fpr0 = (0.5 + 1) / (1.5 + 2) = 3/7 (column 0 votes on all four);
+    # tpr1 = (1 + 1) / (1.5 + 2) = 4/7, fpr1 = (0 + 1) / (1.5 + 2) = 2/7 (column 1 abstains on the last);
+    # prior = (2.5 + 1) / (4 + 2) = 7/12. The only step moves tpr0 furthest from 0.5: 7/9 - 1/2 = 5/18.
+    from w2s.verifiers.label_model import fit_label_model
+
+    fitted = fit_label_model(HAND_VOTES, max_iter=1, smoothing=1.0)
+    np.testing.assert_allclose(fitted["tpr"], [7 / 9, 4 / 7])
+    np.testing.assert_allclose(fitted["fpr"], [3 / 7, 2 / 7])
+    assert fitted["prior"] == pytest.approx(7 / 12)
+    assert fitted["n_iter"] == 1 and fitted["converged"] is False and fitted["final_change"] == pytest.approx(5 / 18)
+
+
+def test_label_model_posterior_and_second_step_by_hand():
+    # Odds of the positive class at the first step's rates: prior odds 7/5 times tpr/fpr per positive
+    # vote ((7/9)/(3/7) = 49/27 and 2) and (1-tpr)/(1-fpr) per negative one ((2/9)/(4/7) = 7/18 and 3/5):
+    # [1,1] 686/135, [1,0] 343/225, [0,0] 49/150, [1,abstain] 343/135.
+    from w2s.verifiers.label_model import fit_label_model, label_model_posterior
+
+    odds = np.array([686 / 135, 343 / 225, 49 / 150, 343 / 135])
+    q = odds / (1 + odds)
+    np.testing.assert_allclose(label_model_posterior(HAND_VOTES, [7 / 9, 4 / 7], [3 / 7, 2 / 7], 7 / 12), q)
+    # The second EM step is the smoothed M-step on that posterior (plain EM: no extrapolation in two steps).
+    fitted = fit_label_model(HAND_VOTES, max_iter=2, smoothing=1.0)
+    tpr0 = (q[0] + q[1] + q[3] + 1) / (q.sum() + 2)
+    fpr1 = ((1 - q[0]) + 1) / ((1 - q[:3]).sum() + 2)  # column 1's only positive vote is on unit 0
+    np.testing.assert_allclose([fitted["tpr"][0], fitted["fpr"][1], fitted["prior"]],
+                               [tpr0, fpr1, (q.sum() + 1) / 6])
+    assert fitted["n_iter"] == 2
+    assert fitted["final_change"] == pytest.approx(max(abs(tpr0 - 7 / 9), abs(fpr1 - 2 / 7),
+                                                       abs(fitted["tpr"][1] - 4 / 7), abs(fitted["fpr"][0] - 3 / 7),
+                                                       abs(fitted["prior"] - 7 / 12)))
+
+
+def test_label_model_objective_by_hand():
+    # One unit voting [1, abstain] at tpr 0.8, fpr 0.3, prior 0.6, no smoothing: log(0.6*0.8 + 0.4*0.3);
+    # smoothing 1 adds log of every rate, complement, prior and complement.
+    from w2s.verifiers.label_model import log_objective
+
+    votes = np.array([[1.0, np.nan]])
+    assert log_objective(votes, [0.8, 0.5], [0.3, 0.5], 0.6, 0.0) == pytest.approx(np.log(0.6))
+    penalty = np.log(0.8 * 0.2) + np.log(0.25) + np.log(0.3 * 0.7) + np.log(0.25) + np.log(0.6 * 0.4)
+    assert log_objective(votes, [0.8, 0.5], [0.3, 0.5], 0.6, 1.0) == pytest.approx(np.log(0.6) + penalty)
+
+
+def _slow_votes(seed: int, n: int = 1000) -> np.ndarray:
+    """What merging leaves: one column that always votes and two labeling functions that mostly abstain.
+    The likelihood is flat there, and plain EM needs some 800-1300 steps to settle."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.6
+
+    def column(tpr: float, fpr: float, coverage: float) -> np.ndarray:
+        v = np.where(y, rng.random(n) < tpr, rng.random(n) < fpr).astype(np.float64)
+        v[rng.random(n) >= coverage] = np.nan
+        return v
+
+    return np.column_stack([column(0.8, 0.2, 1.0), column(0.9, 0.45, 0.5), column(0.6, 0.08, 0.07)])
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_label_model_converges_within_its_default_budget_to_the_plain_em_fixed_point(seed):
+    from w2s.verifiers.label_model import fit_label_model
+
+    votes = _slow_votes(seed)
+    plain = fit_label_model(votes, max_iter=200, accelerate=False)
+    assert not plain["converged"]  # the votes are as hard as the ones that exhausted 200 plain steps
+    settled = fit_label_model(votes, max_iter=100_000, tol=1e-10, accelerate=False)
+    fitted = fit_label_model(votes)  # defaults: 200 steps, tol 1e-6
+    assert fitted["converged"] and fitted["n_iter"] < 100 and fitted["final_change"] < 1e-6
+    for key in ("tpr", "fpr"):
+        np.testing.assert_allclose(fitted[key], settled[key], atol=2e-4)
+    assert fitted["prior"] == pytest.approx(settled["prior"], abs=2e-4)
+    assert fitted["log_objective"] == pytest.approx(settled["log_objective"], abs=1e-5)
+
+
+def test_label_model_acceleration_never_lowers_the_objective():
+    # Each accelerated cycle is kept only if it scores at least the two plain EM steps it replaces; so at
+    # any step budget the accelerated fit scores at least plain EM's.
+    from w2s.verifiers.label_model import fit_label_model
+
+    votes = _slow_votes(1)
+    for budget in (5, 11, 23, 47):
+        fast = fit_label_model(votes, max_iter=budget)
+        plain = fit_label_model(votes, max_iter=budget, accelerate=False)
+        assert fast["n_iter"] <= budget
+        assert fast["log_objective"] >= plain["log_objective"] - 1e-9
+
+
+def test_verifier_report_carries_the_label_model_convergence(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 300
+    gold = {split: rng.integers(0, 2, n) for split in ("transfer", "test")}
+    probs = {t: {split: np.where((rng.random(n) < 0.8) == (y == 1), 0.8, 0.2) for split, y in gold.items()}
+             for t in ("t0", "t1", "t2")}
+    report, _ = evaluate_verifiers(_teacher_files(tmp_path, probs), [], {}, _gold_files(tmp_path, gold))
+    for section in (report["label_model"], report["aggregators"]["label_model"]):
+        assert section["converged"] is True and 1 < section["n_iter"] <= section["max_iter"] == 200
+        assert 0 <= section["final_change"] < section["tol"] == 1e-6
+
+
+def test_an_accelerated_cycle_falls_back_to_two_plain_steps_when_it_overshoots():
+    # On these 200 units (four verifiers, each abstaining on a random share) the extrapolation of the
+    # second cycle overshoots: the objective after it is 0.15 below that after two plain EM steps.
+    from w2s.verifiers import label_model as lm
+
+    rng = np.random.default_rng(92)
+    y = rng.random(200) < 0.5
+    columns = []
+    for _ in range(4):
+        tpr, fpr = rng.uniform(0.5, 0.95), rng.uniform(0.05, 0.5)
+        v = np.where(y, rng.random(200) < tpr, rng.random(200) < fpr).astype(np.float64)
+        v[rng.random(200) < rng.uniform(0, 0.9)] = np.nan
+        columns.append(v)
+    votes = np.column_stack(columns)
+    objective = lambda t: lm.log_objective(votes, t[:4], t[4:8], t[-1], 1.0)
+    tpr, fpr, prior = lm.m_step(votes, lm.majority_vote(votes), 1.0)
+    theta = np.concatenate([tpr, fpr, [prior]])
+    for _ in range(4):
+        first = lm._em_map(votes, theta, 1.0)
+        two_plain = lm._em_map(votes, first, 1.0)
+        theta, _ = lm._squarem_step(votes, theta, first, 1.0)
+        assert objective(theta) >= objective(two_plain) - 1e-12

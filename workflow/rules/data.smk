@@ -10,6 +10,9 @@ rule prepare_data:
         seed=lambda w: w.seed,
         spec=lambda w: as_json(task_spec(CFG, w.task)),
         code=code_hash("prepare_data"),
+        # the task's source: its name and, for a plugin task, its file's hash or package version
+        extensions=lambda w: as_json(code_identity(task_extensions(CFG, w.task))),
+        plugins=lambda w: plugin_args(task_extensions(CFG, w.task)),
         out_dir=lambda w, output: os.path.dirname(output.manifest),
     conda:
         CONDA_ENV
@@ -18,5 +21,5 @@ rule prepare_data:
     resources:
         mem_mb=4000,
     shell:
-        "w2s prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
+        "w2s {params.plugins} prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
         " --out-dir {params.out_dir} > {log} 2>&1"

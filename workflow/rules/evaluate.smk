@@ -23,6 +23,7 @@ rule evaluate:
         code=code_hash("evaluate"),
         settings=as_json(CFG["evaluation"]),
         methods=METHODS,
+        bands=as_json(confidence_bands(CFG["strong"]["methods"])),
         experiment=lambda w: as_json(
             {
                 "task": w.task,
@@ -42,7 +43,8 @@ rule evaluate:
         "w2s evaluate --test {input.test} --transfer {input.transfer}"
         " --weak-test {input.weak_test} --weak-transfer {input.weak_transfer}"
         " --methods {params.methods} --students {input.students} --ceiling {input.ceiling}"
-        " --settings {params.settings:q} --experiment {params.experiment:q} --outputs {output} > {log} 2>&1"
+        " --settings {params.settings:q} --experiment {params.experiment:q} --bands {params.bands:q}"
+        " --outputs {output} > {log} 2>&1"
 
 
 rule summarize:
@@ -123,6 +125,12 @@ rule plots:
             category="Plots",
             labels={"plot": "calibration"},
         ),
+        gain_vs_misfit=report(
+            f"{PLOTS}/gain_vs_misfit.png",
+            caption="../report/gain_vs_misfit.rst",
+            category="Plots",
+            labels={"plot": "gain vs misfit"},
+        ),
         accuracy_vs_strong_size=report(
             f"{PLOTS}/accuracy_vs_strong_size.png",
             caption="../report/accuracy_vs_strong_size.rst",
@@ -153,6 +161,7 @@ rule plots:
         "w2s plots --summary {input.summary} --by-seed {input.by_seed}"
         " --metrics {input.metrics} --outputs accuracy={output.accuracy} pgr={output.pgr}"
         " student_vs_ceiling={output.student_vs_ceiling} calibration={output.calibration}"
+        " gain_vs_misfit={output.gain_vs_misfit}"
         " accuracy_vs_strong_size={output.accuracy_vs_strong_size} pgr_heatmap={output.pgr_heatmap}"
         " pgr_table_csv={output.pgr_table_csv} pgr_table_md={output.pgr_table_md}"
         " --method {params.method} --weak-order {params.weak_order} --strong-order {params.strong_order}"

@@ -35,7 +35,7 @@ rule label_weak:
     resources:
         **rule_resources(CFG, "label_weak"),
     shell:
-        "w2s --threads {threads} label --checkpoint {input.model}"
+        "w2s --threads {threads} label-weak --checkpoint {input.model}"
         " --inputs transfer={input.transfer} test={input.test}"
         " --outputs transfer={output.transfer} test={output.test}"
         " --settings {params.settings:q} --provenance {params.provenance:q} > {log} 2>&1"

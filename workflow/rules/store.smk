@@ -5,12 +5,14 @@
 # Hit: the store holds a valid entry for the key, so store_fetch_<artifact> copies it in and its
 # producer (label_weak, reasoning_sample_base) does not run. Miss: the fetch input names a file no
 # rule makes, Snakemake falls back to the producer, and store_publish_<artifact> adds the entry.
+# A fetch checks that the entry was computed at the precision this run's settings resolve to, and
+# refuses it otherwise (nothing copied). `auto` resolves by the device, so a fetch is a job that asks
+# for the producer's GPUs (on Slurm: in the GPU partition, like its producer), never a login-node rule.
 
 # Its helpers (keys, the miss logic, targets) are in common.smk, under "the label store".
 
 
 localrules:
-    store_fetch_weak_labels,
     store_publish_weak_labels,
 
 
@@ -29,15 +31,18 @@ rule store_fetch_weak_labels:
         store=LABEL_STORE,
         key=store_key("weak_labels"),
         files=lambda w, output: entry_files(output),
+        precision=store_precision("weak_labels"),
     conda:
         CONDA_ENV
     log:
         LOG("store_fetch_weak_labels", "{weak}"),
     resources:
-        mem_mb=1000,
+        gpu=store_fetch_gpus("weak_labels"),
+        mem_mb=2000,
+        runtime=15,
     shell:
         "w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
-        " --outputs {params.files} > {log} 2>&1"
+        " --outputs {params.files} --precision {params.precision:q} > {log} 2>&1"
 
 
 rule store_publish_weak_labels:
@@ -69,7 +74,6 @@ rule store_publish_weak_labels:
 if REASONING:
 
     localrules:
-        store_fetch_reasoning_samples,
         store_publish_reasoning_samples,
 
     ruleorder: store_fetch_reasoning_samples > reasoning_sample_base
@@ -85,8 +89,13 @@ if REASONING:
             store=LABEL_STORE,
             key=store_key("reasoning_samples"),
             files=lambda w, output: entry_files(output),
+            precision=store_precision("reasoning_samples"),
         log:
             R_LOG("store_fetch", "{generator}"),
+        resources:
+            gpu=store_fetch_gpus("reasoning_samples"),
+            mem_mb=2000,
+            runtime=15,
 
     use rule store_publish_weak_labels as store_publish_reasoning_samples with:
         wildcard_constraints:

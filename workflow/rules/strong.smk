@@ -43,6 +43,7 @@ rule train_ceiling:
         role="ceiling",
         method=as_json({}),
         code=code_hash("train_ceiling"),
+        plugins="",  # the ceiling trains with the built-in xent: no plugin to import
         **STRONG_PARAMS,
     conda:
         CONDA_ENV
@@ -54,7 +55,7 @@ rule train_ceiling:
     resources:
         **rule_resources(CFG, "train_ceiling"),
     shell:
-        "w2s --threads {threads} train-strong --role {params.role}"
+        "w2s --threads {threads} {params.plugins} train-strong --role {params.role}"
         " --spec {params.spec:q} --method {params.method:q}"
         " --targets {input.targets} --manifest {input.manifest} --test {input.test}"
         " --features {params.features} --checkpoint {params.model_ref:q}"
@@ -75,6 +76,9 @@ use rule train_ceiling as train_student with:
         role="student",
         method=lambda w: as_json(method_spec(CFG, w.method)),
         code=code_hash("train_student"),
+        # the method's loss and selection rule: names and, for a plugin, its file's hash or package version
+        extensions=lambda w: as_json(code_identity(method_extensions(method_spec(CFG, w.method)))),
+        plugins=lambda w: plugin_args(method_extensions(method_spec(CFG, w.method))),
         **STRONG_PARAMS,
     conda:
         CONDA_ENV

@@ -26,6 +26,6 @@ rule train_weak:
     resources:
         **rule_resources(CFG, "train_weak"),
     shell:
-        "w2s --threads {threads} train-teacher --train {input.train} --val {input.val}"
+        "w2s --threads {threads} train-weak --train {input.train} --val {input.val}"
         " --manifest {input.manifest} --checkpoint {params.model_ref:q} --settings {params.settings:q}"
         " --seed {params.seed} --device {params.device} --out-dir {output.model} > {log} 2>&1"

@@ -31,7 +31,7 @@ rule combine_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "w2s combine-labels --members {params.members} --rule {params.combine}"
+        "w2s combine-weak-labels --members {params.members} --rule {params.combine}"
         " --outputs {params.outputs} --provenance {params.provenance:q} > {log} 2>&1"
 
 
@@ -59,7 +59,7 @@ rule degrade_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "w2s degrade-labels --source {params.source} --gold transfer={input.gold_transfer}"
+        "w2s degrade-weak-labels --source {params.source} --gold transfer={input.gold_transfer}"
         " test={input.gold_test} --target-accuracy {params.target} --seed {params.seed}"
         " --outputs {params.outputs} --provenance {params.provenance:q} > {log} 2>&1"
 
@@ -80,7 +80,10 @@ rule aggregate_weak_labels:
         functions=lambda w: " ".join(CFG["weak"]["aggregated"][w.weak]["labeling_functions"]),
         settings=lambda w: as_json(CFG["weak"]["aggregated"][w.weak]["settings"]),
         outputs=lambda w, output: split_args(output),
-        provenance=source_provenance,
+        # the aggregator and labeling functions: names and plugin files' hashes (code and provenance)
+        provenance=lambda w: as_json({**json.loads(source_provenance(w)),
+                                      "extensions": code_identity(aggregation_extensions(CFG, w.weak))}),
+        plugins=lambda w: plugin_args(aggregation_extensions(CFG, w.weak)),
     conda:
         CONDA_ENV
     log:
@@ -88,7 +91,7 @@ rule aggregate_weak_labels:
     resources:
         mem_mb=2000,
     shell:
-        "w2s aggregate-labels --teachers {params.teachers}"
+        "w2s {params.plugins} aggregate-weak-labels --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"
         " --outputs {params.outputs} --table-out {output.table} --metadata-out {output.metadata}"
         " --provenance {params.provenance:q} > {log} 2>&1"
@@ -109,6 +112,8 @@ rule evaluate_verifiers:
         teachers=source_file_args(aggregated_teachers),
         functions=lambda w: " ".join(CFG["weak"]["aggregated"][w.weak]["labeling_functions"]),
         settings=lambda w: as_json(CFG["weak"]["aggregated"][w.weak]["settings"]),
+        extensions=lambda w: as_json(code_identity(aggregation_extensions(CFG, w.weak))),
+        plugins=lambda w: plugin_args(aggregation_extensions(CFG, w.weak)),
     conda:
         CONDA_ENV
     log:
@@ -116,7 +121,7 @@ rule evaluate_verifiers:
     resources:
         mem_mb=2000,
     shell:
-        "w2s evaluate-verifiers --teachers {params.teachers}"
+        "w2s {params.plugins} evaluate-verifiers --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"
         " --gold-transfer {input.gold_transfer} --gold-test {input.gold_test}"
         " --out-json {output.json} --out-table {output.table} > {log} 2>&1"

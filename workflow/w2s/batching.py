@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
 
-if TYPE_CHECKING:  # transformers loads in ~4 s; a linear-probe job never needs it
+if TYPE_CHECKING:  # importing transformers is slow, and a linear-probe job never needs it
     from transformers import PreTrainedTokenizerBase
 
 

@@ -19,8 +19,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .difficulty import assign_difficulty, check_pool_sizes, pool_mask
 from .io import atomic_dir, sha256_file, stable_hash, write_json, write_parquet
-from .tasks import TASK_REGISTRY, DataError, LabeledTexts, load_task
+from .labeled import DataError, LabeledTexts
+from .tasks import TASK_REGISTRY, load_task
 
 __all__ = [
     "SPLITS", "SPLIT_SCHEMA", "TASK_REGISTRY", "DataError", "LabeledTexts",
@@ -29,6 +31,8 @@ __all__ = [
 
 SPLITS = ("weak_train", "transfer", "val", "test")
 SPLIT_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("label", pa.int64())])
+# Present only for tasks with a difficulty setting: "easy" or "hard" (w2s.difficulty).
+DIFFICULTY_FIELD = pa.field("difficulty", pa.string())
 MANIFEST = "manifest.json"
 
 
@@ -185,6 +189,33 @@ def _split_grouped(frame: pd.DataFrame, sizes: dict[str, int],
             for split in SPLITS}
 
 
+def _split_any(frame: pd.DataFrame, sizes: dict[str, int], num_classes: int,
+               rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """Stratified splits, or whole groups per split when the frame has a ``group`` column."""
+    if "group" in frame:
+        return _split_grouped(frame, sizes, rng)
+    return _split(frame, sizes, num_classes, rng)
+
+
+def _split_easy_to_hard(task: str, frame: pd.DataFrame, sizes: dict[str, int], num_classes: int,
+                        setting: dict, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """Test from the test pool first, then weak_train, transfer and val from what is left of the
+    training pool (less every group the test split holds), so splits stay disjoint and group-aware."""
+    levels = frame["difficulty"].to_numpy()
+    test_pool = frame[pool_mask(levels, setting.get("test", "hard"))]
+    test = _split_any(test_pool, {**dict.fromkeys(SPLITS, 0), "test": sizes["test"]}, num_classes, rng)["test"]
+    left = frame[pool_mask(levels, setting.get("train", "easy")) & ~frame["id"].isin(test["id"]).to_numpy()]
+    if "group" in frame:
+        left = left[~left["group"].isin(set(test["group"]))]
+    available = sum(sizes[s] for s in SPLITS if s != "test")
+    if len(left) < available:
+        raise DataError(f"task {task!r}: the training pool {setting.get('train', 'easy')!r} has {len(left)} items "
+                        f"left after the test split, fewer than weak_train + transfer + val = {available}")
+    splits = _split_any(left, {**sizes, "test": 0}, num_classes, rng)
+    splits["test"] = test
+    return splits
+
+
 def check_disjoint(splits: dict[str, pd.DataFrame], task: str = "?") -> None:
     """Raise DataError if an id repeats within a split or an id or text is shared by two splits."""
     for name, frame in splits.items():
@@ -215,6 +246,8 @@ def _clean(name: str, spec: dict, data: LabeledTexts, rng: np.random.Generator) 
                           "label": data.labels.astype(np.int64)})
     if data.groups is not None:
         frame["group"] = data.groups
+    if spec.get("difficulty"):
+        frame["difficulty"] = assign_difficulty(name, spec["difficulty"], texts, data.difficulty)
     cleaned = _dedupe(name, frame, spec.get("dedupe", True))
     cleaned.frame = cleaned.frame.sort_values("id").reset_index(drop=True)
     present = sorted(set(cleaned.frame["label"]))
@@ -265,10 +298,13 @@ def prepare_splits(name: str, spec: dict, seed: int, out_dir: str | Path) -> dic
             f"duplicates, {cleaned.n_dropped_conflicting} conflicting, "
             f"{cleaned.n_dropped_balance} for balance)"
         )
-    if data.groups is None:
-        splits = _split(cleaned.frame, sizes, len(data.label_names), rng)
+    difficulty = spec.get("difficulty")
+    if difficulty:
+        check_pool_sizes(name, cleaned.frame["difficulty"].to_numpy(), difficulty, sizes)
+        splits = _split_easy_to_hard(name, cleaned.frame, sizes, len(data.label_names), difficulty, rng)
     else:
-        splits = _split_grouped(cleaned.frame, sizes, rng)
+        splits = _split_any(cleaned.frame, sizes, len(data.label_names), rng)
+    if data.groups is not None:
         check_groups(splits, name)
         splits = {s: f.drop(columns="group") for s, f in splits.items()}
     check_disjoint(splits, name)
@@ -284,10 +320,14 @@ def prepare_splits(name: str, spec: dict, seed: int, out_dir: str | Path) -> dic
     if data.groups is not None:
         manifest["group_column"] = spec.get("group_column")
         manifest["n_groups"] = int(cleaned.frame["group"].nunique())
+    if difficulty:
+        manifest["difficulty"] = {"setting": dict(difficulty), "counts": {
+            split: frame["difficulty"].value_counts().sort_index().to_dict() for split, frame in splits.items()}}
+    schema = SPLIT_SCHEMA.append(DIFFICULTY_FIELD) if difficulty else SPLIT_SCHEMA
     with atomic_dir(out_dir) as tmp:
         for split, frame in splits.items():
             path = tmp / f"{split}.parquet"
-            table = pa.Table.from_pandas(frame, schema=SPLIT_SCHEMA, preserve_index=False)
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
             provenance = {"task": name, "split": split, "seed": seed, "source": dict(spec),
                           "label_names": data.label_names, "content_hash": content_hash(frame)}
             write_parquet(table, path, provenance=provenance)

@@ -3,11 +3,14 @@
 One metrics JSON per (task, seed, weak, strong, method) experiment, written by one job per (task, seed,
 weak, strong) pair; flat scalar keys become the columns of the summary table, nested keys
 (``reliability``, ``settings``) stay in the JSON.
+
+Internal: use :mod:`w2s.api` (``evaluate``); :func:`student_metrics` is its in-memory core and
+:func:`evaluate_students` the file stage around it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from .difficulty import subset_scores
+from .generalization import band_coverage, generalization_metrics
 from .io import atomic_path, read_json, write_json, write_parquet
 from .metrics import (
     accuracy,
@@ -28,18 +33,18 @@ from .metrics import (
     brier_score,
     conditional_agreement,
     expected_calibration_error,
+    NO_INTERVAL,
     interval_fields,
     mean_t_interval,
     performance_gap_recovered,
-    pgr_interval,
+    pgr_fieller_set,
     pgr_values,
-    ratio_interval,
     reliability_bins,
     subset_accuracy,
 )
 from .model_size import model_parameters
 from .schema import defaults_from_schema
-from .tables import soft_labels
+from .tables import hard_labels, soft_labels, summary_page
 
 EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "method", "seed")
 SEED_GROUP_AXES = tuple(axis for axis in EXPERIMENT_AXES if axis != "seed")
@@ -49,10 +54,13 @@ TRANSFER_ROLES = ("weak", "student")
 # Summary columns shown first, after the axes; the rest follow in name order.
 HEADLINE_COLUMNS = (
     "n_test", "weak_acc", "weak_acc_se", "student_acc", "student_acc_se", "ceiling_acc", "ceiling_acc_se",
-    "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_boot_undefined_frac", "pgr_note",
+    "pgr", "pgr_ci_kind", "pgr_ci_low", "pgr_ci_high", "pgr_ci_ray_low", "pgr_ci_ray_high",
+    "pgr_boot_undefined_frac", "pgr_note",
 )
 # Per-experiment columns whose mean over seeds says nothing new (counts, per-seed uncertainty).
-_NOT_AVERAGED = {"seed", "weak_params", "strong_params", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded", "pgr_boot_undefined_frac", "min_pgr_gap", "weak_confidence_threshold"}
+_NOT_AVERAGED = {"seed", "weak_params", "strong_params", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded",
+                 "pgr_ci_ray_low", "pgr_ci_ray_high", "pgr_boot_undefined_frac", "min_pgr_gap",
+                 "weak_confidence_threshold"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class EvaluationSettings:
     bootstrap_seed: int
     ece_bins: int
     confidence_split: float | str
+    blind_spot_confidence: float
 
     def __post_init__(self) -> None:
         split = self.confidence_split
@@ -83,6 +92,13 @@ class Predictions:
 
     def correct(self, labels: np.ndarray) -> np.ndarray:
         return self.hard == labels
+
+    @classmethod
+    def from_probs(cls, probs: np.ndarray) -> Predictions:
+        """The predictions a prediction file of ``probs`` holds: float32 probabilities, their argmax
+        (:func:`w2s.tables.hard_labels`) and largest value, as the file stages write and read them."""
+        probs = np.asarray(probs, dtype=np.float32)
+        return cls(probs.astype(np.float64), hard_labels(probs), probs.max(axis=1).astype(np.float64))
 
 
 def _gold(split_path: str | Path) -> pd.Series:
@@ -125,12 +141,17 @@ def _pgr_metrics(test: dict[str, Predictions], labels: np.ndarray, accs: dict[st
     correct = [test[role].correct(labels).astype(np.float64) for role in ROLES]
     boot = bootstrap_pgr(*correct, n_boot=settings.bootstrap_samples, confidence=settings.confidence_level,
                          seed=settings.bootstrap_seed, min_gap=settings.min_pgr_gap)
-    interval = {"low": None, "high": None, "unbounded": False}
+    interval = NO_INTERVAL
     if pgr is not None:
-        _, low, high = pgr_interval(*correct, confidence=settings.confidence_level, min_gap=settings.min_pgr_gap)
-        interval = interval_fields(float(low), float(high))
-    return {"pgr": pgr, "pgr_note": note, "pgr_ci_low": interval["low"], "pgr_ci_high": interval["high"],
-            "pgr_ci_unbounded": interval["unbounded"], "pgr_boot_undefined_frac": boot.undefined_fraction}
+        found = pgr_fieller_set(*correct, confidence=settings.confidence_level)
+        interval = interval_fields(found.kind, float(found.low), float(found.high))
+    return {"pgr": pgr, "pgr_note": note, **prefixed_interval("pgr_ci", interval),
+            "pgr_boot_undefined_frac": boot.undefined_fraction}
+
+
+def prefixed_interval(prefix: str, fields: dict) -> dict:
+    """:func:`w2s.metrics.interval_fields` as flat metric columns ``<prefix>_low``, ``<prefix>_kind``, ..."""
+    return {f"{prefix}_{name}": value for name, value in fields.items()}
 
 
 def confidence_threshold(confidence: np.ndarray, split: float | str) -> float:
@@ -158,7 +179,7 @@ def diagnostics(student: Predictions, weak: Predictions, labels: np.ndarray, spl
 
 
 @dataclass(frozen=True)
-class _PairInputs:
+class PairInputs:
     """What every method of one (task, seed, weak, strong) pair is scored against, read once."""
 
     gold: pd.Series
@@ -166,23 +187,51 @@ class _PairInputs:
     weak: Predictions
     weak_transfer: Predictions
     ceiling: Predictions
+    difficulty: np.ndarray | None  # easy/hard per test item, for tasks with a difficulty setting
 
     @classmethod
     def read(cls, test_split: str | Path, transfer_split: str | Path, weak_test: str | Path,
-             weak_transfer: str | Path, ceiling_predictions: str | Path) -> _PairInputs:
+             weak_transfer: str | Path, ceiling_predictions: str | Path) -> PairInputs:
         gold, transfer_gold = _gold(test_split), _gold(transfer_split)
+        difficulty = None
+        if "difficulty" in pq.read_schema(test_split).names:
+            difficulty = pq.read_table(test_split, columns=["difficulty"]).column("difficulty").to_numpy(
+                zero_copy_only=False)
         return cls(gold, transfer_gold, _predictions(weak_test, gold, "weak", "test"),
                    _predictions(weak_transfer, transfer_gold, "weak", "transfer"),
-                   _predictions(ceiling_predictions, gold, "ceiling", "test"))
+                   _predictions(ceiling_predictions, gold, "ceiling", "test"), difficulty)
 
 
-def _score_student(pair: _PairInputs, student_predictions: str | Path, settings: EvaluationSettings,
-                   experiment: dict, out_path: str | Path) -> dict:
+def _generalization(test: dict[str, Predictions], transfer: dict[str, Predictions], labels: np.ndarray,
+                    transfer_labels: np.ndarray, band: Sequence[float] | None, settings: EvaluationSettings) -> dict:
+    """Misfit and gain on transfer and test, correction/expansion and the blind-spot rate on test
+    (:mod:`w2s.generalization`); coverage is the confidence band the method trains on."""
+    covered = band_coverage(test["weak"].confidence, band)
+    source = "all items (no confidence band)" if band is None else f"weak confidence in [{band[0]}, {band[1]}]"
+    weak_threshold = confidence_threshold(test["weak"].confidence, settings.confidence_split)
+    out = generalization_metrics(transfer["student"].probs, transfer["weak"].probs, transfer_labels, "transfer",
+                                 None, source, weak_threshold, settings.blind_spot_confidence)
+    return out | generalization_metrics(test["student"].probs, test["weak"].probs, labels, "test", covered, source,
+                                        weak_threshold, settings.blind_spot_confidence)
+
+
+def _score_student(pair: PairInputs, student_predictions: str | Path, settings: EvaluationSettings,
+                   experiment: dict, out_path: str | Path, band: Sequence[float] | None = None) -> dict:
+    metrics = student_metrics(pair, _predictions(student_predictions, pair.gold, "student", "test"),
+                              _predictions(student_predictions, pair.transfer_gold, "student", "transfer"),
+                              settings, experiment, band)
+    write_json(metrics, out_path)
+    return metrics
+
+
+def student_metrics(pair: PairInputs, student_test: Predictions, student_transfer: Predictions,
+                    settings: EvaluationSettings, experiment: dict, band: Sequence[float] | None = None) -> dict:
+    """Every metric of one student against ``pair`` (gold, weak and ceiling predictions): accuracies,
+    PGR with its Fieller interval, calibration, diagnostics, generalization; ``experiment`` keys first.
+    The student's predictions are aligned to ``pair.gold`` (test) and ``pair.transfer_gold``."""
     labels, transfer_labels = pair.gold.to_numpy(), pair.transfer_gold.to_numpy()
-    test = {"weak": pair.weak, "student": _predictions(student_predictions, pair.gold, "student", "test"),
-            "ceiling": pair.ceiling}
-    transfer = {"weak": pair.weak_transfer,
-                "student": _predictions(student_predictions, pair.transfer_gold, "student", "transfer")}
+    test = {"weak": pair.weak, "student": student_test, "ceiling": pair.ceiling}
+    transfer = {"weak": pair.weak_transfer, "student": student_transfer}
 
     metrics = {**experiment, "n_test": len(labels), "n_transfer": len(transfer_labels)}
     for role in ROLES:
@@ -191,11 +240,13 @@ def _score_student(pair: _PairInputs, student_predictions: str | Path, settings:
         metrics |= _model_metrics(role, transfer[role], transfer_labels, settings.ece_bins, suffix="_transfer")
     metrics |= _pgr_metrics(test, labels, {role: metrics[f"{role}_acc"] for role in ROLES}, settings)
     metrics |= diagnostics(test["student"], test["weak"], labels, settings.confidence_split)
+    metrics |= _generalization(test, transfer, labels, transfer_labels, band, settings)
+    if pair.difficulty is not None:
+        metrics |= subset_scores({role: test[role].correct(labels) for role in ROLES}, pair.difficulty)
     metrics["reliability"] = {
         role: reliability_bins(test[role].confidence, test[role].correct(labels), settings.ece_bins) for role in ROLES
     }
     metrics["settings"] = asdict(settings)
-    write_json(metrics, out_path)
     return metrics
 
 
@@ -211,7 +262,7 @@ def evaluate_experiment(
     out_path: str | Path,
 ) -> dict:
     """Write the metrics JSON of one (task, seed, weak, strong, method) experiment and return it."""
-    pair = _PairInputs.read(test_split, transfer_split, weak_test, weak_transfer, ceiling_predictions)
+    pair = PairInputs.read(test_split, transfer_split, weak_test, weak_transfer, ceiling_predictions)
     return _score_student(pair, student_predictions, settings, experiment, out_path)
 
 
@@ -225,14 +276,18 @@ def evaluate_students(
     settings: EvaluationSettings,
     pair: dict,
     outputs: Mapping[str, str | Path],
+    bands: Mapping[str, Sequence[float] | None] | None = None,
 ) -> dict[str, dict]:
     """The metrics JSON of every method's student of one (task, seed, weak, strong) ``pair``, written to
     ``outputs[method]``, as :func:`evaluate_experiment` writes one; the gold, weak and ceiling files are
-    read once for all methods."""
+    read once for all methods. ``bands[method]``: the [low, high] weak-confidence band the method
+    trains on, which defines the teacher's coverage (absent: every item is covered)."""
     if set(students) != set(outputs):
         raise ValueError(f"students {sorted(students)} and outputs {sorted(outputs)} name different methods")
-    inputs = _PairInputs.read(test_split, transfer_split, weak_test, weak_transfer, ceiling_predictions)
-    return {method: _score_student(inputs, path, settings, {**pair, "method": method}, outputs[method])
+    inputs = PairInputs.read(test_split, transfer_split, weak_test, weak_transfer, ceiling_predictions)
+    bands = bands or {}
+    return {method: _score_student(inputs, path, settings, {**pair, "method": method}, outputs[method],
+                                   bands.get(method))
             for method, path in students.items()}
 
 
@@ -278,12 +333,11 @@ def pgr_of_means(group: pd.DataFrame, confidence_level: float) -> dict:
     weak, student, ceiling = (group[f"{r}_acc"].to_numpy(dtype=np.float64) for r in ROLES)
     min_gap = float(group["min_pgr_gap"].max()) if "min_pgr_gap" in group else 0.0
     point = float(pgr_values(weak.mean(), student.mean(), ceiling.mean(), min_gap))
-    fields = {"low": None, "high": None, "unbounded": False}
+    fields = NO_INTERVAL
     if np.isfinite(point) and len(group) >= 2:
-        low, high = ratio_interval(student - weak, ceiling - weak, confidence_level)
-        fields = interval_fields(float(low), float(high))
-    return {"pgr_of_means": point if np.isfinite(point) else None, "pgr_of_means_ci_low": fields["low"],
-            "pgr_of_means_ci_high": fields["high"], "pgr_of_means_ci_unbounded": fields["unbounded"]}
+        found = pgr_fieller_set(weak, student, ceiling, confidence_level)
+        fields = interval_fields(found.kind, float(found.low), float(found.high))
+    return {"pgr_of_means": point if np.isfinite(point) else None, **prefixed_interval("pgr_of_means_ci", fields)}
 
 
 def _averaged_columns(summary: pd.DataFrame) -> list[str]:
@@ -343,27 +397,11 @@ def _write_table(frame: pd.DataFrame, out_parquet: str | Path, out_csv: str | Pa
         frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
-def _html_table(frame: pd.DataFrame, columns: list[str]) -> str:
-    shown = frame[[c for c in columns if c in frame]]
-    return shown.to_html(index=False, na_rep="undefined", float_format=lambda x: f"{x:.3f}", border=0)
-
-
 def write_summary_html(summary: pd.DataFrame, by_seed: pd.DataFrame, out_html: str | Path) -> None:
-    """The headline columns of both tables as one small HTML page (the report shows it inline)."""
-    per_experiment = list(EXPERIMENT_AXES) + list(HEADLINE_COLUMNS) + [
-        "student_weak_agreement_weak_wrong", "student_acc_weak_confident", "student_acc_weak_unsure",
-        "weak_ece", "student_ece", "ceiling_ece"]
-    per_group = list(SEED_GROUP_AXES) + [
-        "n_seeds", "n_seeds_pgr_defined", "pgr_mean", "pgr_seed_ci_low", "pgr_seed_ci_high",
-        "pgr_of_means", "pgr_of_means_ci_low", "pgr_of_means_ci_high",
-        "weak_acc_mean", "student_acc_mean", "ceiling_acc_mean"]
-    style = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
-             " th,td{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}")
-    page = (f"<html><head><meta charset='utf-8'><style>{style}</style></head><body>"
-            f"<h3>Per experiment</h3>{_html_table(summary, per_experiment)}"
-            f"<h3>Over seeds</h3>{_html_table(by_seed, per_group)}</body></html>\n")
+    """Both tables as one small HTML page, headline first (the report shows it inline): the method, the
+    student's accuracy and PGR [interval], then where it ran, then the diagnostics (``tables.summary_page``)."""
     with atomic_path(out_html) as tmp:
-        tmp.write_text(page)
+        tmp.write_text(summary_page(summary, by_seed))
 
 
 def summarize(

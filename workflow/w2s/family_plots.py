@@ -151,29 +151,50 @@ def plot_accuracy_vs_strong_size(summary: pd.DataFrame, method: str, path: Path,
     return _save(fig, path)
 
 
-def _run_interval(summary: pd.DataFrame, key: tuple) -> tuple[float, float]:
-    """The one run's Fieller interval over test examples (for a single seed); NaN when not recorded."""
+def _run_interval(summary: pd.DataFrame, key: tuple) -> tuple[float, float, str]:
+    """The one run's Fieller set over test examples (for a single seed): (low, high, kind), where
+    two rays are (-inf, low] U [high, inf) and the whole line is (-inf, inf); NaN when not recorded."""
     match = np.logical_and.reduce([summary[a] == v for a, v in zip(PAIR_AXES, key)])
     runs = summary[match]
     if runs.empty or "pgr_ci_low" not in runs:
-        return np.nan, np.nan
-    return float(runs["pgr_ci_low"].iloc[0]), float(runs["pgr_ci_high"].iloc[0])
+        return np.nan, np.nan, "none"
+    run = runs.iloc[0]
+    kind = run.get("pgr_ci_kind")
+    if kind == "two_rays":
+        return _finite(run["pgr_ci_ray_low"], -np.inf), _finite(run["pgr_ci_ray_high"], np.inf), "two rays"
+    if kind == "everything" or bool(run.get("pgr_ci_unbounded", False)):
+        return -np.inf, np.inf, "unbounded"
+    return float(run["pgr_ci_low"]), float(run["pgr_ci_high"]), "bounded"
+
+
+def _finite(value: object, missing: float) -> float:
+    return missing if value is None or pd.isna(value) else float(value)
 
 
 def _pooled_pgr(group: pd.Series, summary: pd.DataFrame, key: tuple) -> tuple[float, float, float, str]:
-    """(PGR, low, high, interval kind) of one seed group, from the over-seed table's columns that exist."""
+    """(PGR, low, high, interval kind) of one seed group, from the over-seed table's columns that exist.
+
+    A two-ray set is (-inf, low] U [high, inf), its kind says so; an unbounded one is (-inf, inf).
+    """
     of_means = "pgr_of_means" in group.index
     pgr = group["pgr_of_means"] if of_means else group["pgr_mean"]
     if pd.isna(pgr):
         return np.nan, np.nan, np.nan, "undefined"
+    if of_means and group.get("pgr_of_means_ci_kind") == "two_rays":
+        return (float(pgr), _finite(group["pgr_of_means_ci_ray_low"], -np.inf),
+                _finite(group["pgr_of_means_ci_ray_high"], np.inf), "two rays (Fieller over seeds)")
     if of_means and bool(group.get("pgr_of_means_ci_unbounded", False)):
         return float(pgr), -np.inf, np.inf, "unbounded (Fieller over seeds)"
     low, high = (group["pgr_of_means_ci_low"], group["pgr_of_means_ci_high"]) if of_means else (
         group["pgr_seed_ci_low"], group["pgr_seed_ci_high"])
     if pd.notna(low) and pd.notna(high):
         return float(pgr), float(low), float(high), "Fieller over seeds" if of_means else "t over seeds"
-    low, high = _run_interval(summary, key)
-    return float(pgr), low, high, "Fieller over test examples" if pd.notna(low) else "none"
+    low, high, shape = _run_interval(summary, key)
+    return float(pgr), low, high, _RUN_SET_LABELS[shape]
+
+
+_RUN_SET_LABELS = {"bounded": "Fieller over test examples", "two rays": "two rays (Fieller over test examples)",
+                   "unbounded": "unbounded (Fieller over test examples)", "none": "none"}
 
 
 def pgr_table(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
@@ -211,6 +232,8 @@ def _interval_text(row: pd.Series) -> str:
         return "undef."
     if pd.isna(row["low"]):
         return "n/a"
+    if str(row.get("interval", "")).startswith("two rays"):
+        return f"(-inf, {_format(row['low'])}] U [{_format(row['high'])}, inf)"
     return "unbounded" if np.isinf(row["low"]) or np.isinf(row["high"]) else f"[{row['low']:.2f}, {row['high']:.2f}]"
 
 

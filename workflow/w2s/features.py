@@ -37,14 +37,15 @@ def extract_features(
 ) -> None:
     """Pooled frozen features per split: Parquet with ``id`` and ``embedding`` (fixed-size float32 list).
 
-    ``precision`` ``auto`` runs the frozen model in bf16 weights where the device has native bf16
-    matmul (``runtime.native_bf16``: CUDA, AMX-BF16 CPUs; 2-2.5x faster MPNet-base on such a Xeon),
-    fp32 elsewhere; the pooling is fp32 and the precision that ran is in the provenance."""
+    ``precision`` ``auto`` runs the frozen model in bf16 weights where the device multiplies bf16
+    natively (``runtime.resolve_precision`` for the ``features`` stage: CUDA of compute capability >= 8.0,
+    CPUs with AMX-BF16 or AVX512-BF16, where it is much faster: benchmarks/README.md), fp32
+    elsewhere; the pooling is fp32 and the precision that ran is in the provenance."""
     from transformers import AutoModel, AutoTokenizer
 
     resolved = resolve_checkpoint(checkpoint)
     torch_device = pick_device(device)
-    used_precision = resolve_precision(precision, torch_device)
+    used_precision = resolve_precision(precision, torch_device, "features")
     dtype = torch.bfloat16 if used_precision == "bf16" else torch.float32
     model = AutoModel.from_pretrained(resolved, dtype=dtype).to(torch_device)
     tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(resolved))

@@ -31,6 +31,9 @@ from .stages import STAGES, stage
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = "w2s"
 CLI = f"{PACKAGE}.cli"
+# Modules that define commands: each one is read as a command sees it (its handler and parser entry
+# only), so editing one command's handler changes that command's hash alone.
+CLI_MODULES = frozenset({CLI, f"{PACKAGE}.cli_reasoning"})
 MAIN = f"{PACKAGE}.__main__"
 
 
@@ -63,25 +66,27 @@ class Package:
 
     def tree(self, module: str, command: str | None = None) -> ast.Module:
         """The module's syntax tree without docstrings; the CLI's as ``command`` sees it (cli_tree)."""
-        key = (module, command if module == CLI else None)
+        key = (module, command if module in CLI_MODULES else None)
         if key not in self._trees:
             path = self.path(module)
             if path is None:
                 raise ValueError(f"no source for module {module} under {self.root}")
             tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
-            self._trees[key] = cli_tree(tree, command, path) if key[1] is not None else tree
+            if key[1] is not None:
+                tree = cli_tree(tree, command)
+            self._trees[key] = tree
         return self._trees[key]
 
     def imports(self, module: str, command: str | None = None) -> set[str]:
         """The ``w2s`` modules the module's imports load (the CLI's: as ``command`` sees it)."""
-        key = (module, command if module == CLI else None)
+        key = (module, command if module in CLI_MODULES else None)
         if key not in self._imports:
             self._imports[key] = imported_modules(self, module, self.tree(module, command))
         return self._imports[key]
 
     def digest(self, module: str, command: str | None = None) -> str:
         """sha256 of the module's normalized syntax tree (comments, docstrings, layout left out)."""
-        key = (module, command if module == CLI else None)
+        key = (module, command if module in CLI_MODULES else None)
         if key not in self._digests:
             dump = ast.dump(self.tree(module, command), annotate_fields=False, include_attributes=False)
             self._digests[key] = hashlib.sha256(dump.encode()).hexdigest()
@@ -145,7 +150,8 @@ def _registrations(tree: ast.Module) -> dict[str, tuple[str, ast.Call]]:
 def _drop_other_commands(tree: ast.Module, registrations: dict[str, tuple[str, ast.Call]], command: str) -> None:
     """Remove the other commands' handlers and parser entries from the CLI's tree, in place."""
     handlers = {handler for name, (handler, _) in registrations.items() if name != command}
-    handlers.discard(registrations[command][0])
+    if command in registrations:
+        handlers.discard(registrations[command][0])
     calls = {id(call) for name, (_, call) in registrations.items() if name != command}
     for node in ast.walk(tree):
         if isinstance(getattr(node, "body", None), list):
@@ -154,13 +160,22 @@ def _drop_other_commands(tree: ast.Module, registrations: dict[str, tuple[str, a
                          and not (isinstance(child, ast.Expr) and id(child.value) in calls)]
 
 
-def cli_tree(tree: ast.Module, command: str, path: Path | str = "cli.py") -> ast.Module:
-    """The CLI's syntax tree (modified in place) reduced to the parts that ``w2s <command>`` runs."""
-    registrations = _registrations(tree)
-    if command not in registrations:
-        raise ValueError(f"the w2s CLI ({path}) has no command {command!r}")
-    _drop_other_commands(tree, registrations, command)
+def cli_tree(tree: ast.Module, command: str) -> ast.Module:
+    """A CLI module's syntax tree (modified in place) reduced to the parts that ``w2s <command>`` runs:
+    without the other commands' handlers and parser entries (all of them, when the module does not
+    define ``command``)."""
+    _drop_other_commands(tree, _registrations(tree), command)
     return tree
+
+
+def cli_commands(package: "Package") -> set[str]:
+    """Every command the CLI modules register."""
+    found: set[str] = set()
+    for module in CLI_MODULES:
+        path = package.path(module)
+        if path is not None:
+            found |= set(_registrations(ast.parse(path.read_text(), filename=str(path))))
+    return found
 
 
 def stage_modules(rule: str, package: Package | None = None) -> tuple[str, ...]:
@@ -168,6 +183,8 @@ def stage_modules(rule: str, package: Package | None = None) -> tuple[str, ...]:
     reduced to the command) and of the stage's entry module."""
     package = package or Package()
     spec = stage(rule)
+    if spec.command not in cli_commands(package):
+        raise ValueError(f"the w2s CLI ({package.root}) has no command {spec.command!r}")
     todo = _with_parents({MAIN, f"{PACKAGE}.{spec.entry}"})
     seen: set[str] = set()
     while todo:

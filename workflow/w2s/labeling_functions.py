@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable
+from typing import Callable, Mapping
+
+from .registry import LABELING_FUNCTION_REGISTRY
 
 POSITIVE_WORDS = frozenset("""
     good great best better fine nice fun funny hilarious charming delightful delight lovely beautiful
@@ -85,11 +87,13 @@ def _squash(net: float) -> float | None:
     return None if net == 0 else 1.0 / (1.0 + math.exp(-net))
 
 
+@LABELING_FUNCTION_REGISTRY.register("lexicon")
 def lexicon(text: str) -> float | None:
     """Net word polarity with negation handling ("not funny" counts as negative)."""
     return _squash(polarity(tokenize(text)))
 
 
+@LABELING_FUNCTION_REGISTRY.register("contrast_clause")
 def contrast_clause(text: str) -> float | None:
     """Polarity of what follows the last "but"/"yet"/"however"/"though": the verdict usually sits
     there ("pretty to look at, but dull"). Abstains without a contrast word or a polar clause."""
@@ -104,6 +108,7 @@ def contrast_clause(text: str) -> float | None:
     return 0.8 if net > 0 else 0.2
 
 
+@LABELING_FUNCTION_REGISTRY.register("phrases")
 def phrases(text: str) -> float | None:
     """Set phrases of recommendation ("one of the best", "worth seeing") or dismissal ("waste of",
     "falls flat"); abstains when none or both kinds appear."""
@@ -115,6 +120,7 @@ def phrases(text: str) -> float | None:
     return 0.85 if positive > negative else 0.15
 
 
+@LABELING_FUNCTION_REGISTRY.register("hedges")
 def hedges(text: str) -> float | None:
     """A hedge word ("merely watchable", "mildly amusing") votes negative; an exclamation without
     a hedge or negative word votes positive (enthusiasm). Abstains otherwise."""
@@ -126,9 +132,5 @@ def hedges(text: str) -> float | None:
     return None
 
 
-LABELING_FUNCTIONS: dict[str, Callable[[str], float | None]] = {
-    "lexicon": lexicon,
-    "contrast_clause": contrast_clause,
-    "phrases": phrases,
-    "hedges": hedges,
-}
+# Read-only name -> function view of the labeling-function registry (plugins included).
+LABELING_FUNCTIONS: Mapping[str, Callable[[str], float | None]] = LABELING_FUNCTION_REGISTRY.view()

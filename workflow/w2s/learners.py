@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from .batching import collate, tokenize
 from .inference import predict_proba
 from .io import atomic_dir, write_json
-from .models import lora_target_modules
+from .models import check_lora_targets, lora_targets
 from .settings import from_config
 from .train import load_classifier, save_classifier, training_autocast
 
@@ -23,7 +23,7 @@ from .train import load_classifier, save_classifier, training_autocast
 @dataclass(frozen=True)
 class LoraSettings:
     """``strong.lora``: adapter rank, scaling, dropout and the modules that get adapters (None: the
-    architecture's attention and MLP projections, see ``models.lora_target_modules``)."""
+    architecture's attention and MLP projections, see ``models.lora_targets``)."""
 
     r: int
     alpha: float
@@ -36,12 +36,15 @@ class LoraSettings:
 
 
 def with_lora(model, lora: LoraSettings):
-    """``model`` wrapped by peft: adapters on ``lora.targets`` (or the family's), the head trained fully."""
+    """``model`` wrapped by peft: adapters on ``lora.targets`` (or the family's) in every transformer
+    block, the head trained fully. A target that some block lacks is an error."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    return get_peft_model(model, LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=lora_target_modules(model.config, lora.targets)))
+    targets = lora_targets(model.config, lora.targets)
+    wrapped = get_peft_model(model, LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, **targets))
+    check_lora_targets(wrapped, **targets)
+    return wrapped
 
 
 class TextLearner:

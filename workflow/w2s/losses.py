@@ -4,14 +4,25 @@ Every loss has the same call signature,
 ``loss(logits, weak, progress, weights=None) -> scalar``, where ``weak`` holds the weak
 teacher's class probabilities (n, k), ``progress`` is the fraction of training done (0..1,
 used by losses that ramp an auxiliary term in) and ``weights`` optionally weights examples.
+
+Each loss registers in :data:`w2s.registry.LOSS_REGISTRY` with its options dataclass (the
+config's ``loss_options``); a plugin loss registers the same way. A loss whose constructor takes
+``prior`` gets the class prior of the weak labels it trains on.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import asdict, dataclass, fields
+from typing import Mapping, Protocol
 
-import torch
-import torch.nn.functional as F
+import numpy as np
+
+from .lazy import LazyModule
+from .registry import LOSS_REGISTRY, accepts
+
+# Imported at the first loss computation: the config check registers the losses without torch.
+torch = LazyModule("torch")
+F = LazyModule("torch.nn.functional")
 
 
 class Loss(Protocol):
@@ -40,6 +51,42 @@ def ramp(progress: float, weight: float, warmup_frac: float) -> float:
     return weight * min(1.0, progress / warmup_frac)
 
 
+def check_fraction(**values: float) -> None:
+    """ValueError naming the first value outside [0, 1]."""
+    for key, value in values.items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{key}={value} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ProductOptions:
+    alpha: float = 1.0  # exponent on the weak labels in weak^alpha * student
+
+    def __post_init__(self):
+        if self.alpha < 0:
+            raise ValueError(f"alpha={self.alpha} must be >= 0")
+
+
+@dataclass(frozen=True)
+class AuxOptions:
+    aux_weight: float = 0.5  # final weight a of the auxiliary term
+    warmup_frac: float = 0.2  # fraction of training over which a ramps linearly from 0
+
+    def __post_init__(self):
+        check_fraction(aux_weight=self.aux_weight, warmup_frac=self.warmup_frac)
+
+
+@dataclass(frozen=True)
+class LogConfidenceOptions(AuxOptions):
+    window: int = 32  # least number of recent predictions the hardening threshold is estimated from
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.window < 1:
+            raise ValueError(f"window={self.window} must be >= 1")
+
+
+@LOSS_REGISTRY.register("xent")
 class SoftCrossEntropy:
     """``xent``: cross-entropy against the weak soft labels (Burns et al. 2023 baseline)."""
 
@@ -47,6 +94,7 @@ class SoftCrossEntropy:
         return weighted_mean(cross_entropy(logits, weak), weights)
 
 
+@LOSS_REGISTRY.register("xent_hard")
 class HardCrossEntropy:
     """``xent_hard``: cross-entropy against the argmax of the weak labels."""
 
@@ -55,6 +103,7 @@ class HardCrossEntropy:
         return weighted_mean(cross_entropy(logits, hard), weights)
 
 
+@LOSS_REGISTRY.register("kl")
 class KLDivergence:
     """``kl``: KL(weak || student) = xent - H(weak); same gradient as xent, zero at a perfect fit."""
 
@@ -64,6 +113,7 @@ class KLDivergence:
         return weighted_mean(cross_entropy(logits, weak) - entropy, weights)
 
 
+@LOSS_REGISTRY.register("product", options=ProductOptions)
 class Product:
     """``product``: cross-entropy against weak^alpha * student (normalized, detached): a product of experts."""
 
@@ -76,6 +126,7 @@ class Product:
         return weighted_mean(cross_entropy(logits, target), weights)
 
 
+@LOSS_REGISTRY.register("entropy", options=AuxOptions)
 class Entropy:
     """``entropy``: (1 - a) * xent(weak) + a * H(student), a ramped in; minimizing entropy sharpens predictions."""
 
@@ -89,6 +140,7 @@ class Entropy:
         return weighted_mean((1 - a) * cross_entropy(logits, weak) + a * student_entropy, weights)
 
 
+@LOSS_REGISTRY.register("logconf", options=LogConfidenceOptions)
 class LogConfidence:
     """``logconf``: the auxiliary confidence loss of Burns et al. (2023).
 
@@ -127,18 +179,48 @@ class LogConfidence:
         return weighted_mean(cross_entropy(logits, target), weights)
 
 
-LOSSES = {
-    "xent": SoftCrossEntropy,
-    "xent_hard": HardCrossEntropy,
-    "kl": KLDivergence,
-    "product": Product,
-    "entropy": Entropy,
-    "logconf": LogConfidence,
-}
+LOSSES: Mapping[str, type] = LOSS_REGISTRY.view()  # read-only name -> loss class, plugins included
 
 
-def build_loss(name: str, **options) -> Loss:
-    """A loss by name; ``options`` go to its constructor (e.g. aux_weight, warmup_frac, prior)."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
-    return LOSSES[name](**options)
+def build_loss(name: str, options: Mapping | None = None, weak_targets: np.ndarray | None = None,
+               **overrides) -> Loss:
+    """A loss by name. ``options`` (a config mapping or the loss's options dataclass) and the keyword
+    ``overrides`` are checked against the loss's options dataclass, except a non-option keyword the
+    constructor takes (e.g. ``prior``), which goes to it as it is. A loss whose constructor takes
+    ``prior`` gets the class prior of ``weak_targets`` when given."""
+    entry = LOSS_REGISTRY.entry(name)
+    given = asdict(options) if options is not None and not isinstance(options, Mapping) else dict(options or {})
+    option_names = set(given) | ({f.name for f in fields(entry.options)} if entry.options else set())
+    extra = {k: v for k, v in overrides.items() if k not in option_names and accepts(entry.obj, k)}
+    given.update({k: v for k, v in overrides.items() if k not in extra})
+    checked = LOSS_REGISTRY.options(name, given)
+    kwargs = {**(asdict(checked) if checked is not None else {}), **extra}
+    if weak_targets is not None and "prior" not in kwargs and accepts(entry.obj, "prior"):
+        kwargs["prior"] = torch.as_tensor(weak_targets.mean(axis=0), dtype=torch.float32)
+    return CheckedLoss(name, entry.obj(**kwargs))
+
+
+class LossError(ValueError):
+    """A loss returned something other than a finite scalar."""
+
+
+class CheckedLoss:
+    """A loss whose every value is checked: a finite scalar tensor, else a LossError naming the loss
+    (a plugin loss returning per-example values or NaN fails the job before anything is written).
+    The value itself is passed through unchanged; other attributes are the wrapped loss's."""
+
+    def __init__(self, name: str, loss: Loss):
+        self.name, self.loss = name, loss
+
+    def __getattr__(self, attribute: str):
+        return getattr(self.__dict__["loss"], attribute)
+
+    def __call__(self, logits, weak, progress=0.0, weights=None):
+        value = self.loss(logits, weak, progress, weights)
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise LossError(f"loss {self.name!r} returned {shape}; it must return a scalar tensor "
+                            f"(the mean over the batch) for logits of shape {tuple(logits.shape)}")
+        if not torch.isfinite(value.detach()).item():
+            raise LossError(f"loss {self.name!r} returned {value.item()} (not finite)")
+        return value

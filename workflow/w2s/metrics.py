@@ -148,14 +148,31 @@ def pgr_values(weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, min_g
     return np.where(defined, (student - weak) / np.where(defined, gap, 1.0), np.nan)
 
 
-def ratio_interval(numerator: np.ndarray, denominator: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Fieller confidence interval of mean(numerator) / mean(denominator), paired over the last axis.
+# What a Fieller confidence set looks like: [low, high]; (-inf, low] U [high, inf); the whole line.
+BOUNDED, TWO_RAYS, EVERYTHING = "bounded", "two_rays", "everything"
+FIELLER_KINDS = (BOUNDED, TWO_RAYS, EVERYTHING)
 
-    The interval is every theta for which the mean of d_i = numerator_i - theta * denominator_i is
-    within t_{(1+c)/2, n-1} standard errors of 0: a quadratic inequality in theta, solved exactly.
-    Unlike a bootstrap or delta-method interval it keeps its coverage when the denominator is
-    small. When the mean denominator is not significantly non-zero the set is unbounded (the whole
-    line, or the line less an interval); it is reported as (-inf, inf). Leading axes are batch axes.
+
+@dataclass(frozen=True)
+class FiellerSet:
+    """A Fieller confidence set, elementwise over batch axes: ``kind`` (one of :data:`FIELLER_KINDS`)
+    and the two roots ``low`` <= ``high`` of its boundary (NaN for ``everything``)."""
+
+    kind: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def fieller_set(numerator: np.ndarray, denominator: np.ndarray, confidence: float) -> FiellerSet:
+    """Fieller confidence set of mean(numerator) / mean(denominator), paired over the last axis.
+
+    The set is every theta for which the mean of d_i = numerator_i - theta * denominator_i is within
+    t_{(1+c)/2, n-1} standard errors of 0: quad * theta^2 - 2 * half_lin * theta + const <= 0, solved
+    exactly. Unlike a bootstrap or delta-method interval it keeps its coverage when the denominator
+    is small. When the mean denominator is significantly non-zero (quad > 0) the set is the bounded
+    interval between the roots. Otherwise the parabola opens downwards and the set is the line less
+    the open interval between the roots (two rays, which exclude every value between them), or the
+    whole line when there are no real roots. Leading axes are batch axes.
     """
     a, b = np.asarray(numerator, dtype=np.float64), np.asarray(denominator, dtype=np.float64)
     n = a.shape[-1]
@@ -166,12 +183,28 @@ def ratio_interval(numerator: np.ndarray, denominator: np.ndarray, confidence: f
     s_aa, s_bb, s_ab = ((x * y).sum(axis=-1) / (n - 1) for x, y in ((a_dev, a_dev), (b_dev, b_dev), (a_dev, b_dev)))
     q = stats.t.ppf((1.0 + confidence) / 2.0, n - 1) ** 2 / n
     quad, half_lin, const = b_mean**2 - q * s_bb, a_mean * b_mean - q * s_ab, a_mean**2 - q * s_aa
-    # With quad > 0 the point estimate a_mean / b_mean satisfies the inequality, so the roots are real.
-    root = np.sqrt(np.maximum(half_lin**2 - quad * const, 0.0))
+    discriminant = half_lin**2 - quad * const
     bounded = quad > 0
-    safe = np.where(bounded, quad, 1.0)
-    return (np.where(bounded, (half_lin - root) / safe, -np.inf),
-            np.where(bounded, (half_lin + root) / safe, np.inf))
+    # With quad > 0 the point estimate a_mean / b_mean satisfies the inequality, so the roots are real.
+    real_roots = bounded | (discriminant > 0)
+    root = np.sqrt(np.maximum(discriminant, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first, second = (half_lin - root) / quad, (half_lin + root) / quad
+        # quad == 0 (measure zero): a single ray, {theta : 2 * half_lin * theta >= const}
+        ray_end = const / (2.0 * half_lin)
+    first = np.where(quad == 0, np.where(half_lin > 0, -np.inf, ray_end), first)
+    second = np.where(quad == 0, np.where(half_lin > 0, ray_end, np.inf), second)
+    kind = np.where(bounded, BOUNDED, np.where(real_roots, TWO_RAYS, EVERYTHING))
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    return FiellerSet(kind, np.where(real_roots, low, np.nan), np.where(real_roots, high, np.nan))
+
+
+def ratio_interval(numerator: np.ndarray, denominator: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ends of :func:`fieller_set` where it is a bounded interval, (-inf, inf) where it is not:
+    the smallest interval that contains the set."""
+    found = fieller_set(numerator, denominator, confidence)
+    bounded = found.kind == BOUNDED
+    return np.where(bounded, found.low, -np.inf), np.where(bounded, found.high, np.inf)
 
 
 def pgr_interval(
@@ -189,12 +222,48 @@ def pgr_interval(
     return point, np.where(defined, low, np.nan), np.where(defined, high, np.nan)
 
 
-def interval_fields(low: float, high: float) -> dict[str, float | bool | None]:
-    """An interval as JSON-safe fields: None for an absent or infinite end, and whether it is unbounded."""
+def pgr_fieller_set(
+    weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, confidence: float
+) -> FiellerSet:
+    """The Fieller set of PGR of per-item (or per-seed) scores: numerator student - weak, denominator
+    ceiling - weak, paired over the last axis."""
+    weak, student, ceiling = (np.asarray(x, dtype=np.float64) for x in (weak, student, ceiling))
+    return fieller_set(student - weak, ceiling - weak, confidence)
+
+
+def interval_fields(kind: str, low: float, high: float) -> dict[str, float | bool | str | None]:
+    """A Fieller set as JSON-safe fields. ``low``/``high`` are the interval's ends when the set is
+    bounded (None otherwise); ``ray_low``/``ray_high`` the roots of a two-ray set
+    (-inf, ray_low] U [ray_high, inf) (None otherwise; an infinite root is None too);
+    ``unbounded`` whether the set is not a bounded interval."""
     def end(value: float) -> float | None:
         return float(value) if np.isfinite(value) else None
 
-    return {"low": end(low), "high": end(high), "unbounded": bool(np.isinf(low) or np.isinf(high))}
+    kind = str(kind)
+    if kind not in FIELLER_KINDS:
+        raise ValueError(f"unknown Fieller set kind {kind!r}; expected one of {FIELLER_KINDS}")
+    bounded, rays = kind == BOUNDED, kind == TWO_RAYS
+    return {"kind": kind, "low": end(low) if bounded else None, "high": end(high) if bounded else None,
+            "ray_low": end(low) if rays else None, "ray_high": end(high) if rays else None,
+            "unbounded": not bounded}
+
+
+NO_INTERVAL = {"kind": None, "low": None, "high": None, "ray_low": None, "ray_high": None, "unbounded": False}
+
+
+def describe_interval(fields: dict, digits: int = 2) -> str:
+    """A set from :func:`interval_fields` as text: [a, b], (-inf, a] U [b, inf), (-inf, inf)."""
+    def number(value: float | None, missing: str) -> str:
+        return missing if value is None else f"{value:.{digits}f}"
+
+    kind = fields.get("kind")
+    if kind == BOUNDED:
+        return f"[{number(fields['low'], '-inf')}, {number(fields['high'], 'inf')}]"
+    if kind == TWO_RAYS:
+        return f"(-inf, {number(fields.get('ray_low'), '-inf')}] U [{number(fields.get('ray_high'), 'inf')}, inf)"
+    if kind == EVERYTHING:
+        return "(-inf, inf)"
+    return "n/a"
 
 
 def bootstrap_accuracies(correct: np.ndarray, n_boot: int, seed: int) -> np.ndarray:

@@ -207,15 +207,42 @@ def resolve_checkpoint(reference: str) -> str:
 
 # --------------------------------------------------------------------------- architectures
 
-# LoRA targets per model family: the attention and MLP projections. Others fall back to peft's
-# "all-linear" (every linear layer except the output head).
+
+def load_classifier_tokenizer(checkpoint: str | Path):
+    """The tokenizer of a classifier's texts (training, inference, both labeling engines).
+
+    Special-token strings inside a text are read as ordinary text (``split_special_tokens``). A decoder
+    whose pad token is its EOS (SmolLM2, Qwen) classifies from the last token that is not padding, so
+    a text ending in the EOS string would otherwise end in the pad id: transformers would pool the
+    token before it and vLLM the EOS itself. A dedicated pad token would also avoid that, but it adds
+    an embedding row, so the checkpoint would no longer be the published one. The tokens the tokenizer
+    adds itself (BOS, CLS, SEP) are unaffected.
+    """
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(checkpoint, split_special_tokens=True)
+
+
+# LoRA targets per model family: the attention and MLP projections, by the module names of the installed
+# transformers. Others fall back to peft's "all-linear" (every linear layer except the output head).
+# Phi-3 fuses q/k/v into ``qkv_proj`` and gate/up into ``gate_up_proj``. Granite is left out: transformers
+# has no sequence-classification class for it, and the reasoning track's causal LMs use the same table.
+_LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LORA_TARGETS: dict[str, list[str]] = {
-    **dict.fromkeys(("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo",
-                     "olmo2", "granite", "phi3"),
-                    ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+    **dict.fromkeys(("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2"),
+                    _LLAMA_LIKE),
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+    "phi": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
+    # Mixtral's experts are fused 3-d parameters, not linear layers: the attention projections are
+    # modules, the expert MLPs get adapters through LORA_TARGET_PARAMETERS.
+    "mixtral": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "gpt2": ["c_attn", "c_proj", "c_fc"],
     "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
     "opt": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
+}
+# Parameters (``<module>.<parameter>``) that get adapters through peft's ``target_parameters``.
+LORA_TARGET_PARAMETERS: dict[str, list[str]] = {
+    "mixtral": ["experts.gate_up_proj", "experts.down_proj"],
 }
 
 
@@ -235,3 +262,59 @@ def lora_target_modules(config, requested: list[str] | None = None) -> list[str]
     if requested:
         return list(requested)
     return LORA_TARGETS.get(getattr(config, "model_type", ""), "all-linear")
+
+
+def lora_targets(config, requested: list[str] | None = None) -> dict:
+    """The ``LoraConfig`` keywords that choose where adapters go: ``target_modules`` (see
+    ``lora_target_modules``) and, for the family defaults of MoE models, ``target_parameters``."""
+    parameters = [] if requested else LORA_TARGET_PARAMETERS.get(getattr(config, "model_type", ""), [])
+    return {"target_modules": lora_target_modules(config, requested), "target_parameters": parameters or None}
+
+
+def _blocks(model) -> dict[str, list[str]]:
+    """The transformer blocks of ``model``: the entries of every ``ModuleList`` that holds an adapted
+    layer, as {block name: names of its adapted modules, relative to the block}. A parameter adapter
+    is named ``<module>.<parameter>``; peft nests one wrapper per parameter under ``base_layer``."""
+    import torch
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    adapted = []
+    for name, module in model.named_modules():
+        if isinstance(module, BaseTunerLayer):
+            name = name.replace(".base_layer", "")
+            parameter = getattr(module, "parameter_name", None)
+            adapted.append(f"{name}.{parameter}" if parameter else name)
+    blocks: dict[str, list[str]] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList):
+            children = [f"{name}.{i}" for i in range(len(module))]
+            if any(a.startswith(child + ".") for child in children for a in adapted):
+                for child in children:
+                    blocks[child] = [a[len(child) + 1:] for a in adapted if a.startswith(child + ".")]
+    return blocks
+
+
+def check_lora_targets(model, target_modules: list[str] | str, target_parameters: list[str] | None = None) -> None:
+    """Raise if a requested LoRA target is missing from any transformer block of the peft ``model``.
+
+    peft errors only when no target matches at all, so a list with names from another architecture
+    (Llama's ``q_proj`` on Phi-3's fused ``qkv_proj``) would otherwise train adapters on a part of
+    each block without a word. "all-linear" is peft's own resolution and matches by construction.
+    """
+    requested = ([] if isinstance(target_modules, str) else list(target_modules)) + list(target_parameters or [])
+    if not requested:
+        return
+    blocks = _blocks(model)
+    if not blocks:
+        raise ValueError(f"LoRA targets {requested} matched no module inside a transformer block")
+    missing: dict[str, list[str]] = {}
+    for block, names in blocks.items():
+        for target in requested:
+            if not any(f"{block}.{name}".endswith("." + target) for name in names):  # peft's suffix rule
+                missing.setdefault(target, []).append(block)
+    if missing:
+        where = "; ".join(f"{target} (missing from {len(absent)} of {len(blocks)} blocks, e.g. {absent[0]})"
+                          for target, absent in missing.items())
+        first = next(iter(blocks))
+        raise ValueError(f"LoRA targets not found in every transformer block: {where}; {first} has adapters on "
+                         f"{sorted(blocks[first])}. Name the modules of this architecture in the LoRA targets")

@@ -1,4 +1,4 @@
-"""Every file the workflow writes, declared once as a named pattern (the README's "Output layout").
+"""Every file the workflow writes, declared once as a named pattern (``docs/pipeline.md``, "Output layout").
 
 Rules name their inputs and outputs with these patterns (``{task}``, ``{seed}``, ... are Snakemake
 wildcards) and pass the files themselves to the ``w2s`` CLI, so no stage rebuilds a file name that
@@ -18,6 +18,7 @@ SUMMARY = f"{RESULTS}/summary"  # .parquet, .csv, .html
 SUMMARY_BY_SEED = f"{RESULTS}/summary_by_seed"  # .parquet, .csv
 RESOLVED_CONFIG = f"{RESULTS}/config.resolved.yaml"
 PLOTS = f"{RESULTS}/plots"
+LEADERBOARD = f"{RESULTS}/leaderboard"  # leaderboard.{html,csv,png} of the results store
 R_SUMMARY_RUNS = f"{RESULTS}/reasoning/summary.csv"
 R_SUMMARY_BY_SEED = f"{RESULTS}/reasoning/summary_by_seed.csv"
 
@@ -37,6 +38,8 @@ FEATURES = f"{STRONG}/features/{{split}}.parquet"
 CEILING = f"{STRONG}/ceiling"
 STUDENT = f"{STRONG}/students/{{weak}}/{{method}}"
 METRICS = f"{EXPERIMENT}/metrics/{{weak}}/{{strong}}/{{method}}.json"
+# What publishing one pair's records into the results store left: each record's id and store path.
+RESULTS_RECEIPT = f"{EXPERIMENT}/results_store/{{weak}}/{{strong}}.json"
 
 # The generative reasoning track, one experiment (task x seed).
 R_ROOT = f"{RESULTS}/reasoning/{{task}}/seed{{seed}}"

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from .evaluate import ROLES, SEED_GROUP_AXES
 from .io import atomic_path
 
-PLOT_NAMES = ("accuracy", "pgr", "student_vs_ceiling", "calibration")
+PLOT_NAMES = ("accuracy", "pgr", "student_vs_ceiling", "calibration", "gain_vs_misfit")
 ROLE_COLORS = {"weak": "#7f7f7f", "student": "#1f77b4", "ceiling": "#2ca02c"}
 ROLE_MARKERS = {"weak": "s", "student": "o", "ceiling": "^"}
 ARROW = "\N{RIGHTWARDS ARROW}"
@@ -60,22 +60,42 @@ def seed_means(summary: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame
 
 
+def _set_columns(source: pd.Series | None, prefix: str) -> dict:
+    """The Fieller set recorded under ``prefix`` (``pgr_ci`` or ``pgr_of_means_ci``) as plot columns."""
+    def get(name: str) -> object:
+        return np.nan if source is None else source.get(f"{prefix}_{name}", np.nan)
+
+    kind = get("kind")
+    if pd.isna(kind) and source is not None and bool(source.get(f"{prefix}_unbounded", False)):
+        kind = "everything"  # written before set kinds were recorded: only "unbounded" is known
+    return {"low": get("low"), "high": get("high"), "kind": kind, "ray_low": get("ray_low"),
+            "ray_high": get("ray_high")}
+
+
 def pgr_points(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
-    """PGR per seed group with the interval the plot shows and where it came from."""
+    """PGR per seed group with the set the plot shows and where it came from.
+
+    Two or more seeds with a defined PGR: their mean with a t-interval. Otherwise, with two or more
+    seeds: the PGR of the seed means with its Fieller set over seeds. With one seed: that run's PGR
+    with its Fieller set over test items. ``kind`` is the set's shape (bounded, two_rays, everything).
+    """
     rows = []
     axes = [a for a in SEED_GROUP_AXES if a in by_seed]
     for _, group in by_seed.iterrows():
         row = {a: group[a] for a in axes}
         if group["n_seeds_pgr_defined"] >= 2:
             row |= {"pgr": group["pgr_mean"], "low": group["pgr_seed_ci_low"], "high": group["pgr_seed_ci_high"],
-                    "interval": "t over seeds", "undefined_share": group.get("pgr_boot_undefined_frac_max", np.nan)}
+                    "kind": "bounded", "ray_low": np.nan, "ray_high": np.nan, "interval": "t over seeds",
+                    "undefined_share": group.get("pgr_boot_undefined_frac_max", np.nan)}
+        elif group["n_seeds"] >= 2 and "pgr_of_means" in group.index:
+            row |= {"pgr": group["pgr_of_means"], **_set_columns(group, "pgr_of_means_ci"),
+                    "interval": "Fieller over seeds",
+                    "undefined_share": group.get("pgr_boot_undefined_frac_max", np.nan)}
         else:
             same_group = np.logical_and.reduce([summary[a] == row[a] for a in axes])
             runs = summary[same_group & summary["pgr"].notna()]
             run = runs.iloc[0] if len(runs) else None
-            row |= {"pgr": np.nan if run is None else run["pgr"],
-                    "low": np.nan if run is None else run["pgr_ci_low"],
-                    "high": np.nan if run is None else run["pgr_ci_high"],
+            row |= {"pgr": np.nan if run is None else run["pgr"], **_set_columns(run, "pgr_ci"),
                     "interval": "Fieller over test examples",
                     "undefined_share": np.nan if run is None else run.get("pgr_boot_undefined_frac", np.nan)}
         rows.append(row)
@@ -132,9 +152,7 @@ def plot_pgr(summary: pd.DataFrame, by_seed: pd.DataFrame, path: Path) -> Path:
                     continue
                 fragile = is_fragile(row)
                 ax.plot(x, row["pgr"], "o", color=color, markersize=7, markerfacecolor="none" if fragile else color)
-                bar = interval_bar(row)
-                if bar is not None:
-                    ax.vlines(x, *bar, color=color, lw=1.5)
+                draw_pgr_set(ax, x, row, color)
         present = set(zip(rows["weak_model"], rows["strong_model"]))
         for pair, color in zip(pairs, colors):
             if pair in present:
@@ -158,10 +176,12 @@ def plot_pgr(summary: pd.DataFrame, by_seed: pd.DataFrame, path: Path) -> Path:
 
 def _interval_note(kinds: pd.Series) -> str:
     notes = {"t over seeds": "mean over seeds, t-interval",
-             "Fieller over test examples": "Fieller interval over test examples"}
+             "Fieller over seeds": "PGR of seed means, Fieller set over seeds",
+             "Fieller over test examples": "Fieller set over test examples"}
     if kinds.nunique() == 1:
         return f"({notes[kinds.iloc[0]]})"
-    return "(mean over seeds with t-interval where 2+ seeds\nhave a defined PGR, else Fieller over test examples)"
+    return ("(mean over seeds with t-interval where 2+ seeds have a defined PGR,\n"
+            "else PGR of seed means (Fieller over seeds) or one seed's (Fieller over test examples))")
 
 
 def is_fragile(row: pd.Series) -> bool:
@@ -171,10 +191,33 @@ def is_fragile(row: pd.Series) -> bool:
 
 
 def interval_bar(row: pd.Series) -> tuple[float, float] | None:
-    """The interval's ends as computed, unclipped: a bar that misses its point estimate shows it."""
-    if pd.isna(row["low"]) or pd.isna(row["high"]):
+    """A bounded interval's ends as computed, unclipped: a bar that misses its point estimate shows it."""
+    if row.get("kind", "bounded") not in ("bounded", None) or pd.isna(row["low"]) or pd.isna(row["high"]):
         return None
     return float(row["low"]), float(row["high"])
+
+
+def draw_pgr_set(ax, x: float, row: pd.Series, color) -> None:
+    """Draw a PGR's confidence set at ``x``: a bar when bounded; for two rays, dashed arrows from each
+    root outwards, labelled; for the whole line, a dashed full-height line labelled "unbounded"."""
+    bar = interval_bar(row)
+    if bar is not None:
+        ax.vlines(x, *bar, color=color, lw=1.5)
+        return
+    kind = row.get("kind")
+    if kind == "two_rays":
+        for end, direction in ((row.get("ray_low"), -1), (row.get("ray_high"), 1)):
+            if pd.notna(end):
+                ax.annotate("", xy=(x, end + direction * 0.5), xytext=(x, end),
+                            arrowprops={"arrowstyle": "->", "color": color, "ls": "--"})
+        low, high = row.get("ray_low"), row.get("ray_high")
+        text = f"(-inf, {low:.2f}] U [{high:.2f}, inf)" if pd.notna(low) and pd.notna(high) else "two rays"
+        ax.annotate(text, (x, row["pgr"]), textcoords="offset points", xytext=(6, 0), fontsize="x-small",
+                    color=color, va="center")
+    elif kind == "everything":
+        ax.axvline(x, color=color, lw=1.0, ls="--", alpha=0.6)
+        ax.annotate("unbounded", (x, row["pgr"]), textcoords="offset points", xytext=(6, 0), fontsize="x-small",
+                    color=color, va="center")
 
 
 def _palette(n: int) -> list:
@@ -293,4 +336,33 @@ def make_plots(
         "pgr": plot_pgr(summary, by_seed, paths["pgr"]),
         "student_vs_ceiling": plot_student_vs_ceiling(summary, paths["student_vs_ceiling"]),
         "calibration": plot_calibration(metrics, paths["calibration"]),
+        "gain_vs_misfit": plot_gain_vs_misfit(summary, paths["gain_vs_misfit"]),
     }
+
+
+def plot_gain_vs_misfit(summary: pd.DataFrame, path: Path) -> Path:
+    """Each experiment's reduction in test Brier score over its teacher against its squared-distance
+    misfit to the teacher on test, with the line y = x: under the misfit bound's assumptions
+    (convex, well-specified, squared loss) every point would lie on or above it."""
+    fig, axes = _figure(1, ncols=1, panel_size=(6.0, 4.8))
+    ax = axes[0]
+    columns = ("misfit_sq_distance_test", "brier_reduction_test")
+    rows = summary.dropna(subset=[c for c in columns if c in summary]) if all(c in summary for c in columns) else None
+    if rows is None or rows.empty:
+        ax.text(0.5, 0.5, "no misfit recorded", ha="center", va="center", transform=ax.transAxes)
+        return _save(fig, path)
+    methods = sorted(rows["method"].unique())
+    for method, color in zip(methods, _palette(len(methods))):
+        points = rows[rows["method"] == method]
+        ax.plot(points[columns[0]], points[columns[1]], "o", color=color, label=method, alpha=0.85)
+    values = np.concatenate([rows[columns[0]].to_numpy(float), rows[columns[1]].to_numpy(float), [0.0]])
+    low, high = values.min(), values.max()
+    pad = 0.05 * (high - low or 1.0)
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8, ls="--", label="y = x")
+    ax.axhline(0.0, color="#7f7f7f", lw=0.8, ls=":")
+    ax.set_xlabel("misfit: mean squared distance student - teacher (test)")
+    ax.set_ylabel("gain: teacher Brier - student Brier (test)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    fig.suptitle("Gain against misfit (one point per experiment)", fontsize="medium")
+    return _save(fig, path)

@@ -5,12 +5,17 @@ student's come from the weak-label file, which holds no gold labels. A student's
 its loss, which weak labels it trains on (confidence band, weighting) and how many rounds of
 strong-to-strong relabeling follow. Early stopping scores a held-out part of transfer against the
 role's own targets: weak labels for a student, never gold.
+
+Internal: use :mod:`w2s.api` (``train_student``, ``train_ceiling``); :func:`fit_role` is their
+in-memory core and :func:`train_role` the file stage around it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +34,8 @@ from .tables import prediction_table, soft_labels
 from .train import TrainSettings, Validation, one_hot, train_info, train_loop
 
 ROLES = ("student", "ceiling")
+# The round index of the first student a selection rule chooses from (its seed: seed - 1000).
+FIRST_STUDENT_ROUND = -1
 MODES = ("linear_probe", "full_finetune", "lora")
 
 
@@ -84,9 +91,11 @@ class StrongTrainer:
                            gradient_checkpointing=self.settings.gradient_checkpointing,
                            precision=self.settings.precision)
 
-    def fit(self, learner, targets: np.ndarray, method: Method, round_index: int) -> dict:
-        """Train ``learner`` on the method's selection of ``targets`` (indices into transfer)."""
-        selected, weights = method.select(targets)
+    def fit(self, learner, targets: np.ndarray, method: Method, round_index: int,
+            student: np.ndarray | None = None) -> dict:
+        """Train ``learner`` on the method's selection of ``targets`` (indices into transfer); ``student``:
+        a first student's transfer probabilities, for a selection rule that chooses from them."""
+        selected, weights = method.select(targets, student=student)
         early = self.spec["early_stopping"]
         validation = None
         if early["enabled"]:
@@ -106,6 +115,55 @@ class StrongTrainer:
         return {**result, "n_train": len(selected), "round": round_index}
 
 
+@dataclass
+class Trained:
+    """A trained strong role: its training info, its learner (``learner.module`` is the model) and its
+    class probabilities on transfer and test (rows in the order of the texts it was given)."""
+
+    info: dict
+    learner: ProbeLearner | TextLearner
+    transfer: np.ndarray
+    test: np.ndarray
+
+
+def fit_role(
+    role: str, spec: dict, method_config: dict | None, texts: dict[str, list[str]], targets: np.ndarray,
+    features: dict[str, np.ndarray] | None, checkpoint: str, label_names: list[str], seed: int, device: str,
+    out_model: str | Path | None = None, provenance: dict | None = None, started: float | None = None,
+) -> Trained:
+    """Train a strong ceiling or student on ``targets`` (transfer class probabilities, rows in the order
+    of ``texts["transfer"]``) and predict transfer and test. ``spec`` is a complete strong spec
+    (:func:`w2s.experiments.strong_spec`); ``features`` ({split: array}) are needed in linear_probe
+    mode. With ``out_model`` the model is saved there before it predicts, as the file stage does
+    (a LoRA adapter is merged on saving). ``provenance`` adds keys to the training info."""
+    started = time.time() if started is None else started
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {ROLES}")
+    method = Method.from_config(method_config if role == "student" else {})
+    trainer = StrongTrainer(spec, checkpoint, label_names, seed, device, texts, features)
+
+    rounds, first_student = [], None
+    if method.needs_student():  # e.g. confident self-retraining: a first student on the band, seeded apart
+        first = trainer.new_learner(FIRST_STUDENT_ROUND)
+        plain = dataclasses.replace(method, weighting="none", weighting_options={})
+        rounds.append(trainer.fit(first, targets, plain, FIRST_STUDENT_ROUND))
+        first_student = first.predict("transfer")
+    for round_index in range(1 + method.relabel_rounds):
+        learner = trainer.new_learner(round_index)
+        rounds.append(trainer.fit(learner, targets, method, round_index, student=first_student))
+        if round_index < method.relabel_rounds:
+            targets = learner.predict("transfer")  # strong-to-strong: the student relabels transfer
+
+    info = train_info(trainer.settings, seed, {"rounds": [{k: v for k, v in r.items() if k != "loss_curve"}
+                                                          for r in rounds]},
+                      started, role=role, mode=spec["mode"], method=method_config if role == "student" else None,
+                      extensions=method.extensions() if role == "student" else None,
+                      checkpoint=checkpoint, **(provenance or {}))
+    if out_model is not None:
+        learner.save(out_model, {**info, "loss_curves": [r["loss_curve"] for r in rounds]})
+    return Trained(info, learner, learner.predict("transfer"), learner.predict("test"))
+
+
 def train_role(
     role: str, spec: dict, method_config: dict, targets_path: str, test_path: str, features: dict[str, str],
     checkpoint: str, label_names: list[str], seed: int, device: str, out_model: str | Path,
@@ -113,7 +171,6 @@ def train_role(
 ) -> dict:
     """Train a strong ceiling or student; write its model and its transfer + test predictions."""
     started = time.time()
-    method = Method.from_config(method_config if role == "student" else {})
     ids, texts, targets = load_targets(role, targets_path, len(label_names))
     test = pq.read_table(test_path, columns=["id", "text"])
     test_ids = test.column("id").to_pylist()
@@ -121,22 +178,10 @@ def train_role(
     if spec["mode"] == "linear_probe":
         split_features = {"transfer": aligned_features(features["transfer"], ids),
                           "test": aligned_features(features["test"], test_ids)}
-    trainer = StrongTrainer(spec, checkpoint, label_names, seed, device,
-                            {"transfer": texts, "test": test.column("text").to_pylist()}, split_features)
-
-    rounds = []
-    for round_index in range(1 + method.relabel_rounds):
-        learner = trainer.new_learner(round_index)
-        rounds.append(trainer.fit(learner, targets, method, round_index))
-        if round_index < method.relabel_rounds:
-            targets = learner.predict("transfer")  # strong-to-strong: the student relabels transfer
-
-    info = train_info(trainer.settings, seed, {"rounds": [{k: v for k, v in r.items() if k != "loss_curve"}
-                                                          for r in rounds]},
-                      started, role=role, mode=spec["mode"], method=method_config if role == "student" else None,
-                      checkpoint=checkpoint, targets_sha256=sha256_file(targets_path))
-    learner.save(out_model, {**info, "loss_curves": [r["loss_curve"] for r in rounds]})
-    table = pa.concat_tables([prediction_table(ids, "transfer", learner.predict("transfer")),
-                              prediction_table(test_ids, "test", learner.predict("test"))])
-    write_parquet(table, out_predictions, provenance=info)
-    return info
+    trained = fit_role(role, spec, method_config, {"transfer": texts, "test": test.column("text").to_pylist()},
+                       targets, split_features, checkpoint, label_names, seed, device, out_model,
+                       {"targets_sha256": sha256_file(targets_path)}, started)
+    table = pa.concat_tables([prediction_table(ids, "transfer", trained.transfer),
+                              prediction_table(test_ids, "test", trained.test)])
+    write_parquet(table, out_predictions, provenance=trained.info)
+    return trained.info

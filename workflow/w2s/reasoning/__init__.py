@@ -1,2 +1,2 @@
 """The generative weak-to-strong track: problems with verifiable answers, sampled solutions,
-SFT/DPO students and pass@k-style evaluation. See README "Generative reasoning track"."""
+SFT/DPO students and pass@k-style evaluation. See ``docs/reasoning.md``."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from ..registry import ANSWER_CHECK_REGISTRY
 from .answers import answer_key, to_number
 
 _NUM = r"-?\d[\d,]*(?:\.\d+)?"
@@ -55,6 +56,7 @@ def arithmetic_score(text: str) -> float:
     return right / written if written else 0.5
 
 
+@ANSWER_CHECK_REGISTRY.register("consistency")
 def consistency_scores(samples: pd.DataFrame) -> np.ndarray:
     """Per sample: the share of its problem's samples with the same (non-null) answer."""
     keys = samples["answer"].map(answer_key)
@@ -63,22 +65,26 @@ def consistency_scores(samples: pd.DataFrame) -> np.ndarray:
     return np.where(keys.notna(), counts.fillna(0) / totals, 0.0).astype(np.float64)
 
 
+@ANSWER_CHECK_REGISTRY.register("format")
 def format_scores(samples: pd.DataFrame) -> np.ndarray:
     finished = samples["finish_reason"].eq("stop") & samples["answer"].notna()
     return finished.to_numpy(dtype=np.float64)
 
 
+@ANSWER_CHECK_REGISTRY.register("confidence")
 def confidence_scores(samples: pd.DataFrame) -> np.ndarray:
     """exp(mean token logprob); NaN (abstain) where the generator did not record logprobs."""
     return np.exp(samples["mean_logprob"].to_numpy(dtype=np.float64))
 
 
-CHECKS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
-    "consistency": consistency_scores,
-    "arithmetic": lambda s: np.array([arithmetic_score(t) for t in s["completion"]], dtype=np.float64),
-    "format": format_scores,
-    "confidence": confidence_scores,
-}
+@ANSWER_CHECK_REGISTRY.register("arithmetic")
+def arithmetic_scores(samples: pd.DataFrame) -> np.ndarray:
+    """Share of the arithmetic steps written in each completion that are right."""
+    return np.array([arithmetic_score(t) for t in samples["completion"]], dtype=np.float64)
+
+
+# Read-only name -> check view of the answer-check registry (plugins included); registration order.
+CHECKS: Mapping[str, Callable[[pd.DataFrame], np.ndarray]] = ANSWER_CHECK_REGISTRY.view()
 
 
 def score_samples(samples: pd.DataFrame, checks: list[str]) -> pd.DataFrame:

@@ -25,7 +25,14 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_path, read_json, write_json
-from ..metrics import binary_auroc, bootstrap_pgr, interval_fields, performance_gap_recovered, pgr_interval
+from ..metrics import (
+    NO_INTERVAL,
+    binary_auroc,
+    bootstrap_pgr,
+    interval_fields,
+    performance_gap_recovered,
+    pgr_fieller_set,
+)
 from .metrics import per_problem
 
 ROLES = ("weak", "weaker", "strong", "ceiling", "student")
@@ -46,7 +53,9 @@ def generator_metrics(samples: pd.DataFrame, scores: pd.DataFrame, ks: list[int]
     }
     for k in ks:
         if f"pass@{k}" in table:
+            # problems with fewer than k samples have no pass@k: the mean is over the others, counted here
             metrics[f"pass@{k}"] = float(table[f"pass@{k}"].mean())
+            metrics[f"pass@{k}_problems"] = int(table[f"pass@{k}"].notna().sum())
             metrics[f"majority@{k}"] = float(table[f"majority@{k}"].mean())
     return metrics, table
 
@@ -66,12 +75,12 @@ def gap_recovered(tables: dict[str, pd.DataFrame], student: str, metric: str, n_
     weak, mid, ceiling = (joined[f"{metric}_{r}"].to_numpy() for r in ("weak", "student", "ceiling"))
     value, status = performance_gap_recovered(weak.mean(), mid.mean(), ceiling.mean(), min_gap)
     boot = bootstrap_pgr(weak, mid, ceiling, n_boot, confidence, seed, min_gap)
-    interval = {"low": None, "high": None, "unbounded": False}
+    interval = NO_INTERVAL
     if value is not None and len(weak) >= 2:  # no interval around an undefined number
-        _, low, high = pgr_interval(weak, mid, ceiling, confidence, min_gap)
-        interval = interval_fields(float(low), float(high))
-    return {"value": value, "status": status, "ci_low": interval["low"], "ci_high": interval["high"],
-            "ci_unbounded": interval["unbounded"], "undefined_fraction": boot.undefined_fraction,
+        found = pgr_fieller_set(weak, mid, ceiling, confidence)
+        interval = interval_fields(found.kind, float(found.low), float(found.high))
+    return {"value": value, "status": status, **{f"ci_{name}": v for name, v in interval.items()},
+            "undefined_fraction": boot.undefined_fraction,
             "weak": float(weak.mean()),
             "student": float(mid.mean()), "ceiling": float(ceiling.mean())}
 
@@ -145,14 +154,43 @@ def evaluate_experiment(problems_path: str, generators: dict[str, dict], ks: lis
     return report
 
 
-def summarize_runs(metrics_paths: list[str], confidence: float, out_runs: str, out_by_seed: str) -> pd.DataFrame:
-    """Pool the per-seed metrics files: one row per (task, seed, generator), then the mean and
-    t-interval over seeds of every metric and of each gap recovered, per (task, generator)."""
+def _seed_gaps(reports: list[dict], task: str, generator: str) -> dict[str, list[dict]]:
+    """Per gap metric, the per-seed gap records (weak, student, ceiling means) of one generator."""
+    gaps: dict[str, list[dict]] = {}
+    for report in reports:
+        if report.get("task") == task:
+            for metric, gap in report.get("gap_recovered", {}).get(generator, {}).items():
+                gaps.setdefault(metric, []).append(gap)
+    return gaps
+
+
+def gap_of_seed_means(per_seed: list[dict], confidence: float, prefix: str, min_gap: float = 0.0) -> dict:
+    """Over seeds: how many seeds have a defined gap recovered (``<prefix>_n_seeds_defined``; the
+    mean over seeds covers only those), and the gap of the seed means of weak, student and ceiling
+    (``<prefix>_of_means``) with its Fieller set paired over seeds, as the classification track
+    reports ``pgr_of_means``. Null where undefined (mean gap at or below the runs' minimum)."""
+    weak, student, ceiling = (np.array([g[role] for g in per_seed], dtype=np.float64)
+                              for role in ("weak", "student", "ceiling"))
+    defined = sum(g.get("value") is not None for g in per_seed)
+    value, _ = performance_gap_recovered(weak.mean(), student.mean(), ceiling.mean(), min_gap)
+    fields = NO_INTERVAL
+    if value is not None and len(per_seed) >= 2:
+        found = pgr_fieller_set(weak, student, ceiling, confidence)
+        fields = interval_fields(found.kind, float(found.low), float(found.high))
+    return {f"{prefix}_n_seeds_defined": defined, f"{prefix}_of_means": value,
+            **{f"{prefix}_of_means_ci_{name}": v for name, v in fields.items()}}
+
+
+def summarize_runs(metrics_paths: list[str], confidence: float, out_runs: str, out_by_seed: str,
+                   min_gap: float = 0.0) -> pd.DataFrame:
+    """Pool the per-seed metrics files: one row per (task, seed, generator), then per (task, generator)
+    the mean and t-interval over seeds of every metric and of each gap recovered (over the seeds where
+    it is defined, counted in ``rgr_<metric>_n_seeds_defined``), and the gap of the seed means with
+    its Fieller set over seeds (:func:`gap_of_seed_means`)."""
     from ..metrics import mean_t_interval
 
-    rows = []
-    for path in metrics_paths:
-        report = read_json(path)
+    rows, reports = [], [read_json(path) for path in metrics_paths]
+    for report in reports:
         rows += [{"task": report.get("task"), "seed": report.get("seed"), **row} for row in generator_rows(report)]
     runs = pd.DataFrame(rows)
     numeric = [c for c in runs.columns if c.startswith(("pass@", "majority@", "selection@", "rgr_"))
@@ -163,6 +201,8 @@ def summarize_runs(metrics_paths: list[str], confidence: float, out_runs: str, o
         for column in numeric:
             mean, low, high = mean_t_interval(pd.to_numeric(group[column], errors="coerce").to_numpy(float), confidence)
             row.update({f"{column}_mean": mean, f"{column}_ci_low": low, f"{column}_ci_high": high})
+        for metric, per_seed in _seed_gaps(reports, task, generator).items():
+            row |= gap_of_seed_means(per_seed, confidence, f"rgr_{metric}", min_gap)
         pooled.append(row)
     by_seed = pd.DataFrame(pooled)
     for frame, path in ((runs, out_runs), (by_seed, out_by_seed)):

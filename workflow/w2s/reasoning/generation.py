@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import write_parquet
-from ..runtime import engine_dtype
+from ..runtime import checkpoint_model_type, engine_dtype
 from ..schema import defaults_from_schema
 from ..settings import from_config
 from ..vllm_engine import VLLMEngine, import_vllm
@@ -130,13 +130,15 @@ def generate_samples(
 ) -> pd.DataFrame:
     """Sample ``n_by_split[split]`` completions for every problem of each split named there, in ``dtype``
     (default: what ``engine.dtype`` resolves to, :func:`w2s.runtime.engine_dtype`). ``process_exits``:
-    this process ends after the samples are written, so an in-process engine is left to the exit
-    (:meth:`w2s.vllm_engine.VLLMEngine.close`)."""
+    this process ends after the samples are written: the vLLM job policies apply, and an in-process
+    CPU engine is left to the exit (:class:`w2s.vllm_engine.VLLMEngine`)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    llm_engine = VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process, model=checkpoint,
-                            dtype=dtype or engine_dtype(engine.dtype), seed=seed, max_model_len=engine.max_model_len,
+    dtype = dtype or engine_dtype(engine.dtype, model_type=checkpoint_model_type(checkpoint))
+    llm_engine = VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process,
+                            process_exits=process_exits, model=checkpoint,
+                            dtype=dtype, seed=seed, max_model_len=engine.max_model_len,
                             max_num_seqs=engine.max_num_seqs, enforce_eager=engine.enforce_eager,
                             gpu_memory_utilization=engine.gpu_memory_utilization,
                             tensor_parallel_size=engine.tensor_parallel_size)
@@ -146,7 +148,7 @@ def generate_samples(
                 for row in _sample_split(llm_engine.llm, vllm, tokenizer, problems, split, n, sampling, engine,
                                          generator)]
     finally:
-        llm_engine.close(process_exits=process_exits)
+        llm_engine.close()
     return pd.DataFrame(rows, columns=SAMPLE_SCHEMA.names)
 
 
@@ -202,7 +204,7 @@ def sample_problems(
     if unknown:
         raise ValueError(f"no problems in split(s) {sorted(unknown)} of {problems_path}")
     local = resolve_checkpoint(checkpoint)
-    dtype = engine_dtype(engine_settings.dtype)
+    dtype = engine_dtype(engine_settings.dtype, model_type=checkpoint_model_type(local))
     frame = generate_samples(local, problems, n_by_split, sampling_settings, engine_settings, seed, generator, dtype,
                              process_exits=process_exits)
     summary = {split: {"samples": int((frame["split"] == split).sum()),

@@ -4,8 +4,9 @@ A reasoning_train job granted several GPUs (``resources.reasoning_train.gpus`` o
 process that sees them all. With the trl backend, that process writes an FSDP config (the shape of
 trl's ``accelerate_configs/fsdp2.yaml``: FSDP2, transformer-layer wrapping, full state dict for saving)
 and runs the same command once per GPU under ``accelerate launch``; trl's trainers then train sharded,
-and rank 0 writes the checkpoint. The command and config are built by pure functions, tested without
-a GPU.
+and rank 0 writes the checkpoint. The command and config are built by pure functions; the whole launch
+(processes, data sharding, gather and save) also runs in the tests on two CPU processes, where
+accelerate trains them as DDP ranks over gloo (it enables FSDP only on accelerators).
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ log = logging.getLogger(__name__)
 LAUNCHED = "W2S_ACCELERATE_LAUNCHED"  # set in the launched processes, so they never launch again
 
 
-def fsdp_config(n_gpus: int, mixed_precision: str = "bf16") -> dict:
-    """The accelerate config of an FSDP run on ``n_gpus`` GPUs of one node."""
+def fsdp_config(n_gpus: int, mixed_precision: str = "bf16", cpu: bool = False) -> dict:
+    """The accelerate config of an FSDP run on ``n_gpus`` GPUs of one node.
+
+    Every rank loads the full weights (``fsdp_cpu_ram_efficient_loading`` off): trl's DPO trainer
+    precomputes the reference log-probabilities before FSDP shards the model, and with the efficient
+    loading only rank 0 holds real weights until then, so the other ranks' reference values come from
+    an unloaded model. ``cpu`` runs the same launch on CPU processes (gloo); accelerate enables FSDP only
+    on accelerators, so there the processes train as plain data-parallel (DDP) ranks.
+    """
     return {
         "compute_environment": "LOCAL_MACHINE",
         "distributed_type": "FSDP",
@@ -37,11 +45,11 @@ def fsdp_config(n_gpus: int, mixed_precision: str = "bf16") -> dict:
         "mixed_precision": mixed_precision,
         "rdzv_backend": "static",
         "same_network": True,
-        "use_cpu": False,
+        "use_cpu": cpu,
         "fsdp_config": {
             "fsdp_version": 2,
             "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-            "fsdp_cpu_ram_efficient_loading": True,
+            "fsdp_cpu_ram_efficient_loading": False,
             "fsdp_offload_params": False,
             "fsdp_reshard_after_forward": True,
             "fsdp_state_dict_type": "FULL_STATE_DICT",
@@ -85,15 +93,22 @@ def train_backend(settings: dict) -> str:
 def relaunch_if_several_gpus(args: argparse.Namespace) -> bool:
     """Run this command under ``accelerate launch`` when it sees several GPUs; True when it did."""
     import torch
-    import yaml
 
     n_gpus = torch.cuda.device_count()
     if not should_relaunch(train_backend(json.loads(args.settings)), args.device, n_gpus):
         return False
-    with tempfile.TemporaryDirectory(prefix="w2s-accelerate-") as tmp:
-        config = Path(tmp) / "fsdp.yaml"
-        config.write_text(yaml.safe_dump(fsdp_config(n_gpus)))
-        command = launch_command(train_argv(args), n_gpus, config, _free_port())
-        log.info("%d GPUs visible: %s", n_gpus, " ".join(command))
-        subprocess.run(command, check=True, env={**os.environ, LAUNCHED: "1"})
+    run_launched(args, n_gpus, fsdp_config(n_gpus))
     return True
+
+
+def run_launched(args: argparse.Namespace, n_processes: int, config: dict) -> None:
+    """Run this reasoning-train command in ``n_processes`` processes under ``accelerate launch`` with
+    ``config`` (an ``fsdp_config``); raises if any process fails."""
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="w2s-accelerate-") as tmp:
+        config_file = Path(tmp) / "fsdp.yaml"
+        config_file.write_text(yaml.safe_dump(config))
+        command = launch_command(train_argv(args), n_processes, config_file, _free_port())
+        log.info("%d processes: %s", n_processes, " ".join(command))
+        subprocess.run(command, check=True, env={**os.environ, LAUNCHED: "1"})

@@ -10,6 +10,8 @@ as oracles for trl's losses):
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -104,10 +106,33 @@ def collate(encoded: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-def lora_config(lora: dict) -> LoraConfig:
-    """PEFT LoRA on every linear layer; keys left out take the schema's defaults."""
+def optimizer_steps(examples: int, batch_size: int, epochs: int, processes: int = 1) -> int:
+    """Optimizer steps of a run: ``epochs`` passes over ``examples`` in batches of ``batch_size`` per
+    process, the last batch of an epoch partial (what the loop and trl's data loaders both do)."""
+    return epochs * math.ceil(examples / (batch_size * processes))
+
+
+def warmup_steps(warmup_frac: float, steps: int) -> int:
+    """Warmup steps for ``warmup_frac`` of ``steps``, rounded up; the product is rounded to 9 decimals
+    first, so that 0.3 of 10 steps is 3 and not 4 (0.3 * 10 == 3.0000000000000004)."""
+    return math.ceil(round(warmup_frac * steps, 9))
+
+
+def lora_config(lora: dict, model_config) -> LoraConfig:
+    """PEFT LoRA on the family's attention and MLP projections (``models.lora_targets``: every linear
+    layer for families not in the table); keys left out take the schema's defaults."""
     from peft import LoraConfig, TaskType
+
+    from ..models import lora_targets
 
     lora = {**schema_defaults("reasoning.train.lora"), **lora}
     return LoraConfig(task_type=TaskType.CAUSAL_LM, r=lora["r"], lora_alpha=lora["alpha"],
-                      lora_dropout=lora["dropout"], target_modules="all-linear")
+                      lora_dropout=lora["dropout"], **lora_targets(model_config))
+
+
+def check_adapters(model, config: LoraConfig) -> None:
+    """Raise if a LoRA target of ``config`` is missing from a transformer block of the peft ``model``."""
+    from ..models import check_lora_targets
+
+    check_lora_targets(model, config.target_modules if isinstance(config.target_modules, str)
+                       else sorted(config.target_modules), config.target_parameters)

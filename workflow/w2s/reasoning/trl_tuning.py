@@ -24,7 +24,7 @@ import torch
 
 from ..train import training_autocast
 from .prompts import PromptSettings
-from .objectives import IGNORE, TuneSettings, encode, lora_config
+from .objectives import IGNORE, TuneSettings, check_adapters, encode, lora_config, optimizer_steps, warmup_steps
 
 if TYPE_CHECKING:
     from accelerate import PartialState
@@ -83,18 +83,27 @@ def _trainer_classes():
     return SFTTrainer, PretokenizedDPOTrainer
 
 
-def trainer_args(stage: str, tune: TuneSettings, seed: int, out: Path, device: torch.device) -> TrainingArguments:
-    """The SFTConfig or DPOConfig of a stage, from the reasoning.train settings."""
+def trainer_args(stage: str, tune: TuneSettings, seed: int, out: Path, device: torch.device, examples: int,
+                 processes: int = 1) -> TrainingArguments:
+    """The SFTConfig or DPOConfig of a stage on ``examples`` rows (SFT examples or DPO pairs) split over
+    ``processes``, from the reasoning.train settings.
+
+    Warmup is passed as a step count: transformers reads ``warmup_steps`` >= 1 as steps and below 1 as a
+    fraction, so ``warmup_frac: 1.0`` passed through would warm up for one step. The count is the loop
+    backend's (``objectives.warmup_steps``) over the optimizer steps this run takes.
+    """
     from trl import DPOConfig, SFTConfig
 
+    epochs = tune.epochs if stage == "sft" else tune.dpo_epochs or tune.epochs
+    warmup = warmup_steps(tune.warmup_frac, optimizer_steps(examples, tune.batch_size, epochs, processes))
     common = dict(output_dir=str(out), per_device_train_batch_size=tune.batch_size, weight_decay=tune.weight_decay,
-                  warmup_steps=tune.warmup_frac, lr_scheduler_type="linear", max_grad_norm=tune.grad_clip,
+                  warmup_steps=warmup, lr_scheduler_type="linear", max_grad_norm=tune.grad_clip,
                   max_length=tune.max_length, seed=seed, data_seed=seed, logging_steps=1, save_strategy="no",
                   report_to="none", use_cpu=device.type == "cpu", dataloader_num_workers=0,
                   bf16=training_autocast(tune.precision, device) is not None)
     if stage == "sft":
-        return SFTConfig(learning_rate=tune.lr, num_train_epochs=tune.epochs, completion_only_loss=True, **common)
-    return DPOConfig(learning_rate=tune.dpo_lr or tune.lr, num_train_epochs=tune.dpo_epochs or tune.epochs,
+        return SFTConfig(learning_rate=tune.lr, num_train_epochs=epochs, completion_only_loss=True, **common)
+    return DPOConfig(learning_rate=tune.dpo_lr or tune.lr, num_train_epochs=epochs,
                      beta=tune.dpo_beta, loss_type=["sigmoid"], precompute_ref_log_probs=True, **common)
 
 
@@ -103,9 +112,14 @@ def build_trainer(stage: str, model: PreTrainedModel, tokenizer: PreTrainedToken
     """An SFTTrainer or DPOTrainer for ``model`` (a LoRA adapter is added when ``tune.lora`` is set)."""
     sft_trainer, dpo_trainer = _trainer_classes()
     cls = sft_trainer if stage == "sft" else dpo_trainer
-    peft_config = lora_config(tune.lora) if tune.lora else None
-    return cls(model=model, args=trainer_args(stage, tune, seed, scratch / f"{stage}-run", device),
-               train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    from accelerate import PartialState
+
+    peft_config = lora_config(tune.lora, model.config) if tune.lora else None
+    args = trainer_args(stage, tune, seed, scratch / f"{stage}-run", device, len(dataset), PartialState().num_processes)
+    trainer = cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    if peft_config is not None:
+        check_adapters(trainer.model, peft_config)
+    return trainer
 
 
 # --------------------------------------------------------------------------- stages
@@ -163,7 +177,9 @@ def train_with_trl(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: P
     from accelerate import PartialState
     from transformers import AutoTokenizer
 
-    state = PartialState()
+    # On CPU the distributed state must be asked for as such (gloo): without ``cpu`` every launched process
+    # would see a one-process state and act as the main one until the trainer's arguments reset it.
+    state = PartialState(cpu=device.type == "cpu")
     if state.is_main_process:
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)

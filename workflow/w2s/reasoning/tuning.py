@@ -12,7 +12,6 @@ vLLM samples from in the evaluation stage.
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import time
 from dataclasses import asdict
@@ -29,12 +28,14 @@ from ..train import linear_schedule, training_autocast
 from .objectives import (  # noqa: F401  (re-exported: the loop's pieces and the settings live in objectives)
     IGNORE,
     TuneSettings,
+    check_adapters,
     collate,
     completion_logprobs,
     dpo_loss,
     encode,
     lora_config,
     sft_loss,
+    warmup_steps,
 )
 from .prompts import PromptSettings
 
@@ -71,7 +72,7 @@ class _Run:
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=self.settings.weight_decay)
         batches = [b for _ in range(epochs) for b in _batches(n, self.settings.batch_size, self.generator)]
-        warmup = math.ceil(self.settings.warmup_frac * len(batches))
+        warmup = warmup_steps(self.settings.warmup_frac, len(batches))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_schedule(s, len(batches), warmup))
         self.model.train()
         losses = []
@@ -133,7 +134,9 @@ def _tune_loop(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: Promp
     if tune.lora:
         from peft import get_peft_model
 
-        model = get_peft_model(model, lora_config(tune.lora))
+        config = lora_config(tune.lora, model.config)
+        model = get_peft_model(model, config)
+        check_adapters(model, config)
     run = _Run(model, AutoTokenizer.from_pretrained(local), tune, prompt, target, seed)
     info = {}
     for stage in ("sft", "dpo"):
@@ -153,7 +156,10 @@ def _tune_trl(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: Prompt
     from .trl_tuning import train_with_trl
 
     info, final = train_with_trl(local, rows, tune, prompt, seed, _trl_scratch(out_dir), target)
-    return info, Path(final) if PartialState().is_main_process else None
+    state = PartialState()
+    # What ran: several processes under accelerate launch (FSDP on GPUs, DDP on CPUs), or one.
+    info["processes"] = {"count": state.num_processes, "distributed_type": state.distributed_type.value}
+    return info, Path(final) if state.is_main_process else None
 
 
 def _trl_scratch(out_dir: Path) -> Path:

@@ -4,6 +4,13 @@ A ``SuiteTask`` names a hub dataset (path, config, labeled splits), the columns 
 formatter reads, its label names and ``to_items``, which turns one row into zero or
 more ``Item``s. Items made from one question (or passage) share a ``group`` so the
 splitter can keep them in one split.
+
+It also records the layout it reads on the hub. Either parquet files on ``main`` (whose
+README declares the configs), or the hub's parquet export branch, ``refs/convert/parquet``,
+which holds ``<config>/<split>/0000.parquet`` and no README: ``datasets`` then infers one
+``default`` config from folder names, so a config is chosen there with ``data_dir``, never
+with a config name. A local copy (spec ``path``) is read with the same arguments, minus the
+branch, and so must be laid out like the branch it stands for.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..tasks import DataError
+from ..labeled import DataError
+
+
+PARQUET_EXPORT = "refs/convert/parquet"  # the branch the hub's dataset viewer writes parquet to
 
 
 class SuiteError(DataError):
@@ -45,7 +55,34 @@ class SuiteTask:
     label_names: tuple[str, ...]
     to_items: RowToItems
     description: str = ""
-    revision: str | None = None  # a hub branch, e.g. the parquet export of a script-only dataset
+    revision: str | None = None  # None: main; PARQUET_EXPORT: the parquet export branch
+    data_dir: str | None = None  # the folder read on that branch (the export branch's <config>)
+    data_files: Mapping[str, str] | None = None  # split -> glob, where datasets cannot infer them
+    main_files: str = "data/{split}-00000-of-00001.parquet"  # one split's file on main
+
+    @property
+    def files(self) -> str:
+        """The path of one split's file on the branch read (``{split}`` stands for the split)."""
+        if self.revision == PARQUET_EXPORT:
+            return f"{self.data_dir or 'default'}/{{split}}/0000.parquet"
+        return self.main_files
+
+    @property
+    def layout(self) -> str:
+        """Where the rows are read, in words: the branch and, where one is chosen, the folder."""
+        branch = "parquet export branch" if self.revision == PARQUET_EXPORT else (
+            self.revision or "main")
+        chosen = f"data_dir {self.data_dir!r}" if self.data_dir else (
+            f"config {self.hf_config!r}" if self.hf_config else "default config")
+        return f"{branch}, {chosen}: {self.files}"
+
+    def load_kwargs(self, path: str) -> dict[str, Any]:
+        """Keyword arguments of ``datasets.load_dataset`` for reading this layout from ``path``.
+        The branch is passed for the registry's own repo only: a local copy (or another repo) has
+        no such branch, and is read as a tree laid out like it."""
+        return {"name": self.hf_config, "data_dir": self.data_dir,
+                "data_files": dict(self.data_files) if self.data_files else None,
+                "revision": self.revision if path == self.hf_path else None}
 
 
 def require_columns(task: SuiteTask, column_names: Iterable[str]) -> None:

@@ -9,13 +9,11 @@ hash of that passage, so the splitter never puts one passage in two splits. Pref
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from typing import Any, Mapping
 
 import numpy as np
 
-from .base import Item, RowToItems, SuiteTask, passage_group, row_error
+from .base import PARQUET_EXPORT, Item, RowToItems, SuiteTask, passage_group, row_error
 
 Row = Mapping[str, Any]
 
@@ -108,82 +106,99 @@ _GLUE_SPLITS = ("train", "validation")  # the GLUE/SuperGLUE test splits are unl
 
 def _task(name: str, hf_path: str, hf_config: str | None, splits: tuple[str, ...],
           columns: tuple[str, ...], label_names: tuple[str, ...], to_items: RowToItems,
-          description: str) -> SuiteTask:
+          description: str, **layout: Any) -> SuiteTask:
+    """An entry; ``layout``: where it sits on the hub (revision, data_dir, main_files)."""
     return SuiteTask(name=name, hf_path=hf_path, hf_config=hf_config, splits=splits,
                      columns=columns, label_names=label_names, to_items=to_items,
-                     description=description)
+                     description=description, **layout)
 
 
-_PARQUET_EXPORT = {"mc_taco": "refs/convert/parquet"}  # script-only on main; parquet on this branch
+def _config_files(config: str) -> str:
+    """The file of one split on main for a repo with a folder per config (the hub's conversion)."""
+    return f"{config}/{{split}}-00000-of-00001.parquet"
 
-CLASSIFICATION: dict[str, SuiteTask] = {t.name: replace(t, revision=_PARQUET_EXPORT.get(t.name)) for t in (
-    _task("ethics_justice", _ETHICS, "justice", _ETHICS_SPLITS, ("label", "scenario"),
+
+# hendrycks/ethics keeps its loading script on main, which datasets >= 4 refuses; its parquet
+# export branch has one folder per subset and no README, so a subset is chosen by data_dir.
+def _ethics(subset: str) -> dict[str, Any]:
+    return {"revision": PARQUET_EXPORT, "data_dir": subset}
+
+
+CLASSIFICATION: dict[str, SuiteTask] = {t.name: t for t in (
+    _task("ethics_justice", _ETHICS, None, _ETHICS_SPLITS, ("label", "scenario"),
           ("unreasonable", "reasonable"),
           _single("ethics_justice", "Statement: {scenario}\n"
                   "Question: Is this claim reasonable (just)?", ("scenario",)),
           "ETHICS justice: label 1 = reasonable; parquet per config with train/validation/"
-          "test (hub tree and EleutherAI/w2s)."),
-    _task("ethics_deontology", _ETHICS, "deontology", _ETHICS_SPLITS,
+          "test (hub tree and EleutherAI/w2s).", **_ethics("justice")),
+    _task("ethics_deontology", _ETHICS, None, _ETHICS_SPLITS,
           ("label", "scenario", "excuse"), ("unreasonable", "reasonable"),
           _single("ethics_deontology", "Request: {scenario}\nExcuse: {excuse}\n"
                   "Question: Is this a reasonable excuse?", ("scenario", "excuse"),
                   group_by="scenario"),
           "ETHICS deontology: several excuses per request, grouped by request; columns "
-          "label/scenario/excuse as read by EleutherAI/w2s."),
-    _task("ethics_virtue", _ETHICS, "virtue", _ETHICS_SPLITS, ("label", "scenario"),
+          "label/scenario/excuse as read by EleutherAI/w2s.", **_ethics("deontology")),
+    _task("ethics_virtue", _ETHICS, None, _ETHICS_SPLITS, ("label", "scenario"),
           ("no", "yes"), _virtue,
           "ETHICS virtue: scenario is 'sentence [SEP] trait', five traits per sentence, "
-          "grouped by sentence."),
-    _task("ethics_utilitarianism", _ETHICS, "utilitarianism", _ETHICS_SPLITS,
+          "grouped by sentence.", **_ethics("virtue")),
+    _task("ethics_utilitarianism", _ETHICS, None, _ETHICS_SPLITS,
           ("baseline", "less_pleasant"), ("no", "yes"), _utilitarianism,
           "ETHICS utilitarianism: baseline is the more pleasant scenario; shown as A/B in a "
-          "seeded order, label 1 = A is more pleasant."),
+          "seeded order, label 1 = A is more pleasant.", **_ethics("utilitarianism")),
     _task("anli_r2", "facebook/anli", "plain_text", ("train_r2", "dev_r2", "test_r2"),
           ("premise", "hypothesis", "label"), ("not_entailment", "entailment"), _anli,
           "ANLI round 2 (parquet, labels 0/1/2 = entailment/neutral/contradiction) made "
-          "binary as in Burns et al.; premises repeat, so grouped by premise."),
+          "binary as in Burns et al.; premises repeat, so grouped by premise.",
+          main_files=_config_files("plain_text")),
     _task("cola", "nyu-mll/glue", "cola", _GLUE_SPLITS, ("sentence", "label"),
           ("unacceptable", "acceptable"),
           _single("cola", "Sentence: {sentence}\n"
                   "Question: Is this sentence grammatically acceptable?", ("sentence",)),
-          "GLUE CoLA (parquet; label 1 = acceptable)."),
+          "GLUE CoLA (parquet; label 1 = acceptable).", main_files=_config_files("cola")),
     _task("sst2", "nyu-mll/glue", "sst2", _GLUE_SPLITS, ("sentence", "label"),
           ("negative", "positive"),
           _single("sst2", "Review: {sentence}", ("sentence",)),
-          "GLUE SST-2 (parquet; label 1 = positive)."),
+          "GLUE SST-2 (parquet; label 1 = positive).", main_files=_config_files("sst2")),
     _task("paws", "google-research-datasets/paws", "labeled_final",
           ("train", "validation", "test"), ("sentence1", "sentence2", "label"),
           ("not_paraphrase", "paraphrase"),
           _single("paws", "Sentence 1: {sentence1}\nSentence 2: {sentence2}\n"
                   "Question: Are these sentences paraphrases?", ("sentence1", "sentence2")),
-          "PAWS labeled_final (parquet; label 1 = paraphrase)."),
+          "PAWS labeled_final (parquet; label 1 = paraphrase).",
+          main_files=_config_files("labeled_final")),
     _task("multirc", "aps/super_glue", "multirc", _GLUE_SPLITS,
           ("paragraph", "question", "answer", "label"), _BINARY,
           _single("multirc", "Passage: {paragraph}\nQuestion: {question}\n"
                   "Answer: {answer}\nIs this answer correct?",
                   ("paragraph", "question", "answer"), group_by="paragraph"),
           "SuperGLUE MultiRC (parquet mirror): one row per candidate answer, grouped by "
-          "paragraph."),
+          "paragraph.", main_files=_config_files("multirc")),
     _task("wic", "aps/super_glue", "wic", _GLUE_SPLITS,
           ("word", "sentence1", "sentence2", "label"), _BINARY,
           _single("wic", "Sentence 1: {sentence1}\nSentence 2: {sentence2}\n"
                   "Question: Does the word \"{word}\" mean the same in both sentences?",
                   ("word", "sentence1", "sentence2")),
-          "SuperGLUE WiC (parquet mirror; label 1 = same sense)."),
-    _task("mc_taco", "CogComp/mc_taco", "plain_text", ("validation", "test"),
+          "SuperGLUE WiC (parquet mirror; label 1 = same sense).", main_files=_config_files("wic")),
+    _task("mc_taco", "CogComp/mc_taco", None, ("validation", "test"),
           ("sentence", "question", "answer", "label"), ("no", "yes"),
           _single("mc_taco", "Passage: {sentence}\nQuestion: {question}\n"
                   "Answer: {answer}\nIs this answer plausible?",
                   ("sentence", "question", "answer"), group_by="sentence"),
           "MC-TACO (label 1 = yes), grouped by passage sentence. The hub repo's main branch "
-          "is a loading script, so the hub's parquet export branch is read."),
+          "is a loading script, so the parquet export branch is read; it has no README, so "
+          "its one config folder, plain_text, is chosen by data_dir.",
+          revision=PARQUET_EXPORT, data_dir="plain_text"),
     _task("twitter_sentiment", "cardiffnlp/tweet_eval", "sentiment",
           ("train", "validation", "test"), ("text", "label"), ("negative", "positive"),
           _tweet,
           "TweetEval sentiment (parquet; 0/1/2 = negative/neutral/positive); neutral "
-          "dropped, so binary negative vs positive."),
+          "dropped, so binary negative vs positive.", main_files=_config_files("sentiment")),
     _task("anthropic_hh", "Anthropic/hh-rlhf", None, ("train", "test"),
           ("chosen", "rejected"), ("rejected", "chosen"), _hh,
           "Anthropic HH-RLHF (jsonl): each pair gives the chosen (1) and the rejected (0) "
-          "dialogue in one group, in a seeded order; identical pairs skipped."),
+          "dialogue in one group, in a seeded order; identical pairs skipped. Main holds "
+          "<subset>/{train,test}.jsonl.gz for four subsets and a README without configs; "
+          "datasets reads every subset's train (test) file as the split.",
+          main_files="helpful-base/{split}.jsonl.gz"),
 )}

@@ -7,9 +7,14 @@ group is a short hash of the passage text, so a passage never crosses splits.
 
 Hub names, configs, splits and columns were read from each dataset's hub card
 (``dataset_info`` features); test splits whose labels are hidden (CosmosQA,
-HellaSwag, PIQA) are not read. PIQA's ``ybisk/piqa`` is a loading script on its main branch,
-which ``datasets`` >= 4 cannot run, so its hub parquet export branch is read (config ``default``
-there, not ``plain_text``).
+HellaSwag, PIQA) are not read. ``ybisk/piqa`` and ``allenai/cosmos_qa`` keep a loading script
+on their main branch, which ``datasets`` >= 4 refuses, so their parquet export branch is read,
+its config folder chosen by ``data_dir`` (that branch has no README declaring configs).
+
+CosmosQA's "None of the above choices ." is never shown as an answer: alone in a binary item
+it refers to choices the item does not show. A row whose correct answer it is gives one item, a
+seeded other candidate labeled wrong (every other candidate is wrong there), as in
+openai/weak-to-strong and EleutherAI/w2s; other rows draw their wrong candidate from the rest.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import Item, SuiteTask, binary_pair, passage_group, row_error
+from .base import PARQUET_EXPORT, Item, SuiteTask, binary_pair, passage_group, row_error
 
 _LABELS = ("wrong", "correct")
 
@@ -39,18 +44,36 @@ def _keyed_pair(task: str, index: int, stem: str, choices: Mapping[str, Sequence
                 key: str, rng: np.random.Generator) -> list[Item]:
     """A pair from AI2-style ``choices`` ({'text': [...], 'label': [...]}) and a key."""
     labels = list(choices["label"])
+    key = key.strip() if isinstance(key, str) else key  # lm-evaluation-harness strips it too
     if key not in labels:
         raise row_error(task, index, f"answerKey {key!r} is not one of the choice "
                                      f"labels {labels}")
     return binary_pair(task, index, stem, list(choices["text"]), labels.index(key), rng)
 
 
+def is_none_of_the_above(answer: Any) -> bool:
+    """CosmosQA's "None of the above choices ." (spacing and case aside)."""
+    return isinstance(answer, str) and " ".join(answer.lower().split()).rstrip(" .") == \
+        "none of the above choices"
+
+
 def _cosmos_qa(row: Mapping[str, Any], index: int, rng: np.random.Generator) -> list[Item]:
     candidates = [row[f"answer{k}"] for k in range(4)]
     stem = f"Context: {row['context']}\nQuestion: {row['question']}"
     correct = _index("cosmos_qa", index, row["label"], "label")
-    return _regroup(binary_pair("cosmos_qa", index, stem, candidates, correct, rng),
-                    passage_group(row["context"]))
+    group = passage_group(row["context"])
+    if not 0 <= correct < len(candidates):
+        raise row_error("cosmos_qa", index, f"correct index {correct} out of range "
+                                            f"for {len(candidates)} candidates")
+    if is_none_of_the_above(candidates[correct]):
+        others = [c for k, c in enumerate(candidates) if k != correct and isinstance(c, str)
+                  and c.strip() and not is_none_of_the_above(c)]
+        if not others:
+            raise row_error("cosmos_qa", index, "no candidate besides 'None of the above'")
+        return [Item(f"{stem}\nAnswer: {others[int(rng.integers(len(others)))]}", 0, group)]
+    shown = [c for k, c in enumerate(candidates) if k == correct or not is_none_of_the_above(c)]
+    items = binary_pair("cosmos_qa", index, stem, shown, shown.index(candidates[correct]), rng)
+    return _regroup(items, group)
 
 
 def _dream(row: Mapping[str, Any], index: int, rng: np.random.Generator) -> list[Item]:
@@ -112,13 +135,16 @@ _AI2_COLUMNS = ("question", "choices", "answerKey")
 MULTIPLE_CHOICE: dict[str, SuiteTask] = {
     "cosmos_qa": SuiteTask(
         name="cosmos_qa", hf_path="allenai/cosmos_qa", hf_config=None,
-        splits=("train", "validation"),
+        revision=PARQUET_EXPORT, data_dir="default", splits=("train", "validation"),
         columns=("context", "question", "answer0", "answer1", "answer2", "answer3", "label"),
         label_names=_LABELS, to_items=_cosmos_qa,
         description="CosmosQA commonsense reading comprehension, 4 answers, int label "
-                    "0-3 (card); test labels are hidden; grouped by passage."),
+                    "0-3 (card); test labels are hidden; grouped by passage; 'None of the "
+                    "above choices .' never shown (module docstring); main is a loading "
+                    "script, so the parquet export branch is read."),
     "dream": SuiteTask(
         name="dream", hf_path="dataset-org/dream", hf_config=None,
+        main_files="plain_text/{split}-00000-of-00001.parquet",
         splits=("train", "validation", "test"),
         columns=("dialogue", "question", "choice", "answer"), label_names=_LABELS,
         to_items=_dream,
@@ -132,13 +158,15 @@ MULTIPLE_CHOICE: dict[str, SuiteTask] = {
                     "(card); test labels are empty, so test is not read."),
     "openbookqa": SuiteTask(
         name="openbookqa", hf_path="allenai/openbookqa", hf_config="main",
+        main_files="main/{split}-00000-of-00001.parquet",
         splits=("train", "validation", "test"),
         columns=("question_stem", "choices", "answerKey"), label_names=_LABELS,
         to_items=_openbookqa,
         description="OpenBookQA 'main' config: choices {text, label} and a letter "
-                    "answerKey (card); parquet on the hub."),
+                    "answerKey (card), stripped of spaces; parquet on the hub."),
     "quail": SuiteTask(
         name="quail", hf_path="textmachinelab/quail", hf_config="quail",
+        main_files="quail/{split}-00000-of-00001.parquet",
         splits=("train", "validation"),
         columns=("context", "question", "answers", "correct_answer_id"),
         label_names=_LABELS, to_items=_quail,
@@ -160,19 +188,22 @@ MULTIPLE_CHOICE: dict[str, SuiteTask] = {
         description="Social IQa via the parquet mirror lighteval/siqa (allenai/social_i_qa "
                     "is script-only); label is the string '1'-'3' (card)."),
     "piqa": SuiteTask(
-        name="piqa", hf_path="ybisk/piqa", hf_config="default", revision="refs/convert/parquet",
+        name="piqa", hf_path="ybisk/piqa", hf_config=None, revision=PARQUET_EXPORT,
+        data_dir="plain_text",
         splits=("train", "validation"), columns=("goal", "sol1", "sol2", "label"),
         label_names=_LABELS, to_items=_piqa,
         description="PIQA physical commonsense, two solutions, label 0/1 (test labels hidden); "
                     "read from the hub's parquet export branch (main is a loading script)."),
     "arc_easy": SuiteTask(
         name="arc_easy", hf_path="allenai/ai2_arc", hf_config="ARC-Easy",
+        main_files="ARC-Easy/{split}-00000-of-00001.parquet",
         splits=("train", "validation", "test"), columns=_AI2_COLUMNS,
         label_names=_LABELS, to_items=_arc("arc_easy"),
         description="ARC-Easy science questions: choices {text, label}, answerKey a "
                     "letter or digit (card); parquet on the hub."),
     "arc_challenge": SuiteTask(
         name="arc_challenge", hf_path="allenai/ai2_arc", hf_config="ARC-Challenge",
+        main_files="ARC-Challenge/{split}-00000-of-00001.parquet",
         splits=("train", "validation", "test"), columns=_AI2_COLUMNS,
         label_names=_LABELS, to_items=_arc("arc_challenge"),
         description="ARC-Challenge science questions: choices {text, label}, answerKey a "

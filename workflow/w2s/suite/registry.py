@@ -1,8 +1,13 @@
-"""The task registry: hub name, config, splits, columns and how a row becomes items.
+"""The suite's tasks: hub name, config, splits, columns and how a row becomes items.
 
-Each entry was checked against the dataset's hub card (columns and parquet format).
+Each entry was checked against the dataset's hub card (columns and parquet format) and records
+the layout it reads (``SuiteTask.layout``): parquet on main, or the parquet export branch with
+the config folder chosen by ``data_dir``.
 Multiple-choice rows become two balanced binary items: the correct candidate (label 1)
 and one seeded wrong candidate (label 0), both in the row's group.
+
+Every suite task is an entry of kind ``suite`` in the one task registry (:data:`w2s.tasks.TASK_REGISTRY`),
+read by its ``suite`` source; ``SUITE`` is the live view of those entries.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..registry import Entry, source_of
+from ..tasks import KIND_SUITE, TASK_REGISTRY, kind_of
 from .base import Item, SuiteError, SuiteTask, binary_pair
 from .classification import CLASSIFICATION
 from .multiple_choice import MULTIPLE_CHOICE
@@ -48,7 +55,8 @@ _CORE: dict[str, SuiteTask] = {
         description="SciQ science questions, 1 correct + 3 distractors; parquet on the hub."),
     "amazon_polarity": SuiteTask(
         name="amazon_polarity", hf_path="fancyzhx/amazon_polarity",
-        hf_config=None, splits=("test",),  # its one config, amazon_polarity, is the default
+        hf_config="amazon_polarity", splits=("test",),
+        main_files="amazon_polarity/{split}-00000-of-00001.parquet",
         columns=("label", "title", "content"), label_names=("negative", "positive"),
         to_items=_amazon,
         description="Amazon review polarity (used by openai/weak-to-strong); parquet; only "
@@ -56,11 +64,15 @@ _CORE: dict[str, SuiteTask] = {
 }
 
 
-SUITE: dict[str, SuiteTask] = {**_CORE, **MULTIPLE_CHOICE, **CLASSIFICATION}
+SUITE: Mapping[str, SuiteTask] = TASK_REGISTRY.view(lambda entry: kind_of(entry) == KIND_SUITE)
 
 
 def get_task(name: str) -> SuiteTask:
-    """The registry entry ``name``; the error lists the available names."""
+    """The suite task ``name``; the error lists the available names."""
     if name not in SUITE:
         raise SuiteError(f"unknown suite task {name!r}; available: {sorted(SUITE)}")
     return SUITE[name]
+
+
+for _task in {**_CORE, **MULTIPLE_CHOICE, **CLASSIFICATION}.values():  # data, not code: named by this module
+    TASK_REGISTRY.add(Entry(_task.name, _task, None, source_of(get_task), {"kind": KIND_SUITE, "read_by": "suite"}))

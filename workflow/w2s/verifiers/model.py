@@ -3,23 +3,20 @@ aggregate. The fitted model is a JSON-serializable dict; every step records ``us
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from ..tables import binary_hard_labels
-from .aggregators import (accuracy_over_all, first_available, fit_logistic, logistic_score, majority_vote,
-                          mean_score, vote_accuracy)
-from .label_model import fit_label_model_step, group_votes, label_model_posterior
+from ..registry import AGGREGATOR_REGISTRY
+from .aggregators import vote_accuracy
+from .builtins import ApplyContext, FitContext
+from .label_model import fit_label_model_step
 from .normalize import (check_unit_interval, class_balance_threshold, degenerate_reason,
                         estimate_positive_rate, fit_normalizer, normalized_matrix, vote_matrix)
 from .scores import check_scores, verifier_order, wide
-from .settings import LABEL_USING_AGGREGATORS, resolve_settings
-
-_AVERAGING = ("mean", "first", "best_single")
-
-
+from .settings import resolve_settings
 
 
 def labels_for(units: pd.MultiIndex, labels: pd.Series) -> np.ndarray:
@@ -68,34 +65,31 @@ def _degenerate_verifiers(s: dict, verifiers: list[str], votes: np.ndarray, raw:
     return dropped
 
 
+def build_aggregator(s: dict):
+    """The configured aggregator (a registry entry), built from ``aggregator_options``, and its entry."""
+    entry = AGGREGATOR_REGISTRY.entry(s["aggregator"])
+    options = AGGREGATOR_REGISTRY.options(s["aggregator"], s.get("aggregator_options"))
+    return entry.obj(**(asdict(options) if options is not None else {})), entry
+
+
 def _fit_aggregator(s: dict, kept: list[str], votes: np.ndarray, normalized: np.ndarray,
                     units: pd.MultiIndex, dev_labels: pd.Series | None, prior: float) -> dict:
     method = s["aggregator"]
-    if method in _AVERAGING:
+    aggregator, entry = build_aggregator(s)
+    if entry.meta.get("averaging"):
         check_unit_interval(normalized, method)
-    if method == "first":
-        first = s["first_verifier"] or kept[0]
-        if first not in kept:
-            raise ValueError(f"first_verifier {first!r} is not among the kept verifiers {kept}")
-        return {"method": method, "order": [first] + [v for v in kept if v != first], "uses_labels": False}
-    if method not in LABEL_USING_AGGREGATORS:
-        return {"method": method, "uses_labels": False}
+    ctx = FitContext(s, kept, votes, normalized, prior)
+    uses_labels = bool(entry.meta.get("uses_labels"))
+    if not uses_labels:
+        return {"method": method, **aggregator.fit(ctx), "uses_labels": False}
     if dev_labels is None:
         raise ValueError(f"aggregator {method!r} needs dev labels")
     labels = labels_for(units, dev_labels)
     on_dev = ~np.isnan(labels)
     if not on_dev.any():
         raise ValueError(f"aggregator {method!r}: none of the {len(dev_labels)} dev labels is on a fitted unit")
-    dev_votes, dev_y = votes[on_dev], labels[on_dev]
-    if method == "best_single":
-        # Ranked over every dev unit, an abstention counted as the prior's class: the rule apply uses.
-        prior_class = int(binary_hard_labels(np.array([prior]))[0])
-        accuracy = accuracy_over_all(dev_votes, dev_y, prior_class)
-        best = int(np.argmax(accuracy))  # ties: the first verifier in table order
-        return {"method": method, "verifier": kept[best], "dev_accuracy": dict(zip(kept, map(float, accuracy))),
-                "abstain_class": prior_class, "n_dev": int(on_dev.sum()), "uses_labels": True}
-    params = fit_logistic(dev_votes, dev_y, s["logistic_c"])
-    return {"method": method, **params, "verifiers": kept, "n_dev": int(on_dev.sum()), "uses_labels": True}
+    ctx.dev_votes, ctx.dev_labels = votes[on_dev], labels[on_dev]
+    return {"method": method, **aggregator.fit(ctx), "n_dev": int(on_dev.sum()), "uses_labels": True}
 
 
 def fit(scores: pd.DataFrame, settings: dict | None = None, dev_labels: pd.Series | None = None,
@@ -149,23 +143,11 @@ def model_votes(model: dict, scores: pd.DataFrame, verifiers: list[str]) -> tupl
 
 
 def _aggregate(model: dict, kept: list[str], normalized: np.ndarray, votes: np.ndarray) -> np.ndarray:
-    aggregate, prior = model["steps"]["aggregate"], model["prior"]
-    method = aggregate["method"]
-    if method in _AVERAGING:
-        check_unit_interval(normalized, method)
-    if method == "label_model":
-        lm = model["steps"]["label_model"]
-        thresholds = np.array([model["steps"]["binarize"]["thresholds"][v] for v in kept])
-        return label_model_posterior(group_votes(lm, kept, normalized, thresholds), lm["tpr"], lm["fpr"], lm["prior"])
-    if method == "majority":
-        return majority_vote(votes, prior)
-    if method == "mean":
-        return mean_score(normalized, prior)
-    if method == "first":
-        return first_available(normalized[:, [kept.index(v) for v in aggregate["order"]]], prior)
-    if method == "best_single":
-        return first_available(normalized[:, [kept.index(aggregate["verifier"])]], prior)
-    return logistic_score(votes, aggregate)
+    params = model["steps"]["aggregate"]
+    aggregator, entry = build_aggregator({**model["settings"], "aggregator": params["method"]})
+    if entry.meta.get("averaging"):
+        check_unit_interval(normalized, params["method"])
+    return aggregator.apply(ApplyContext(model, kept, votes, normalized, model["prior"]), params)
 
 
 def apply(model: dict, scores: pd.DataFrame) -> pd.DataFrame:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from ..registry import AGGREGATOR_REGISTRY
 from ..schema import schema_defaults
 from ..settings import is_number, merged_settings
 
 NORMALIZERS = ("none", "minmax", "quantile")
 BINARIZERS = ("threshold", "class_balance")
-AGGREGATORS = ("first", "majority", "mean", "best_single", "label_model", "logistic")
-LABEL_USING_AGGREGATORS = ("best_single", "logistic")
+# Live read-only views of the aggregator registry (built-ins in verifiers.builtins, plugins included).
+AGGREGATORS = AGGREGATOR_REGISTRY.view()
+LABEL_USING_AGGREGATORS = AGGREGATOR_REGISTRY.view(lambda entry: bool(entry.meta.get("uses_labels")))
 
 # The schema's `$defs.aggregation` is the one place the defaults are written (and documented).
 DEFAULT_SETTINGS: dict = schema_defaults("$defs.aggregation")
@@ -19,7 +21,10 @@ def resolve_settings(settings: dict | None) -> dict:
     s, check = merged_settings("verifier", DEFAULT_SETTINGS, settings)
     check(s["normalize"] in NORMALIZERS, "normalize", f"must be one of {NORMALIZERS}")
     check(s["binarize"] in BINARIZERS, "binarize", f"must be one of {BINARIZERS}")
-    check(s["aggregator"] in AGGREGATORS, "aggregator", f"must be one of {AGGREGATORS}")
+    check(s["aggregator"] in AGGREGATOR_REGISTRY, "aggregator",
+          f"must be a registered aggregator: {AGGREGATOR_REGISTRY.names()}")
+    check(isinstance(s["aggregator_options"], dict), "aggregator_options", "must be a mapping")
+    AGGREGATOR_REGISTRY.options(s["aggregator"], s["aggregator_options"])
     check(isinstance(s["n_quantiles"], int) and s["n_quantiles"] >= 2, "n_quantiles", "must be an integer >= 2")
     check(is_number(s["threshold"]), "threshold", "must be a number")
     check(s["positive_rate"] is None or (is_number(s["positive_rate"]) and 0 < s["positive_rate"] < 1),

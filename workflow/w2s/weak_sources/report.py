@@ -1,5 +1,6 @@
 """The verifier report, for evaluation only (it reads gold): every aggregator's test accuracy, each
-verifier's true and estimated rates, the merged dependent verifiers and the label model's EM convergence.
+verifier's true and estimated rates, the merged dependent verifiers and the label model's EM convergence
+(EM steps, the last step's largest move, converged or not), beside the label model's accuracy too.
 
 Aggregators are fitted on transfer; those that use labels take transfer gold as their dev labels and
 are flagged ``uses_labels``. A prediction's class comes from :func:`w2s.tables.binary_hard_labels`,
@@ -16,7 +17,8 @@ import pyarrow.parquet as pq
 
 from .. import verifiers
 from ..tables import binary_hard_labels
-from .aggregate import scores_for_splits
+from ..verifiers.label_model import convergence_summary
+from .aggregate import label_model_report, scores_for_splits
 
 
 def aggregate_accuracy(predicted: pd.Series, gold: pd.Series) -> float:
@@ -46,9 +48,11 @@ def evaluate_verifiers(
                                   "uses_labels": uses_labels}
         if aggregator == "best_single":
             accuracies[aggregator]["verifier"] = model["steps"]["aggregate"]["verifier"]
+        if aggregator == "label_model":  # beside its accuracy: whether the EM behind it converged
+            accuracies[aggregator].update(convergence_summary(model["steps"]["label_model"]))
     settings = verifiers.resolve_settings({**(settings or {}), "aggregator": "label_model"})
     label_model = verifiers.fit(scores, settings, None, transfer_items)
     table = verifiers.verifier_table(label_model, test_scores, gold=gold["test"])
     report = {"aggregators": accuracies, "n_test": int(len(gold["test"])),
-              "label_model": verifiers.label_model_summary(label_model)}
+              "label_model": label_model_report(label_model)}
     return report, table
