@@ -42,6 +42,7 @@ CONFIGS: dict[str, dict[str, str]] = {
 def prompts(n_problems: int) -> tuple[str, list[list[int]]]:
     import reasoning_gym
     from transformers import AutoTokenizer
+
     from w2s.models import resolve_checkpoint
     from w2s.reasoning.prompts import PromptSettings, prompt_ids
 

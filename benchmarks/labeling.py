@@ -43,8 +43,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from common import (classifier_checkpoint, gpu_section, joined_texts, markdown_table, median, print_header,
-                    reviews, run_with_peak_memory, spread, timed)
+from common import (
+    classifier_checkpoint,
+    gpu_section,
+    joined_texts,
+    markdown_table,
+    median,
+    print_header,
+    reviews,
+    run_with_peak_memory,
+    spread,
+    timed,
+)
 
 # isort: split
 # (common first: it sets environment defaults that torch, tqdm and vllm read when they load)
@@ -196,7 +206,7 @@ def import_vllm_as_a_job_does() -> None:
     from w2s.vllm_engine import frozen_imports
 
     with frozen_imports():
-        __import__("vllm").LLM
+        _ = __import__("vllm").LLM  # the attribute access imports vLLM's entry points
 
 
 def pair_in_fresh_process(connection, checkpoint: Path, device: str, settings: dict, env: dict[str, str],

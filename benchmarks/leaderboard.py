@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import median, print_header, spread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))

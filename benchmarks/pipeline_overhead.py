@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from common import ROOT, markdown_table, median, print_header, spread
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

@@ -112,6 +112,7 @@ def prepare_task(tmp: Path) -> Path:
 def teacher_steps(results: Results, rounds: int, steps: int, tmp: Path) -> None:
     """Paired MiniLM training steps, as the weak teacher trains."""
     from common import classifier_checkpoint
+
     from w2s.learners import TextLearner
     from w2s.losses import SoftCrossEntropy
     from w2s.train import TrainSettings, train_loop
@@ -167,6 +168,7 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
 def features(results: Results, rounds: int, count: int, data_dir: Path) -> None:
     import pandas as pd
     from transformers import AutoModel, AutoTokenizer
+
     from w2s.batching import prepare_tokenizer
     from w2s.inference import pooled_features
     from w2s.models import resolve_checkpoint

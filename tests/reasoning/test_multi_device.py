@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+
 from w2s.cli import build_parser
 from w2s.reasoning.launch import fsdp_config, run_launched
 from w2s.reasoning.tuning import tune_student
@@ -38,6 +39,7 @@ TOLERANCE = 1e-5
 def tiny_causal_lm(tmp_path_factory):
     """A 2-layer random Llama (hidden 64) with SmolLM2's tokenizer: no download."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
     from w2s.models import resolve_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("builtin:SmolLM2-135M-Instruct"))

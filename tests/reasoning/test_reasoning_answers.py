@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+
 from w2s.reasoning.answers import answers_match, extract_answer, gold_answer, to_number
 
 # --------------------------------------------------------------------------- extract_answer

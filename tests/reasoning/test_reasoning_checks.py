@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from w2s import verifiers
 from w2s.reasoning.checks import (
     CHECKS,

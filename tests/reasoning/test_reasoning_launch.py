@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from conftest import snakemake
+
 from w2s.cli import build_parser
 from w2s.reasoning.launch import LAUNCHED, fsdp_config, launch_command, should_relaunch, train_argv, train_backend
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from w2s.reasoning.evaluate import evaluate_experiment
 from w2s.reasoning.metrics import majority_correct, pass_at_k, per_problem
 

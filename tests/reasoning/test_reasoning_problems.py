@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from w2s.io import read_json
 from w2s.reasoning.answers import answers_match, extract_answer
 from w2s.reasoning.problems import (
@@ -97,7 +98,9 @@ def test_reasoning_gym_seed_changes_the_split(gym_problems):
     first, _ = gym_problems
     other, _ = load_problems("gsm", GYM_SPEC, seed=1)
     assert_well_formed(other, "gsm")
-    split_of = lambda frame: dict(zip(frame["problem_id"], frame["split"]))
+    def split_of(frame):
+        return dict(zip(frame["problem_id"], frame["split"]))
+
     assert split_of(other) != split_of(first)
 
 

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+
 from w2s.reasoning.selection import (
     answer_key,
     build_train_set,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
-from w2s.runtime import resolve_precision
+
 from w2s.reasoning.prompts import PromptSettings, prompt_ids
 from w2s.reasoning.tuning import (
     IGNORE,
@@ -18,6 +18,7 @@ from w2s.reasoning.tuning import (
     sft_loss,
     tune_student,
 )
+from w2s.runtime import resolve_precision
 
 
 def test_sft_loss_by_hand():
@@ -51,6 +52,7 @@ def test_dpo_loss_by_hand():
 def tiny_lm(tmp_path_factory):
     """A 2-layer random Llama with SmolLM2's tokenizer and chat template (real, loadable checkpoint)."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
     from w2s.models import resolve_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("builtin:SmolLM2-135M-Instruct"))
@@ -208,6 +210,7 @@ def test_both_backends_warm_up_for_the_same_steps(tiny_lm, tmp_path, monkeypatch
 
 def test_trl_warms_up_over_every_step_for_a_warmup_fraction_of_one(tiny_lm, tmp_path):
     from transformers import AutoModelForCausalLM
+
     from w2s.reasoning.objectives import TuneSettings
     from w2s.reasoning.trl_tuning import build_trainer, sft_dataset
 

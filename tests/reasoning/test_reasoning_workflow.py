@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from conftest import jobs_in, snakemake, write_config
+
 from w2s.config import ConfigError, resolve_config
 from w2s.reasoning.generation import SAMPLE_SCHEMA
 

@@ -11,8 +11,8 @@ Every suite test loads such a tree through ``load_suite`` with ``path``, the hub
 from __future__ import annotations
 
 import gzip
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 

@@ -3,17 +3,25 @@ a killed write and a killed training job; what is renamed into place was fsynced
 
 import os
 import signal
-import textwrap
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
-
 from conftest import ROOT
+
 from w2s import io
-from w2s.io import (atomic_dir, atomic_path, atomic_paths, read_provenance, sha256_dir, stable_hash, write_json,
-                   write_parquet)
+from w2s.io import (
+    atomic_dir,
+    atomic_path,
+    atomic_paths,
+    read_provenance,
+    sha256_dir,
+    stable_hash,
+    write_json,
+    write_parquet,
+)
 
 
 def test_atomic_path_keeps_nothing_on_failure(tmp_path):
@@ -157,7 +165,7 @@ def test_a_failed_rename_puts_back_the_outputs_already_renamed(tmp_path, monkeyp
     monkeypatch.setattr(io.os, "replace", replace)
     with pytest.raises(OSError, match="disk full"):
         with atomic_paths(outputs) as temps:
-            for name, tmp in temps.items():
+            for tmp in temps.values():
                 tmp.write_text("new")
     monkeypatch.undo()
     assert failed == [outputs["val"]]  # two outputs were in place when the third failed

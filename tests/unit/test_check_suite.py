@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from hub_trees import hub_tree
+
 from w2s.cli import main
 from w2s.suite import SuiteError
 from w2s.suite.check import check_suite

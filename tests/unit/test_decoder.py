@@ -13,10 +13,10 @@ import torch
 from w2s.batching import bucketed_batches, collate, tokenize
 from w2s.features import extract_features, read_features
 from w2s.inference import pool
-from w2s.losses import build_loss
-from w2s.models import is_decoder_only, lora_target_modules, resolve_checkpoint
 from w2s.io import read_provenance
 from w2s.learners import TextLearner
+from w2s.losses import build_loss
+from w2s.models import is_decoder_only, lora_target_modules, resolve_checkpoint
 from w2s.train import TrainSettings, load_classifier, one_hot, train_loop
 
 SMOL = "builtin:SmolLM2-135M-Instruct"

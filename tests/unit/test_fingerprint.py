@@ -14,8 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from w2s.fingerprint import (CLI, PACKAGE_DIR, Package, all_stage_hashes, code_hash, imported_modules, sources_digest,
-                             stage_hash, stage_modules)
+from w2s.fingerprint import (
+    CLI,
+    PACKAGE_DIR,
+    Package,
+    all_stage_hashes,
+    code_hash,
+    imported_modules,
+    sources_digest,
+    stage_hash,
+    stage_modules,
+)
 from w2s.stages import STAGES
 
 PROBE = "\n\ndef _fingerprint_probe() -> int:\n    return 1\n"

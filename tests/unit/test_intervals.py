@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from w2s.metrics import describe_interval, fieller_set, interval_fields, pgr_interval, ratio_interval
+from w2s.metrics import describe_interval, fieller_set, interval_fields, ratio_interval
 
 N_ITEMS = 1000
 N_RUNS = 1500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from w2s import verifiers
 from w2s.labeling_functions import (
     LABELING_FUNCTIONS,

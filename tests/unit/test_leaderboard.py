@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_results_store import CONFIG, make_run
+
 from w2s.cli import main
 from w2s.config import resolve_config
 from w2s.leaderboard import build_leaderboard, differing_fields, load_records, mean_ranks, write_leaderboard

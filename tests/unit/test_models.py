@@ -65,9 +65,16 @@ TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_la
 
 def _tiny_classifier(family: str):
     import torch
-    from transformers import (LlamaConfig, LlamaForSequenceClassification, MixtralConfig,
-                              MixtralForSequenceClassification, Phi3Config, Phi3ForSequenceClassification,
-                              PhiConfig, PhiForSequenceClassification)
+    from transformers import (
+        LlamaConfig,
+        LlamaForSequenceClassification,
+        MixtralConfig,
+        MixtralForSequenceClassification,
+        Phi3Config,
+        Phi3ForSequenceClassification,
+        PhiConfig,
+        PhiForSequenceClassification,
+    )
 
     torch.manual_seed(0)
     if family == "phi3":
@@ -102,6 +109,7 @@ def _adapted(model, block: int = 0) -> set[str]:
 ])
 def test_family_lora_targets_cover_every_projection_of_every_block(family, expected):
     import torch
+
     from w2s.learners import LoraSettings, with_lora
 
     model = with_lora(_tiny_classifier(family), LoraSettings(r=4, alpha=8, dropout=0.0))

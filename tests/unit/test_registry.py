@@ -10,8 +10,15 @@ from typing import Literal
 import pytest
 
 from w2s.losses import LOSSES
-from w2s.registry import (AGGREGATOR_REGISTRY, ANSWER_CHECK_REGISTRY, LABELING_FUNCTION_REGISTRY, LOSS_REGISTRY,
-                          SELECTION_REGISTRY, Registry, RegistryError)
+from w2s.registry import (
+    AGGREGATOR_REGISTRY,
+    ANSWER_CHECK_REGISTRY,
+    LABELING_FUNCTION_REGISTRY,
+    LOSS_REGISTRY,
+    SELECTION_REGISTRY,
+    Registry,
+    RegistryError,
+)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+
 from w2s import runtime
 from w2s.runtime import (
     engine_dtype,

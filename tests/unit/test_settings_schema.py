@@ -8,7 +8,6 @@ from dataclasses import MISSING, asdict, fields, is_dataclass
 
 import pytest
 
-from w2s.schema import schema_at, schema_defaults
 from w2s.evaluate import EvaluationSettings
 from w2s.labeling import DEFAULT_SETTINGS as LABELING_DEFAULTS
 from w2s.learners import LoraSettings
@@ -16,6 +15,7 @@ from w2s.methods import Method
 from w2s.reasoning.generation import EngineSettings, SamplingSettings
 from w2s.reasoning.prompts import PromptSettings
 from w2s.reasoning.tuning import TuneSettings
+from w2s.schema import schema_at, schema_defaults
 from w2s.train import TrainSettings
 
 # Fields the rule sets from the job's resources, not from the config.
@@ -79,7 +79,8 @@ def test_labeling_defaults_are_the_schema_defaults():
 
 def test_aggregation_defaults_are_the_schema_defaults():
     from w2s.reasoning.scoring import DEFAULT_AGGREGATION
-    from w2s.verifiers import DEFAULT_SETTINGS as AGGREGATION_DEFAULTS, resolve_settings
+    from w2s.verifiers import DEFAULT_SETTINGS as AGGREGATION_DEFAULTS
+    from w2s.verifiers import resolve_settings
 
     assert AGGREGATION_DEFAULTS == schema_defaults("$defs.aggregation")
     assert resolve_settings({}) == AGGREGATION_DEFAULTS

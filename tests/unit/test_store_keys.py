@@ -15,8 +15,14 @@ import yaml
 from w2s import store_keys
 from w2s.config import resolve_config
 from w2s.label_store import label_key
-from w2s.store_keys import (LABELING_RUNTIME_KEYS, REASONING_ENGINE_RUNTIME_KEYS, REASONING_SAMPLES, WEAK_LABELS,
-                            key_inputs, precision_settings)
+from w2s.store_keys import (
+    LABELING_RUNTIME_KEYS,
+    REASONING_ENGINE_RUNTIME_KEYS,
+    REASONING_SAMPLES,
+    WEAK_LABELS,
+    key_inputs,
+    precision_settings,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEED = 0
@@ -172,7 +178,7 @@ def test_the_weights_and_the_code_are_in_both_keys(weak_config, reasoning_config
         assert key(config, artifact, task, name) != before, artifact
         after_weights, real = key(config, artifact, task, name), store_keys.code_hash
         for stage in stages:
-            monkeypatch.setattr(store_keys, "code_hash", lambda s, stage=stage: real(s) + ("+" if s == stage else ""))
+            monkeypatch.setattr(store_keys, "code_hash", lambda s, stage=stage, real=real: real(s) + ("+" if s == stage else ""))
             assert key(config, artifact, task, name) != after_weights, (artifact, stage)
         monkeypatch.setattr(store_keys, "code_hash", real)
         (checkpoint / "config.json").write_text('{"model_type": "bert"}')

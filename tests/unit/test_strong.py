@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2s.io import read_provenance, write_parquet
 from w2s.features import extract_features, read_features
+from w2s.io import read_provenance, write_parquet
 from w2s.strong import load_targets, train_role
 from w2s.tables import PREDICTION_SCHEMA, prediction_table
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from hub_trees import hub_tree
+
 from w2s.suite import SUITE, SuiteError, load_suite
 from w2s.suite.base import passage_group
 from w2s.suite.classification import CLASSIFICATION

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from hub_trees import hub_tree
+
 from w2s.data import SPLITS, prepare_splits
 from w2s.suite import SUITE, SuiteError, load_suite
 from w2s.suite.base import passage_group

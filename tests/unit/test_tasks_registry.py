@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-
 from hub_trees import hub_tree
+
 from w2s.config import ConfigError, resolve_config
 from w2s.data import SPLITS, prepare_splits
 from w2s.labeled import DataError, from_rows

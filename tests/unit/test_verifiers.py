@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from w2s import verifiers as V
 from w2s.metrics import expected_calibration_error
 from w2s.tables import binary_hard_labels

@@ -15,8 +15,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import ROOT
+
 from w2s import vllm_compat, vllm_engine
 from w2s.vllm_engine import VLLMEngine, frozen_imports
 

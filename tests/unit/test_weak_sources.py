@@ -11,8 +11,16 @@ from w2s import io
 from w2s.io import read_provenance, write_parquet
 from w2s.tables import LABEL_SCHEMA, label_table
 from w2s.verifiers import ITEM_CANDIDATE
-from w2s.weak_sources import (aggregate_label_files, combine, combine_weak_labels, degrade, degrade_weak_labels,
-                              evaluate_verifiers, read_weak_labels, weak_label_table)
+from w2s.weak_sources import (
+    aggregate_label_files,
+    combine,
+    combine_weak_labels,
+    degrade,
+    degrade_weak_labels,
+    evaluate_verifiers,
+    read_weak_labels,
+    weak_label_table,
+)
 
 A = np.array([[0.9, 0.1], [0.4, 0.6]], dtype=np.float32)
 B = np.array([[0.5, 0.5], [0.2, 0.8]], dtype=np.float32)
@@ -321,7 +329,9 @@ def test_an_accelerated_cycle_falls_back_to_two_plain_steps_when_it_overshoots()
         v[rng.random(200) < rng.uniform(0, 0.9)] = np.nan
         columns.append(v)
     votes = np.column_stack(columns)
-    objective = lambda t: lm.log_objective(votes, t[:4], t[4:8], t[-1], 1.0)
+    def objective(t):
+        return lm.log_objective(votes, t[:4], t[4:8], t[-1], 1.0)
+
     tpr, fpr, prior = lm.m_step(votes, lm.majority_vote(votes), 1.0)
     theta = np.concatenate([tpr, fpr, [prior]])
     for _ in range(4):

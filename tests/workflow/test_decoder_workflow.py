@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import recomputed_accuracies, snakemake, write_config
+
 from w2s.io import read_provenance
 from w2s.labeling import label_texts
 

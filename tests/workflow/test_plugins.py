@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, jobs_in, snakemake, write_config
+
 from w2s.io import read_provenance
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, jobs_in, snakemake, write_config
+
 from w2s.label_store import LabelStore
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,6 @@ retry look, and that a finished workflow submits nothing.
 from __future__ import annotations
 
 import copy
-
 import json
 import os
 import subprocess
@@ -20,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import jobs_in
+
 from w2s.io import read_provenance
 from w2s.resources import GPU_STAGES, stage_resources
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import jobs_in, recomputed_accuracies, snakemake, write_config
+
 from w2s.config import resolve_config
 from w2s.io import read_provenance
 

@@ -311,8 +311,8 @@ def aggregate(teachers: Mapping[str, Mapping[str, Labels]], splits: Mapping[str,
     (``settings``: an aggregation spec, the schema's ``$defs.aggregation``; the label model by default)."""
     import pandas as pd
 
-    from .weak_sources.aggregate import aggregate_teacher_labels
     from .tables import soft_labels
+    from .weak_sources.aggregate import aggregate_teacher_labels
 
     texts = {name: pd.DataFrame({"id": list(split.ids), "text": list(split.texts)}) for name, split in splits.items()}
     given = {name: {split: (list(labels[split].ids), np.asarray(labels[split].probs, dtype=np.float32))

@@ -8,7 +8,8 @@ which does not pad). Left padding shifts positions, which only rotary models shr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 

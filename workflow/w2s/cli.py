@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from .cli_args import DEVICE, EVALUATION, LIST, PAIRS, REQ, SEED, Adder, mapping
 from .cli_reasoning import reasoning_commands

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
+
 
 def mapping(pairs: list[str]) -> dict[str, str]:
     """Parse ``name=value`` arguments."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
 
 from .schema import SCHEMA_PATH, load_schema
 from .schema import _resolve as resolve_ref

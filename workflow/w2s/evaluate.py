@@ -25,6 +25,7 @@ from .difficulty import subset_scores
 from .generalization import band_coverage, generalization_metrics
 from .io import atomic_path, read_json, write_json, write_parquet
 from .metrics import (
+    NO_INTERVAL,
     accuracy,
     accuracy_standard_error,
     agreement,
@@ -33,7 +34,6 @@ from .metrics import (
     brier_score,
     conditional_agreement,
     expected_calibration_error,
-    NO_INTERVAL,
     interval_fields,
     mean_t_interval,
     performance_gap_recovered,

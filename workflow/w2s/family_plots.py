@@ -9,8 +9,8 @@ examples when there is one seed. The PGR table (``pgr_table``) covers every meth
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

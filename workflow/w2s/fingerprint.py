@@ -48,9 +48,9 @@ class Package:
 
     def forget(self, module: str) -> None:
         """Drop what was read of one module, so the next use reads its file again (after an edit)."""
-        for cache in (self._trees, self._digests, self._imports):
-            for key in [key for key in cache if key[0] == module]:
-                del cache[key]
+        for store in (self._trees, self._digests, self._imports):
+            for key in [key for key in store if key[0] == module]:
+                del store[key]
 
     def path(self, module: str) -> Path | None:
         """The source file of a dotted ``w2s`` module or package, or None when there is none."""
@@ -168,7 +168,7 @@ def cli_tree(tree: ast.Module, command: str) -> ast.Module:
     return tree
 
 
-def cli_commands(package: "Package") -> set[str]:
+def cli_commands(package: Package) -> set[str]:
     """Every command the CLI modules register."""
     found: set[str] = set()
     for module in CLI_MODULES:

@@ -18,8 +18,9 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -54,7 +55,7 @@ def fsync_file(path: str | os.PathLike) -> None:
 
 def fsync_tree(path: str | os.PathLike) -> None:
     """Flush every file under ``path``, then every directory from the deepest up to ``path`` itself."""
-    for root, dirs, files in os.walk(path, topdown=False):
+    for root, _dirs, files in os.walk(path, topdown=False):
         for name in files:
             fsync_file(os.path.join(root, name))
         fsync_dir(root)

@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 
 from .io import atomic_path, read_json, read_provenance, sha256_file, stable_hash
 

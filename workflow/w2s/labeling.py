@@ -31,9 +31,9 @@ creates the engine must run from a script whose top level is guarded by
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -42,9 +42,9 @@ import pyarrow.parquet as pq
 
 from . import io
 from .runtime import checkpoint_model_type, engine_dtype
-from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
 from .schema import schema_defaults
 from .settings import is_int, is_number, merged_settings
+from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
 from .vllm_engine import VLLMEngine
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ class Labeler:
     def close(self) -> None:
         self.engine.close()
 
-    def __enter__(self) -> "Labeler":
+    def __enter__(self) -> Labeler:
         return self
 
     def __exit__(self, *exc) -> None:

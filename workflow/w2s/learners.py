@@ -4,9 +4,9 @@ a split and saves itself; the loop in ``train.py`` does not need to know which o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ class LoraSettings:
     targets: list[str] | None = None
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "LoraSettings":
+    def from_config(cls, config: dict | None) -> LoraSettings:
         return from_config(cls, config, "LoRA")
 
 
@@ -106,7 +106,7 @@ class LinearHead(torch.nn.Module):
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path))
 
     @classmethod
-    def load(cls, path: str | Path) -> "LinearHead":
+    def load(cls, path: str | Path) -> LinearHead:
         state = load_file(str(path))
         head = cls(state["mean"], state["scale"], state["linear.weight"].shape[0])
         head.load_state_dict(state)

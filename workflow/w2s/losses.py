@@ -12,8 +12,9 @@ config's ``loss_options``); a plugin loss registers the same way. A loss whose c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Mapping, Protocol
+from typing import Protocol
 
 import numpy as np
 

@@ -91,7 +91,7 @@ class Method:
         SELECTION_REGISTRY.options(self.weighting, self.weighting_options)
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "Method":
+    def from_config(cls, config: dict | None) -> Method:
         return from_config(cls, config, "method")
 
     def extensions(self) -> list[dict]:

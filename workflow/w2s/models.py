@@ -18,8 +18,8 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .io import atomic_dir, sha256_file
 

@@ -7,8 +7,8 @@ there are several seeds, the per-experiment (binomial / bootstrap) uncertainty w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd

@@ -16,10 +16,10 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
 
 from .registry import Entry
 

@@ -22,9 +22,10 @@ import inspect
 import sys
 import types
 import typing
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 
 class RegistryError(ValueError):
@@ -172,7 +173,7 @@ class Registry:
         except (TypeError, ValueError) as error:
             raise RegistryError(f"{self.kind} {name!r} options {mapping}: {error}") from error
 
-    def view(self, where: Callable[[Entry], bool] | None = None) -> "RegistryView":
+    def view(self, where: Callable[[Entry], bool] | None = None) -> RegistryView:
         """A read-only mapping name -> object of this registry, live (it sees later registrations)."""
         return RegistryView(self, where)
 

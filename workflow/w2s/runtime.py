@@ -7,7 +7,7 @@ import json
 import math
 import os
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

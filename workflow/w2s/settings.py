@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
 import numpy as np
 

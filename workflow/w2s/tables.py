@@ -7,7 +7,7 @@ aggregated verifier labels) gets ``soft_label``, ``hard_label`` and ``confidence
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa

@@ -7,8 +7,8 @@ Internal: use :mod:`w2s.api` (``train_teacher``); :func:`fit_teacher` is its in-
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow.parquet as pq

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ class TrainSettings:
             raise ValueError(f"training batch_size must be >= 1, got {self.batch_size}")
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "TrainSettings":
+    def from_config(cls, config: dict | None) -> TrainSettings:
         return from_config(cls, config, "training")
 
 
@@ -239,8 +240,9 @@ def train_loop(
             batch_targets = targets_t[index].to(device)
             batch_weights = None if weights_t is None else weights_t[index].to(device)
             optimizer.zero_grad(set_to_none=True)
+            progress = step / total_steps
             loss = _backward(logits_of, index,
-                             lambda logits: loss_fn(logits, batch_targets, step / total_steps, batch_weights),
+                             lambda logits, t=batch_targets, p=progress, w=batch_weights: loss_fn(logits, t, p, w),
                              penalty, settings, device)
             if settings.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(trainable, settings.grad_clip)

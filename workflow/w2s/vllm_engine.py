@@ -22,8 +22,8 @@ import ctypes
 import gc
 import os
 import platform
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 from . import vllm_compat
 from .runtime import environment, vllm_cpu_environment

@@ -61,7 +61,7 @@ class SamplingSettings:
     prompt: PromptSettings = field(default_factory=PromptSettings)
 
     @classmethod
-    def from_config(cls, config: dict) -> "SamplingSettings":
+    def from_config(cls, config: dict) -> SamplingSettings:
         config = dict(config)
         prompt = from_config(PromptSettings, config.pop("prompt", {}), "prompt")
         config["stop"] = tuple(config.get("stop", ()))

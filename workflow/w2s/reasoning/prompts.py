@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..schema import defaults_from_schema
 
+
 @dataclass(frozen=True)
 @defaults_from_schema("reasoning.sampling.prompt")
 class PromptSettings:

@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 
 from ..train import training_autocast
-from .prompts import PromptSettings
 from .objectives import IGNORE, TuneSettings, check_adapters, encode, lora_config, optimizer_steps, warmup_steps
+from .prompts import PromptSettings
 
 if TYPE_CHECKING:
     from accelerate import PartialState

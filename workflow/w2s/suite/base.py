@@ -16,13 +16,13 @@ branch, and so must be laid out like the branch it stands for.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..labeled import DataError
-
 
 PARQUET_EXPORT = "refs/convert/parquet"  # the branch the hub's dataset viewer writes parquet to
 

@@ -9,7 +9,8 @@ hash of that passage, so the splitter never puts one passage in two splits. Pref
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -6,7 +6,8 @@ full load (``load_suite``) and the hub check (``check.py``, streaming) read the 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -19,7 +19,8 @@ openai/weak-to-strong and EleutherAI/w2s; other rows draw their wrong candidate 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -12,7 +12,8 @@ read by its ``suite`` source; ``SUITE`` is the live view of those entries.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -24,8 +24,7 @@ from .aggregators import accuracy_over_all, first_available, majority_vote, mean
 from .label_model import dependent_pairs, fit_label_model, label_model_posterior, merge_dependent
 from .model import apply, fit
 from .normalize import apply_normalizer, binarize, class_balance_threshold, estimate_positive_rate, fit_normalizer
-from .scores import (ITEM_CANDIDATE, SCORE_COLUMNS, check_scores, scores_from_labeling_functions,
-                     scores_from_soft_labels)
+from .scores import ITEM_CANDIDATE, SCORE_COLUMNS, check_scores, scores_from_labeling_functions, scores_from_soft_labels
 from .settings import AGGREGATORS, BINARIZERS, DEFAULT_SETTINGS, LABEL_USING_AGGREGATORS, NORMALIZERS, resolve_settings
 from .table import aggregate_weak_labels, label_model_summary, verifier_table
 

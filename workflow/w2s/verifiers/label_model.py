@@ -12,7 +12,7 @@ flagged pair and tests again, until no pair is flagged. A merged group is one co
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -90,7 +90,10 @@ def _squarem_step(votes: np.ndarray, theta: np.ndarray, first: np.ndarray, smoot
     jumped = 1 / (1 + np.exp(-(x0 - 2 * alpha * r + alpha ** 2 * v)))
     stabilized = _em_map(votes, jumped, smoothing)
     m = votes.shape[1]
-    unpack = lambda t: (t[:m], t[m:2 * m], t[-1])
+
+    def unpack(t):
+        return t[:m], t[m:2 * m], t[-1]
+
     if log_objective(votes, *unpack(stabilized), smoothing) < log_objective(votes, *unpack(second), smoothing):
         return second, 2
     return stabilized, 2

@@ -3,8 +3,8 @@ aggregate. The fitted model is a JSON-serializable dict; every step records ``us
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
-from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -13,8 +13,15 @@ from ..registry import AGGREGATOR_REGISTRY
 from .aggregators import vote_accuracy
 from .builtins import ApplyContext, FitContext
 from .label_model import fit_label_model_step
-from .normalize import (check_unit_interval, class_balance_threshold, degenerate_reason,
-                        estimate_positive_rate, fit_normalizer, normalized_matrix, vote_matrix)
+from .normalize import (
+    check_unit_interval,
+    class_balance_threshold,
+    degenerate_reason,
+    estimate_positive_rate,
+    fit_normalizer,
+    normalized_matrix,
+    vote_matrix,
+)
 from .scores import check_scores, verifier_order, wide
 from .settings import resolve_settings
 

@@ -9,7 +9,7 @@ classification every item has one candidate, :data:`ITEM_CANDIDATE`.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -3,7 +3,7 @@ optionally with gold rates for evaluation, and :func:`aggregate_weak_labels`, fi
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd

@@ -7,8 +7,8 @@ core and :func:`aggregate_label_files` the file stage around it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -9,8 +9,8 @@ the rule the aggregated weak labels use, so a score of exactly 0.5 is class 0 he
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pandas as pd
 import pyarrow.parquet as pq
