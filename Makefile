@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: env experiment test lint clean slurm-profile mutation docs
+.PHONY: env experiment test lint format clean slurm-profile mutation docs
 
 env: $(STAMP)
 
@@ -40,7 +40,7 @@ CLUSTER := python tests/workflow/slurm/local_cluster.py
 # order conftest.py sorts them (files with slow tests first).
 PYTEST := pytest -v -n $(or $(TEST_WORKERS),2) --dist loadfile --no-loadscope-reorder --durations=15
 
-test: $(STAMP)
+test: lint
 	if $(CLUSTER) status >/dev/null 2>&1; then \
 		$(PYTEST); \
 	else \
@@ -82,8 +82,19 @@ mutation: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir build/site
 
+# The lint gate (`make test` runs it first, so CI does): ruff's linter and formatter, snakefmt on the
+# rule files, and Snakemake's own linter, all configured in pyproject.toml. `make format` fixes what
+# the first three can.
 lint: $(STAMP)
+	ruff check .
+	ruff format --check .
+	snakefmt --check .
 	snakemake --lint
+
+format: $(STAMP)
+	ruff check --fix .
+	ruff format .
+	snakefmt .
 
 clean:
 	rm -rf results/* .snakemake

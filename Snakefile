@@ -42,10 +42,10 @@ if REASONING:
 
 
 rule all:
+    default_target: True
     input:
         classification_targets,
         store_publish_targets,
         results_receipts,
         verifier_reports,
         reasoning_targets,
-    default_target: True

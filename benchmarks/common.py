@@ -92,7 +92,7 @@ def reviews() -> list[str]:
 
 def joined_texts(texts: Sequence[str], per_text: int, count: int) -> list[str]:
     """``count`` longer texts, each ``per_text`` consecutive reviews joined by spaces."""
-    return [" ".join(texts[i * per_text:(i + 1) * per_text]) for i in range(count)]
+    return [" ".join(texts[i * per_text : (i + 1) * per_text]) for i in range(count)]
 
 
 def classifier_checkpoint(out_dir: Path, seed: int = 0, model: str = MINILM) -> Path:

@@ -31,9 +31,15 @@ def read_jobs(benchmarks: Path) -> list[dict]:
             continue
         with path.open() as handle:
             for row in csv.DictReader(handle, delimiter="\t"):  # several rows with `repeat()`
-                jobs.append({"rule": parts[2], "job": "/".join(parts[:2] + parts[3:])[:-4],
-                             "s": float(row["s"]), "max_rss": _number(row.get("max_rss")),
-                             "cpu_time": _number(row.get("cpu_time"))})
+                jobs.append(
+                    {
+                        "rule": parts[2],
+                        "job": "/".join(parts[:2] + parts[3:])[:-4],
+                        "s": float(row["s"]),
+                        "max_rss": _number(row.get("max_rss")),
+                        "cpu_time": _number(row.get("cpu_time")),
+                    }
+                )
     return jobs
 
 
@@ -56,12 +62,22 @@ def stage_table(jobs: list[dict]) -> str:
         seconds = sum(job["s"] for job in group)
         rss = [job["max_rss"] for job in group if job["max_rss"] is not None]
         cpu = [job["cpu_time"] for job in group if job["cpu_time"] is not None]
-        rows.append([rule, len(group), f"{seconds:.1f}", f"{seconds / len(group):.1f}",
-                     f"{max(rss):.0f}" if rss else "NA", f"{sum(cpu) / seconds:.2f}" if cpu else "NA",
-                     f"{seconds / total:.1%}"])
+        rows.append(
+            [
+                rule,
+                len(group),
+                f"{seconds:.1f}",
+                f"{seconds / len(group):.1f}",
+                f"{max(rss):.0f}" if rss else "NA",
+                f"{sum(cpu) / seconds:.2f}" if cpu else "NA",
+                f"{seconds / total:.1%}",
+            ]
+        )
     rows.append(["**total**", len(jobs), f"{total:.1f}", "", "", "", "100.0%"])
-    return markdown_table(["stage (rule)", "jobs", "wall s (sum)", "wall s per job", "max RSS MB",
-                           "CPU s / wall s", "share of total"], rows)
+    return markdown_table(
+        ["stage (rule)", "jobs", "wall s (sum)", "wall s per job", "max RSS MB", "CPU s / wall s", "share of total"],
+        rows,
+    )
 
 
 def main() -> None:
@@ -80,16 +96,22 @@ def main() -> None:
     newest = max(path.stat().st_mtime for path in benchmarks.rglob("*.tsv"))
     import datetime
 
-    print(f"{len(jobs)} jobs from {benchmarks} (newest file "
-          f"{datetime.datetime.fromtimestamp(newest).isoformat(timespec='minutes')})\n")
+    print(
+        f"{len(jobs)} jobs from {benchmarks} (newest file "
+        f"{datetime.datetime.fromtimestamp(newest).isoformat(timespec='minutes')})\n"
+    )
     print(table)
-    print("\nCPU s / wall s above 1 means the job used more than one core on average; "
-          "the sum of wall times counts parallel jobs once each.")
+    print(
+        "\nCPU s / wall s above 1 means the job used more than one core on average; "
+        "the sum of wall times counts parallel jobs once each."
+    )
     if args.markdown:
         args.markdown.write_text(table + "\n")
         print(f"\nwritten to {args.markdown}")
-    print("\n## GPU\nthis script reads the benchmark files of whatever machine ran the workflow; "
-          "on a GPU run the same table shows GPU-job times.")
+    print(
+        "\n## GPU\nthis script reads the benchmark files of whatever machine ran the workflow; "
+        "on a GPU run the same table shows GPU-job times."
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,9 @@ def reference_features(model, tokenizer, texts: list[str]) -> tuple[np.ndarray, 
     rows, padded = [], 0
     with torch.no_grad():
         for start in range(0, len(texts), BATCH):
-            batch = tokenizer(texts[start:start + BATCH], truncation=True, max_length=MAX_LENGTH, padding=True,
-                              return_tensors="pt").to(device)
+            batch = tokenizer(
+                texts[start : start + BATCH], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt"
+            ).to(device)
             padded += batch["input_ids"].numel()
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -55,8 +56,10 @@ def reference_features(model, tokenizer, texts: list[str]) -> tuple[np.ndarray, 
 def padded_tokens_of_ours(lengths: list[int]) -> int:
     from w2s.batching import length_sorted_batches
 
-    return sum(len(index) * max(lengths[i] for i in index)
-               for index in length_sorted_batches([[0] * n for n in lengths], BATCH))
+    return sum(
+        len(index) * max(lengths[i] for i in index)
+        for index in length_sorted_batches([[0] * n for n in lengths], BATCH)
+    )
 
 
 def measure(device: str, count: int, rounds: int) -> None:
@@ -78,8 +81,10 @@ def measure(device: str, count: int, rounds: int) -> None:
     def ours() -> tuple[np.ndarray, int]:
         return pooled_features(model, tokenizer, texts, MAX_LENGTH, BATCH, "mean"), ours_padded
 
-    loops = {"ours: pooled_features (length-sorted), fp32": ours,
-             "reference: dataset order": lambda: reference_features(model, tokenizer, texts)}
+    loops = {
+        "ours: pooled_features (length-sorted), fp32": ours,
+        "reference: dataset order": lambda: reference_features(model, tokenizer, texts),
+    }
     if native_bf16(torch.device(device)):  # what the stage's precision `auto` runs here: bf16 weights
         model_bf16 = AutoModel.from_pretrained(checkpoint, dtype=torch.bfloat16).to(device).eval()
         loops[BF16] = lambda: (pooled_features(model_bf16, tokenizer, texts, MAX_LENGTH, BATCH, "mean"), ours_padded)
@@ -90,7 +95,7 @@ def measure(device: str, count: int, rounds: int) -> None:
     padded: dict[str, int] = {}
     outputs: dict[str, np.ndarray] = {}
     for round_index in range(rounds):
-        for name in (list(loops) if round_index % 2 == 0 else list(loops)[::-1]):
+        for name in list(loops) if round_index % 2 == 0 else list(loops)[::-1]:
             sync()
             start = time.perf_counter()
             outputs[name], padded[name] = loops[name]()
@@ -108,19 +113,39 @@ def measure(device: str, count: int, rounds: int) -> None:
         cosine = float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
         print(f"bf16 features vs fp32: min cosine {cosine:.6f}, max abs difference {np.abs(a - b).max():.1e}")
     params, peak = non_embedding_params(model), max(peaks)
-    print(f"\n{count} texts ({real} real tokens, {real / count:.1f} per text), {rounds} rounds; MPNet-base "
-          f"{params / 1e6:.1f}M non-embedding parameters; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s (best of "
-          f"{len(peaks)}, median {median(peaks) / 1e9:.0f}); features agree to {max_diff:.1e}\n")
+    print(
+        f"\n{count} texts ({real} real tokens, {real / count:.1f} per text), {rounds} rounds; MPNet-base "
+        f"{params / 1e6:.1f}M non-embedding parameters; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s (best of "
+        f"{len(peaks)}, median {median(peaks) / 1e9:.0f}); features agree to {max_diff:.1e}\n"
+    )
     rows = []
     for name, t in times.items():
         real_flops, padded_flops = 2 * params * real / median(t), 2 * params * padded[name] / median(t)
-        rows.append([name, spread(t), f"{count / median(t):.1f}", f"{padded[name] / real:.2f}",
-                     spread([r / o for o, r in zip(t, times[ref_name])]) if name != ref_name else "1",
-                     f"{real_flops / 1e9:.0f} ({real_flops / peak:.0%})",
-                     f"{padded_flops / 1e9:.0f} ({padded_flops / peak:.0%})"])
-    print(markdown_table(["loop", "seconds per round", "examples/s", "padded / real tokens",
-                          "faster than reference (x, per round)", "GFLOP/s real tokens (of peak)",
-                          "GFLOP/s incl. padding (of peak)"], rows))
+        rows.append(
+            [
+                name,
+                spread(t),
+                f"{count / median(t):.1f}",
+                f"{padded[name] / real:.2f}",
+                spread([r / o for o, r in zip(t, times[ref_name])]) if name != ref_name else "1",
+                f"{real_flops / 1e9:.0f} ({real_flops / peak:.0%})",
+                f"{padded_flops / 1e9:.0f} ({padded_flops / peak:.0%})",
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "loop",
+                "seconds per round",
+                "examples/s",
+                "padded / real tokens",
+                "faster than reference (x, per round)",
+                "GFLOP/s real tokens (of peak)",
+                "GFLOP/s incl. padding (of peak)",
+            ],
+            rows,
+        )
+    )
     print("\nAttention FLOPs are left out (small at these lengths), so the shares of the peak are lower bounds.")
 
 

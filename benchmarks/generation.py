@@ -59,13 +59,21 @@ def reference_generate(model, tokenizer, ids: list[list[int]], n: int, max_token
     total = 0
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     for start in range(0, len(ids), batch):
-        chunk = ids[start:start + batch]
+        chunk = ids[start : start + batch]
         width = max(map(len, chunk))
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
         with torch.no_grad():
-            out = model.generate(input_ids=input_ids, attention_mask=attention, do_sample=True, temperature=0.7,
-                                 top_p=0.95, max_new_tokens=max_tokens, num_return_sequences=n, pad_token_id=pad)
+            out = model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                do_sample=True,
+                temperature=0.7,
+                top_p=0.95,
+                max_new_tokens=max_tokens,
+                num_return_sequences=n,
+                pad_token_id=pad,
+            )
         new = out[:, width:]
         ended = (new == tokenizer.eos_token_id).int()
         lengths = torch.where(ended.any(1), ended.argmax(1) + 1, torch.full((len(new),), new.shape[1]))
@@ -73,8 +81,9 @@ def reference_generate(model, tokenizer, ids: list[list[int]], n: int, max_token
     return total
 
 
-def run_config(connection, name: str, env: dict, n_problems: int, n: int, max_tokens: int, batch: int,
-               rounds: int) -> None:
+def run_config(
+    connection, name: str, env: dict, n_problems: int, n: int, max_tokens: int, batch: int, rounds: int
+) -> None:
     os.environ.update(env)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the workflow's default (engine.in_process)
@@ -114,25 +123,37 @@ def main() -> None:
     rounds = args.rounds or rounds
     configs = args.configs or (["vllm default"] if args.quick else ["vllm default", "vllm no reserved CPU"])
     print_header("Generation throughput: vLLM vs a transformers generate loop")
-    print(f"workload: {n_problems} gsm_symbolic problems x {n} samples x up to {max_tokens} new tokens, "
-          f"{rounds} round(s), reference batches of 8 prompts\n")
+    print(
+        f"workload: {n_problems} gsm_symbolic problems x {n} samples x up to {max_tokens} new tokens, "
+        f"{rounds} round(s), reference batches of 8 prompts\n"
+    )
     context = multiprocessing.get_context("spawn")
     rows = []
     for name in configs:
         receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=run_config, args=(send, name, CONFIGS[name], n_problems, n, max_tokens, 8,
-                                                           rounds))
+        process = context.Process(
+            target=run_config, args=(send, name, CONFIGS[name], n_problems, n, max_tokens, 8, rounds)
+        )
         process.start()
         results = receive.recv()
         process.join()
         ratios = [c / r for c, r in zip(results[name], results["reference"])]
-        rows.append([name, f"{results['start']:.1f}", spread(results["reference"]), spread(results[name]),
-                     f"**{median(ratios):.2f}x**"])
+        rows.append(
+            [
+                name,
+                f"{results['start']:.1f}",
+                spread(results["reference"]),
+                spread(results[name]),
+                f"**{median(ratios):.2f}x**",
+            ]
+        )
         print(f"{name}: done", flush=True)
     print("## CPU: generated tokens/s (median [min-max] over rounds)")
     print(markdown_table(["candidate", "engine start s", "reference tok/s", "candidate tok/s", "ratio"], rows))
-    print("\n## GPU\nnot measured by this script on a CPU-only machine (the workflow's GPU path is the same "
-          "vllm.LLM.generate call).")
+    print(
+        "\n## GPU\nnot measured by this script on a CPU-only machine (the workflow's GPU path is the same "
+        "vllm.LLM.generate call)."
+    )
 
 
 if __name__ == "__main__":

@@ -65,14 +65,23 @@ def word_tokenizer(out_dir: Path):
     from transformers import PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-    vocab = {token: i for i, token in enumerate([*specials, *WORDS_POSITIVE, *WORDS_NEGATIVE, *WORDS_NEUTRAL,
-                                                  *map(str, range(10))])}
+    vocab = {
+        token: i
+        for i, token in enumerate([*specials, *WORDS_POSITIVE, *WORDS_NEGATIVE, *WORDS_NEUTRAL, *map(str, range(10))])
+    }
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Digits(True)])
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]", model_max_length=128)
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=128,
+    )
     fast.save_pretrained(out_dir)
     return fast
 
@@ -83,14 +92,22 @@ def tiny_model(arch: str, out_dir: Path) -> Path:
     from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForSequenceClassification
 
     tokenizer = word_tokenizer(out_dir)
-    common = dict(vocab_size=len(tokenizer), hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=256, max_position_embeddings=256, num_labels=2)
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        max_position_embeddings=256,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     if arch == "bert":
         model = BertForSequenceClassification(BertConfig(**common))
     else:
-        model = LlamaForSequenceClassification(LlamaConfig(**common, num_key_value_heads=4,
-                                                           pad_token_id=tokenizer.pad_token_id))
+        model = LlamaForSequenceClassification(
+            LlamaConfig(**common, num_key_value_heads=4, pad_token_id=tokenizer.pad_token_id)
+        )
     model.save_pretrained(out_dir)
     return out_dir
 
@@ -160,22 +177,48 @@ def smoke(arch: str, device: str, work: Path, data_dir: Path, report: Report, wi
 
     def labeling() -> dict:
         started = time.perf_counter()
-        label_splits(teacher_dir, {s: data_dir / f"{s}.parquet" for s in labels}, labels,
-                     {"engine": "transformers", "device": device, "max_length": 64})
-        return learned({"texts_per_s": (SIZES["transfer"] + SIZES["test"]) / (time.perf_counter() - started),
-                        "weak_test_acc": test_accuracy(labels["test"], data_dir)}, "weak_test_acc")
+        label_splits(
+            teacher_dir,
+            {s: data_dir / f"{s}.parquet" for s in labels},
+            labels,
+            {"engine": "transformers", "device": device, "max_length": 64},
+        )
+        return learned(
+            {
+                "texts_per_s": (SIZES["transfer"] + SIZES["test"]) / (time.perf_counter() - started),
+                "weak_test_acc": test_accuracy(labels["test"], data_dir),
+            },
+            "weak_test_acc",
+        )
 
     def student(mode: str) -> Callable[[], dict]:
         def run() -> dict:
             # LoRA adapts a random model through rank-8 updates only: it needs larger and more steps.
             settings = {**train, "lr": 1e-2, "epochs": 8} if mode == "lora" else train
-            spec = {"mode": mode, "train": settings, "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
-                    "probe": {}, "early_stopping": {"enabled": False}}
+            spec = {
+                "mode": mode,
+                "train": settings,
+                "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+                "probe": {},
+                "early_stopping": {"enabled": False},
+            }
             predictions = work / f"{arch}_{mode}_predictions.parquet"
-            info = train_role("student", spec, {}, str(labels["transfer"]), str(data_dir / "test.parquet"), {},
-                              str(model), ["negative", "positive"], 0, device, work / f"{arch}_{mode}_model",
-                              predictions)
+            info = train_role(
+                "student",
+                spec,
+                {},
+                str(labels["transfer"]),
+                str(data_dir / "test.parquet"),
+                {},
+                str(model),
+                ["negative", "positive"],
+                0,
+                device,
+                work / f"{arch}_{mode}_model",
+                predictions,
+            )
             return learned({**steps_per_second(info), "test_acc": test_accuracy(predictions, data_dir)}, "test_acc")
+
         return run
 
     if report.run(f"{arch}: teacher ({device})", teacher) is None:
@@ -211,17 +254,35 @@ def vllm_label_job(arch: str, teacher_dir: Path, work: Path, data_dir: Path, rep
     outputs = {split: work / f"{arch}_vllm_labels_{split}.parquet" for split in ("transfer", "test")}
 
     def job() -> dict:
-        command = [sys.executable, "-m", "w2s", "label-weak", "--checkpoint", str(teacher_dir),
-                   "--inputs", *(f"{s}={data_dir / f'{s}.parquet'}" for s in outputs),
-                   "--outputs", *(f"{s}={path}" for s, path in outputs.items()),
-                   "--settings", json.dumps({"engine": "vllm", "max_length": 64})]
+        command = [
+            sys.executable,
+            "-m",
+            "w2s",
+            "label-weak",
+            "--checkpoint",
+            str(teacher_dir),
+            "--inputs",
+            *(f"{s}={data_dir / f'{s}.parquet'}" for s in outputs),
+            "--outputs",
+            *(f"{s}={path}" for s, path in outputs.items()),
+            "--settings",
+            json.dumps({"engine": "vllm", "max_length": 64}),
+        ]
         path = os.pathsep.join(filter(None, [str(ROOT / "workflow"), os.environ.get("PYTHONPATH")]))
         status, written_to_exit_s, tail = label_job(command, {**os.environ, "PYTHONPATH": path})
         if status != 0 or written_to_exit_s is None:
-            raise RuntimeError(f"the label job exited with status {status}, labels written to exit: "
-                               f"{written_to_exit_s} s; its last output:\n{tail}")
-        return learned({"exit_status": status, "written_to_exit_s": written_to_exit_s,
-                        "weak_test_acc": test_accuracy(outputs["test"], data_dir)}, "weak_test_acc")
+            raise RuntimeError(
+                f"the label job exited with status {status}, labels written to exit: "
+                f"{written_to_exit_s} s; its last output:\n{tail}"
+            )
+        return learned(
+            {
+                "exit_status": status,
+                "written_to_exit_s": written_to_exit_s,
+                "weak_test_acc": test_accuracy(outputs["test"], data_dir),
+            },
+            "weak_test_acc",
+        )
 
     report.run(name, job)
 

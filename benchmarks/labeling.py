@@ -79,9 +79,13 @@ VLLM_CONFIGS: dict[str, tuple[dict, dict[str, str]]] = {
     "vllm spawned": (SPAWNED, {}),
     "vllm spawned, reserved cores 0": (SPAWNED, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
     "vllm spawned, reserved 0, 64 seqs/2048 tokens": (
-        {**SPAWNED, "max_num_seqs": 64, "max_num_batched_tokens": 2048}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+        {**SPAWNED, "max_num_seqs": 64, "max_num_batched_tokens": 2048},
+        {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"},
+    ),
     "vllm spawned, reserved 0, 1024 seqs/32768 tokens": (
-        {**SPAWNED, "max_num_seqs": 1024, "max_num_batched_tokens": 32768}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+        {**SPAWNED, "max_num_seqs": 1024, "max_num_batched_tokens": 32768},
+        {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"},
+    ),
     "vllm spawned, threads bind nobind": (SPAWNED, {"VLLM_CPU_OMP_THREADS_BIND": "nobind"}),
     # Precision: bf16 weights and activations (fast where the CPU has AMX-BF16), vs the float32 default.
     "vllm default, float32": ({"dtype": "float32"}, {}),
@@ -136,8 +140,9 @@ class ReferenceLoop:
     def classify(self, texts: list[str]) -> np.ndarray:
         probs = []
         for i in range(0, len(texts), BATCH):
-            batch = self.tokenizer(texts[i:i + BATCH], padding=self.padding, truncation=True,
-                                   max_length=MAX_LENGTH, return_tensors="pt").to(self.device)
+            batch = self.tokenizer(
+                texts[i : i + BATCH], padding=self.padding, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
+            ).to(self.device)
             probs.append(torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().numpy())
         return np.concatenate(probs)
 
@@ -209,8 +214,15 @@ def import_vllm_as_a_job_does() -> None:
         _ = __import__("vllm").LLM  # the attribute access imports vLLM's entry points
 
 
-def pair_in_fresh_process(connection, checkpoint: Path, device: str, settings: dict, env: dict[str, str],
-                          workloads: list[Workload], rounds: int) -> None:
+def pair_in_fresh_process(
+    connection,
+    checkpoint: Path,
+    device: str,
+    settings: dict,
+    env: dict[str, str],
+    workloads: list[Workload],
+    rounds: int,
+) -> None:
     """``pair`` a vLLM configuration with the reference in a new process, as a workflow job would run it.
 
     Runs in a spawned child: its ``import vllm``, engine start and close are what a job pays.
@@ -237,16 +249,18 @@ def measure(device: str, workloads: list[Workload], configs: list[str], rounds: 
     results: dict[str, Pairing] = {
         # The max_length loop is slow and its ratio steady: one round is enough.
         REF_MAX: pair(reference, ReferenceLoop(checkpoint, "max_length", device), workloads, 1),
-        OURS_TF: pair(reference, Stage(checkpoint, {"engine": "transformers", "device": device}, {}), workloads,
-                      rounds),
+        OURS_TF: pair(
+            reference, Stage(checkpoint, {"engine": "transformers", "device": device}, {}), workloads, rounds
+        ),
     }
     import_seconds: dict[str, float] = {}
     context = multiprocessing.get_context("spawn")
     for name in configs:
         settings, env = VLLM_CONFIGS[name] if device == "cpu" else ({}, {})
         receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(target=pair_in_fresh_process,
-                                args=(sender, checkpoint, device, settings, env, workloads, rounds))
+        child = context.Process(
+            target=pair_in_fresh_process, args=(sender, checkpoint, device, settings, env, workloads, rounds)
+        )
         child.start()
         status, value, pairing = receiver.recv()
         child.join()
@@ -254,8 +268,10 @@ def measure(device: str, workloads: list[Workload], configs: list[str], rounds: 
             raise RuntimeError(f"{name} failed in its process:\n{value}")
         import_seconds[name], results[name] = value, Pairing(**pairing)
     for name, r in results.items():
-        print(f"{name}: start {r.start:.1f} s, close {r.close:.1f} s, ratio to reference per round: "
-              + "; ".join(f"{w.name} {' '.join(f'{x:.2f}' for x in r.ratios(w.name))}" for w in workloads))
+        print(
+            f"{name}: start {r.start:.1f} s, close {r.close:.1f} s, ratio to reference per round: "
+            + "; ".join(f"{w.name} {' '.join(f'{x:.2f}' for x in r.ratios(w.name))}" for w in workloads)
+        )
     report(results, workloads, import_seconds)
 
 
@@ -265,17 +281,48 @@ def report(results: dict[str, Pairing], workloads: list[Workload], import_s: dic
     for workload in workloads:
         max_ratio = median(results[REF_MAX].ratios(workload.name))  # reference / max_length reference
         ref_times = [ref for r in results.values() for ref, _ in r.times[workload.name]]
-        rows.append([workload.name, REF, spread(ref_times), f"{len(workload.texts) / median(ref_times):.0f}",
-                     f"{workload.real_tokens / median(ref_times):.0f}", "1", f"{1 / max_ratio:.2f}"])
+        rows.append(
+            [
+                workload.name,
+                REF,
+                spread(ref_times),
+                f"{len(workload.texts) / median(ref_times):.0f}",
+                f"{workload.real_tokens / median(ref_times):.0f}",
+                "1",
+                f"{1 / max_ratio:.2f}",
+            ]
+        )
         for name, r in results.items():
             seconds, ratios = r.candidate(workload.name), r.ratios(workload.name)
-            rows.append([workload.name, name, spread(seconds), f"{len(workload.texts) / median(seconds):.0f}",
-                         f"{workload.real_tokens / median(seconds):.0f}", spread(ratios),
-                         f"{median(ratios) / max_ratio:.2f}"])
-    print(markdown_table(["workload", "method", "seconds", "examples/s", "real tokens/s",
-                          "speed-up vs reference (longest)", "vs reference (max_length)"], rows))
-    print("\nspeed-up = reference time / method time, per alternating round (median [min-max]); "
-          "'vs max_length' = median speed-up x (max_length reference time / reference time).")
+            rows.append(
+                [
+                    workload.name,
+                    name,
+                    spread(seconds),
+                    f"{len(workload.texts) / median(seconds):.0f}",
+                    f"{workload.real_tokens / median(seconds):.0f}",
+                    spread(ratios),
+                    f"{median(ratios) / max_ratio:.2f}",
+                ]
+            )
+    print(
+        markdown_table(
+            [
+                "workload",
+                "method",
+                "seconds",
+                "examples/s",
+                "real tokens/s",
+                "speed-up vs reference (longest)",
+                "vs reference (max_length)",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nspeed-up = reference time / method time, per alternating round (median [min-max]); "
+        "'vs max_length' = median speed-up x (max_length reference time / reference time)."
+    )
 
     print("\n## Engine start, close, and cost per job (amortized)\n")
     largest = max((w for w in workloads if w.name.startswith("short")), key=lambda w: len(w.texts))
@@ -284,24 +331,49 @@ def report(results: dict[str, Pairing], workloads: list[Workload], import_s: dic
     for name, r in results.items():
         rate = len(largest.texts) / median(r.candidate(largest.name))
         fixed = r.start + import_s.get(name, 0.0) + (0.0 if _job_skips_close(name) else r.close)
-        rows.append([name, f"{import_s[name]:.1f}" if name in import_s else "", f"{r.start:.1f}", f"{r.close:.1f}",
-                     f"{fixed:.1f}",
-                     *[f"{n / (fixed + n / rate):.0f}" for n in sizes], f"{r.max_diff:.1e}"])
-    print(markdown_table(["method", "import vllm s", "start s", "close s", "fixed s per job", *[f"ex/s at n={n}" for n in sizes],
-                          "max abs prob diff vs reference"], rows))
-    print("\nvLLM rows ran in a fresh process each (import, start and close as a workflow job pays them); "
-          "fixed = import vllm + start + close, without the close where the engine runs in the job's process: "
-          "a `python -m w2s label-weak` job on CPU leaves it to the exit (VLLMEngine(process_exits=True)); amortized examples/s = "
-          f"n / (fixed + n / rate) with the rate on '{largest.name}', extrapolated beyond the measured sizes. "
-          "n=3000 is one default label_weak job (transfer 2000 + test 1000). The reference loop's own "
-          "model load is under a second, like the transformers engine's start.")
+        rows.append(
+            [
+                name,
+                f"{import_s[name]:.1f}" if name in import_s else "",
+                f"{r.start:.1f}",
+                f"{r.close:.1f}",
+                f"{fixed:.1f}",
+                *[f"{n / (fixed + n / rate):.0f}" for n in sizes],
+                f"{r.max_diff:.1e}",
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "method",
+                "import vllm s",
+                "start s",
+                "close s",
+                "fixed s per job",
+                *[f"ex/s at n={n}" for n in sizes],
+                "max abs prob diff vs reference",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nvLLM rows ran in a fresh process each (import, start and close as a workflow job pays them); "
+        "fixed = import vllm + start + close, without the close where the engine runs in the job's process: "
+        "a `python -m w2s label-weak` job on CPU leaves it to the exit (VLLMEngine(process_exits=True)); amortized examples/s = "
+        f"n / (fixed + n / rate) with the rate on '{largest.name}', extrapolated beyond the measured sizes. "
+        "n=3000 is one default label_weak job (transfer 2000 + test 1000). The reference loop's own "
+        "model load is under a second, like the transformers engine's start."
+    )
 
 
-JOBS = {"vllm default": {"engine": "vllm"}, "vllm spawned (the old default)": {"engine": "vllm", "in_process": False},
-        "transformers engine": {"engine": "transformers"},
-        # dtype auto (the default) is bfloat16 on AMX-BF16 CPUs; float32 was the default before.
-        "vllm float32 (the default dtype before)": {"engine": "vllm", "dtype": "float32"},
-        "transformers engine float32": {"engine": "transformers", "dtype": "float32"}}
+JOBS = {
+    "vllm default": {"engine": "vllm"},
+    "vllm spawned (the old default)": {"engine": "vllm", "in_process": False},
+    "transformers engine": {"engine": "transformers"},
+    # dtype auto (the default) is bfloat16 on AMX-BF16 CPUs; float32 was the default before.
+    "vllm float32 (the default dtype before)": {"engine": "vllm", "dtype": "float32"},
+    "transformers engine float32": {"engine": "transformers", "dtype": "float32"},
+}
 
 
 def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> int:
@@ -322,13 +394,30 @@ def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> int:
     times: dict[str, list[float | None]] = {name: [] for name in JOBS}  # one entry per round, None: failed
     memory: dict[str, list[float]] = {name: [] for name in JOBS}
     for round_index in range(rounds):
-        for name, settings in (JOBS.items() if round_index % 2 == 0 else reversed(JOBS.items())):
-            command = [sys.executable, "-m", "w2s", "--threads", cores, "label-weak", "--checkpoint", str(checkpoint),
-                       "--inputs", *inputs, "--outputs", *outputs, "--settings", json.dumps(settings)]
+        for name, settings in JOBS.items() if round_index % 2 == 0 else reversed(JOBS.items()):
+            command = [
+                sys.executable,
+                "-m",
+                "w2s",
+                "--threads",
+                cores,
+                "label-weak",
+                "--checkpoint",
+                str(checkpoint),
+                "--inputs",
+                *inputs,
+                "--outputs",
+                *outputs,
+                "--settings",
+                json.dumps(settings),
+            ]
             seconds, peak_mb, returncode, stderr = run_with_peak_memory(command, env)
             if returncode:  # reported and left out of the medians, so one failure does not lose the run
-                print(f"job {name}: FAILED with exit status {returncode} after {seconds:.1f} s; its stderr ends:\n"
-                      f"{stderr[-800:]}", flush=True)
+                print(
+                    f"job {name}: FAILED with exit status {returncode} after {seconds:.1f} s; its stderr ends:\n"
+                    f"{stderr[-800:]}",
+                    flush=True,
+                )
                 times[name].append(None)
                 continue
             times[name].append(seconds)
@@ -342,14 +431,34 @@ def time_jobs(checkpoint: Path, tmp: Path, rounds: int) -> int:
     rows = []
     for name, per_round in times.items():
         done = [t for t in per_round if t is not None]
-        rows.append([name, json.dumps(JOBS[name]), spread(done) if done else "n/a",
-                     f"{3000 / median(done):.0f}" if done else "n/a",
-                     per_round_ratios(per_round, times["vllm default"]),
-                     per_round_ratios(per_round, times["transformers engine"]),
-                     f"{max(memory[name]):.0f}" if memory[name] else "n/a", str(per_round.count(None))])
+        rows.append(
+            [
+                name,
+                json.dumps(JOBS[name]),
+                spread(done) if done else "n/a",
+                f"{3000 / median(done):.0f}" if done else "n/a",
+                per_round_ratios(per_round, times["vllm default"]),
+                per_round_ratios(per_round, times["transformers engine"]),
+                f"{max(memory[name]):.0f}" if memory[name] else "n/a",
+                str(per_round.count(None)),
+            ]
+        )
     print(f"\n## Whole label_weak jobs (python -m w2s label-weak, 3,000 texts, {rounds} alternating rounds)\n")
-    print(markdown_table(["job", "settings", "seconds per job", "examples/s", "time / vllm default",
-                          "time / transformers engine", "peak process-tree RSS MB", "failed jobs"], rows))
+    print(
+        markdown_table(
+            [
+                "job",
+                "settings",
+                "seconds per job",
+                "examples/s",
+                "time / vllm default",
+                "time / transformers engine",
+                "peak process-tree RSS MB",
+                "failed jobs",
+            ],
+            rows,
+        )
+    )
     return sum(per_round.count(None) for per_round in times.values())
 
 
@@ -358,7 +467,7 @@ def make_workloads(short_sizes: list[int], long_size: int, checkpoint: Path) -> 
 
     texts = reviews()
     loads = [Workload(f"short x{n}", texts[:n]) for n in short_sizes]
-    loads.append(Workload(f"long x{long_size}", joined_texts(texts[max(short_sizes):], 4, long_size)))
+    loads.append(Workload(f"long x{long_size}", joined_texts(texts[max(short_sizes) :], 4, long_size)))
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     for workload in loads:
         ids = tokenizer(workload.texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
@@ -373,8 +482,13 @@ def main() -> None:
     parser.add_argument("--long-size", type=int, help="number of long (4 joined reviews) texts")
     parser.add_argument("--configs", nargs="+", choices=sorted(VLLM_CONFIGS), help="vLLM configurations")
     parser.add_argument("--rounds", type=int, help="alternating rounds per candidate (default 2)")
-    parser.add_argument("--jobs", type=int, default=0, metavar="ROUNDS",
-                        help="also time whole `python -m w2s label-weak` jobs (3,000 texts), ROUNDS alternating rounds")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also time whole `python -m w2s label-weak` jobs (3,000 texts), ROUNDS alternating rounds",
+    )
     args = parser.parse_args()
     short_sizes = args.short_sizes or ([64] if args.quick else [64, 400])
     long_size = args.long_size or (32 if args.quick else 100)
@@ -385,8 +499,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="w2s_label_bench_") as tmp:
         checkpoint = classifier_checkpoint(Path(tmp) / "minilm")
         workloads = make_workloads(short_sizes, long_size, checkpoint)
-        print("workloads: " + ", ".join(f"{w.name} ({w.real_tokens / len(w.texts):.0f} tokens/text)"
-                                        for w in workloads) + f"; {rounds} round(s)\n")
+        print(
+            "workloads: "
+            + ", ".join(f"{w.name} ({w.real_tokens / len(w.texts):.0f} tokens/text)" for w in workloads)
+            + f"; {rounds} round(s)\n"
+        )
         measure("cpu", workloads, configs, rounds, checkpoint)
         failed_jobs = time_jobs(checkpoint, Path(tmp), args.jobs) if args.jobs else 0
         gpu_section(lambda device: measure(device, workloads, ["vllm default"], rounds, checkpoint))

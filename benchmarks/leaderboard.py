@@ -34,17 +34,34 @@ def synthetic_records(n: int, seed: int = 0) -> list[dict]:
         inputs = {"task": f"task{task}", "pair": pair, "split_sizes": {"test": 500 if task % 5 else 1000}}
         weak, ceiling = 0.6 + 0.02 * task, 0.85 + 0.005 * task
         student = weak + (ceiling - weak) * (0.3 + 0.04 * method) + rng.normal(0, 0.01)
-        records.append({
-            "format_version": FORMAT_VERSION, "comparability_key": comparability_key(inputs), "comparability": {
-                **inputs, "evaluation": {"min_pgr_gap": 0.01, "confidence_level": 0.95}},
-            "experiment": {"task": f"task{task}", "weak_model": f"weak{pair}", "strong_model": "strong",
-                           "mode": "linear_probe"},
-            "seed": run_seed, "method": {"name": f"method{method}", "options": {"loss": "xent"}, "plugin": None},
-            "metrics": {"weak_acc": weak, "student_acc": float(student), "ceiling_acc": ceiling, "n_test": 500,
-                        "n_transfer": 2000, "nonce": i},
-            "code": {"evaluate": "v1" if i % 3 else "v2"}, "packages": {}, "precision": {}, "team": f"team{team}",
-            "published_at": f"2026-12-0{1 + i % 7}T00:00:00+00:00",
-        })
+        records.append(
+            {
+                "format_version": FORMAT_VERSION,
+                "comparability_key": comparability_key(inputs),
+                "comparability": {**inputs, "evaluation": {"min_pgr_gap": 0.01, "confidence_level": 0.95}},
+                "experiment": {
+                    "task": f"task{task}",
+                    "weak_model": f"weak{pair}",
+                    "strong_model": "strong",
+                    "mode": "linear_probe",
+                },
+                "seed": run_seed,
+                "method": {"name": f"method{method}", "options": {"loss": "xent"}, "plugin": None},
+                "metrics": {
+                    "weak_acc": weak,
+                    "student_acc": float(student),
+                    "ceiling_acc": ceiling,
+                    "n_test": 500,
+                    "n_transfer": 2000,
+                    "nonce": i,
+                },
+                "code": {"evaluate": "v1" if i % 3 else "v2"},
+                "packages": {},
+                "precision": {},
+                "team": f"team{team}",
+                "published_at": f"2026-12-0{1 + i % 7}T00:00:00+00:00",
+            }
+        )
     return records
 
 
@@ -73,9 +90,11 @@ def main() -> None:
             phases.append((t1 - t0, t2 - t1, t3 - t2))
         read, pool, write = (median([p[i] for p in phases]) for i in range(3))
         print(json.dumps({"cells": len(board.cells), "columns": len(board.columns), "records": board.n_records}))
-        print(f"leaderboard: median {median(times):.2f} s ({spread(times)}) over {args.rounds} rounds; "
-              f"read {read:.2f} s, pool {pool:.2f} s, write {write:.2f} s; target < 10 s: "
-              f"{'met' if median(times) < 10 else 'NOT met'}")
+        print(
+            f"leaderboard: median {median(times):.2f} s ({spread(times)}) over {args.rounds} rounds; "
+            f"read {read:.2f} s, pool {pool:.2f} s, write {write:.2f} s; target < 10 s: "
+            f"{'met' if median(times) < 10 else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -73,8 +73,16 @@ class Workflow:
         self.configfile.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def snakemake(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        command = [SNAKEMAKE, "-s", str(self.snakefile), "-d", str(self.workdir),
-                   "--configfile", str(self.configfile), *args]
+        command = [
+            SNAKEMAKE,
+            "-s",
+            str(self.snakefile),
+            "-d",
+            str(self.workdir),
+            "--configfile",
+            str(self.configfile),
+            *args,
+        ]
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
         result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if check and result.returncode != 0:
@@ -156,8 +164,11 @@ def measure(sizes: list[int], rounds: int, root: Path) -> list[dict]:
     for experiments in sizes:
         started = time.perf_counter()
         ours, toy, outputs = build(root, experiments)
-        print(f"{experiments} experiments: {outputs['w2s']} workflow outputs, {outputs['toy']} toy outputs "
-              f"(set up in {time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"{experiments} experiments: {outputs['w2s']} workflow outputs, {outputs['toy']} toy outputs "
+            f"(set up in {time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
         for mode, args in MODES.items():
             times: dict[str, list[float]] = {"w2s": [], "toy": []}
             for round_index in range(rounds):
@@ -165,10 +176,12 @@ def measure(sizes: list[int], rounds: int, root: Path) -> list[dict]:
                 for workflow in order:
                     times[workflow.name].append(workflow.timed(*args))
             ratios = [a / b for a, b in zip(times["w2s"], times["toy"])]
-            results.append({"experiments": experiments, "mode": mode, **times, "ratios": ratios,
-                            "outputs": outputs})
-            print(f"  {mode}: workflow {spread(times['w2s'])} s, toy floor {spread(times['toy'])} s, "
-                  f"ratio {spread(ratios)}", flush=True)
+            results.append({"experiments": experiments, "mode": mode, **times, "ratios": ratios, "outputs": outputs})
+            print(
+                f"  {mode}: workflow {spread(times['w2s'])} s, toy floor {spread(times['toy'])} s, "
+                f"ratio {spread(ratios)}",
+                flush=True,
+            )
     return results
 
 
@@ -179,22 +192,40 @@ def report(results: list[dict]) -> None:
         previous = None
         for r in series:
             ours, toy = median(r["w2s"]), median(r["toy"])
-            growth = "" if previous is None else (
-                f"{math.log(ours / previous[1]) / math.log(r['experiments'] / previous[0]):.2f}")
-            rows.append([mode, r["experiments"], r["outputs"]["w2s"], f"{ours:.2f}", f"{toy:.2f}",
-                         spread(r["ratios"]), growth])
+            growth = (
+                ""
+                if previous is None
+                else (f"{math.log(ours / previous[1]) / math.log(r['experiments'] / previous[0]):.2f}")
+            )
+            rows.append(
+                [mode, r["experiments"], r["outputs"]["w2s"], f"{ours:.2f}", f"{toy:.2f}", spread(r["ratios"]), growth]
+            )
             previous = (r["experiments"], ours)
     print("\n## Results (median seconds; ratio = workflow / toy floor per round, median [min-max])\n")
-    print(markdown_table(["mode", "experiments", "workflow outputs", "workflow s", "toy floor s",
-                          "ratio to floor", "growth exponent vs previous size"], rows))
+    print(
+        markdown_table(
+            [
+                "mode",
+                "experiments",
+                "workflow outputs",
+                "workflow s",
+                "toy floor s",
+                "ratio to floor",
+                "growth exponent vs previous size",
+            ],
+            rows,
+        )
+    )
     for mode in MODES:
         series = {r["experiments"]: r for r in results if r["mode"] == mode}
         if len(series) >= 2:
             small, large = sorted(series)[-2:]
             for name in ("w2s", "toy"):
                 slope = (median(series[large][name]) - median(series[small][name])) / (large - small)
-                print(f"- {mode}, {name}: marginal cost {1000 * slope:.1f} ms per experiment "
-                      f"({small} -> {large} experiments)")
+                print(
+                    f"- {mode}, {name}: marginal cost {1000 * slope:.1f} ms per experiment "
+                    f"({small} -> {large} experiments)"
+                )
 
 
 def main() -> None:
@@ -207,8 +238,10 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 2)
 
     print_header("Pipeline overhead: Snakemake deciding that nothing needs doing")
-    print(f"snakemake: {subprocess.run([SNAKEMAKE, '--version'], capture_output=True, text=True, check=True).stdout.strip()}; "
-          f"sizes {sizes}; {rounds} alternating round(s)\n")
+    print(
+        f"snakemake: {subprocess.run([SNAKEMAKE, '--version'], capture_output=True, text=True, check=True).stdout.strip()}; "
+        f"sizes {sizes}; {rounds} alternating round(s)\n"
+    )
     with tempfile.TemporaryDirectory(prefix="w2s_pipeline_bench_") as tmp:
         report(measure(sizes, rounds, Path(tmp)))
     print("\n## GPU\nnot applicable: this stage runs no model (Snakemake bookkeeping only).")

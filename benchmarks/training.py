@@ -89,11 +89,21 @@ class Ours:
         from w2s.learners import TextLearner
 
         self.before = before
-        self.learner = TextLearner(str(checkpoint), ["neg", "pos"], {"transfer": texts}, seed=0,
-                                   device=torch.device(device), max_length=MAX_LENGTH, eval_batch_size=64,
-                                   precision="fp32" if before else "auto")
-        self.name = ("ours before: default AdamW, shuffled batches, fp32" if before
-                     else f"ours: fused AdamW, length-bucketed batches, {self.learner.precision}")
+        self.learner = TextLearner(
+            str(checkpoint),
+            ["neg", "pos"],
+            {"transfer": texts},
+            seed=0,
+            device=torch.device(device),
+            max_length=MAX_LENGTH,
+            eval_batch_size=64,
+            precision="fp32" if before else "auto",
+        )
+        self.name = (
+            "ours before: default AdamW, shuffled batches, fp32"
+            if before
+            else f"ours: fused AdamW, length-bucketed batches, {self.learner.precision}"
+        )
         self.targets, self.model, self.counter = targets, self.learner.model, Counter()
 
     def logits_of(self, index: torch.Tensor) -> torch.Tensor:
@@ -107,13 +117,25 @@ class Ours:
         from w2s.train import TrainSettings, train_loop
 
         n = steps * BATCH
-        settings = TrainSettings(epochs=1, batch_size=BATCH, lr=LR, max_length=MAX_LENGTH,
-                                 bucket_batches=0 if self.before else TrainSettings.bucket_batches)
+        settings = TrainSettings(
+            epochs=1,
+            batch_size=BATCH,
+            lr=LR,
+            max_length=MAX_LENGTH,
+            bucket_batches=0 if self.before else TrainSettings.bucket_batches,
+        )
         # "before": the optimizer make_optimizer built before fused AdamW on the CPU.
         optimizer_devices = patch.object(w2s.train, "FUSED_ADAMW_DEVICES", ("cuda",)) if self.before else nullcontext()
         with optimizer_devices:
-            train_loop(self.model, self.logits_of, self.targets[:n], SoftCrossEntropy(), settings, seed,
-                       lengths=self.learner.lengths[:n])
+            train_loop(
+                self.model,
+                self.logits_of,
+                self.targets[:n],
+                SoftCrossEntropy(),
+                settings,
+                seed,
+                lengths=self.learner.lengths[:n],
+            )
 
 
 class Reference:
@@ -122,8 +144,11 @@ class Reference:
     def __init__(self, checkpoint: Path, texts: list[str], targets: np.ndarray, device: str, minibatch: int):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        self.name = ("reference, padded to max_length" if minibatch == BATCH
-                     else f"reference, minibatch {minibatch} (openai style)")
+        self.name = (
+            "reference, padded to max_length"
+            if minibatch == BATCH
+            else f"reference, minibatch {minibatch} (openai style)"
+        )
         self.device, self.minibatch, self.counter = device, minibatch, Counter()
         torch.manual_seed(0)
         self.model = AutoModelForSequenceClassification.from_pretrained(checkpoint).to(device)
@@ -138,7 +163,7 @@ class Reference:
         self.counter.add([len(r) for r in rows], width)
         input_ids = torch.full((len(rows), width), self.pad_id)
         for i, row in enumerate(rows):
-            input_ids[i, :len(row)] = torch.as_tensor(row)
+            input_ids[i, : len(row)] = torch.as_tensor(row)
         mask = (torch.arange(width) < torch.tensor([len(r) for r in rows])[:, None]).long()
         return self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
 
@@ -146,9 +171,10 @@ class Reference:
         self.model.train()
         for step in range(steps):
             start = step * BATCH
-            logits = torch.cat([self.forward(self.ids[i:i + self.minibatch])
-                                for i in range(start, start + BATCH, self.minibatch)])
-            target = self.targets[start:start + BATCH].to(self.device)
+            logits = torch.cat(
+                [self.forward(self.ids[i : i + self.minibatch]) for i in range(start, start + BATCH, self.minibatch)]
+            )
+            target = self.targets[start : start + BATCH].to(self.device)
             loss = -(target * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -158,15 +184,17 @@ class Reference:
 
 
 def measure(device: str, steps: int, rounds: int, model: str = MINILM) -> None:
-    texts = reviews()[:steps * BATCH]
+    texts = reviews()[: steps * BATCH]
     targets = np.eye(2, dtype=np.float32)[np.arange(len(texts)) % 2]
     sync = synchronizer(device)
     with tempfile.TemporaryDirectory(prefix="w2s_train_bench_") as tmp:
         checkpoint = classifier_checkpoint(Path(tmp) / "model", model=model)
-        loops = [Ours(checkpoint, texts, targets, device),
-                 Ours(checkpoint, texts, targets, device, before=True),
-                 Reference(checkpoint, texts, targets, device, minibatch=BATCH),
-                 Reference(checkpoint, texts, targets, device, minibatch=1)]
+        loops = [
+            Ours(checkpoint, texts, targets, device),
+            Ours(checkpoint, texts, targets, device, before=True),
+            Reference(checkpoint, texts, targets, device, minibatch=BATCH),
+            Reference(checkpoint, texts, targets, device, minibatch=1),
+        ]
         params = non_embedding_params(loops[0].model)
         all_params = sum(p.numel() for p in loops[0].model.parameters())
         for loop in loops:  # warm-up: allocator, optimizer state, first-call costs
@@ -185,36 +213,59 @@ def measure(device: str, steps: int, rounds: int, model: str = MINILM) -> None:
                 times[loop.name].append(time.perf_counter() - start)
                 tokens[loop.name] = loop.counter
             peaks.append(matmul_peak(device))
-            print(f"round {round_index + 1}: " + ", ".join(f"{n} {t[-1]:.1f} s" for n, t in times.items()),
-                  flush=True)
+            print(f"round {round_index + 1}: " + ", ".join(f"{n} {t[-1]:.1f} s" for n, t in times.items()), flush=True)
 
     peak = max(peaks)
     ours = loops[0].name
-    print(f"\n{steps} steps x batch {BATCH} per loop per round, {rounds} rounds; {model}: {params / 1e6:.1f}M "
-          f"non-embedding parameters ({all_params / 1e6:.1f}M with embeddings); fp32 matmul peak "
-          f"{peak / 1e9:.0f} GFLOP/s (best of {len(peaks)} measurements, median {median(peaks) / 1e9:.0f})\n")
+    print(
+        f"\n{steps} steps x batch {BATCH} per loop per round, {rounds} rounds; {model}: {params / 1e6:.1f}M "
+        f"non-embedding parameters ({all_params / 1e6:.1f}M with embeddings); fp32 matmul peak "
+        f"{peak / 1e9:.0f} GFLOP/s (best of {len(peaks)} measurements, median {median(peaks) / 1e9:.0f})\n"
+    )
     rows = []
     for loop in loops:
         t, count = times[loop.name], tokens[loop.name]
         speedups = [b / a for a, b in zip(times[ours], t)]
         real_flops = 6 * params * count.real / median(t)
         padded_flops = 6 * params * count.padded / median(t)
-        rows.append([loop.name, spread(t), f"{count.real / median(t):.0f}", f"{count.padded / median(t):.0f}",
-                     f"{count.padded / count.real:.2f}", spread(speedups),
-                     f"{real_flops / 1e9:.1f} ({real_flops / peak:.1%})",
-                     f"{padded_flops / 1e9:.1f} ({padded_flops / peak:.1%})"])
-    print(markdown_table(["loop", "seconds per round", "real tokens/s", "tokens/s incl. padding",
-                          "padded/real", "ours faster by (x, per round)", "GFLOP/s real tokens (of peak)",
-                          "GFLOP/s incl. padding (of peak)"], rows))
-    print(f"\nWith all {all_params / 1e6:.1f}M parameters in 6*N*tokens the FLOP/s figures would be "
-          f"{all_params / params:.2f}x higher; attention FLOPs are left out (small at these lengths).")
+        rows.append(
+            [
+                loop.name,
+                spread(t),
+                f"{count.real / median(t):.0f}",
+                f"{count.padded / median(t):.0f}",
+                f"{count.padded / count.real:.2f}",
+                spread(speedups),
+                f"{real_flops / 1e9:.1f} ({real_flops / peak:.1%})",
+                f"{padded_flops / 1e9:.1f} ({padded_flops / peak:.1%})",
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "loop",
+                "seconds per round",
+                "real tokens/s",
+                "tokens/s incl. padding",
+                "padded/real",
+                "ours faster by (x, per round)",
+                "GFLOP/s real tokens (of peak)",
+                "GFLOP/s incl. padding (of peak)",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\nWith all {all_params / 1e6:.1f}M parameters in 6*N*tokens the FLOP/s figures would be "
+        f"{all_params / params:.2f}x higher; attention FLOPs are left out (small at these lengths)."
+    )
 
 
 def breakdown(device: str, steps: int) -> None:
     """Where one step of our loop spends its time: the phases of ``train_loop``, timed one by one."""
     from w2s.losses import SoftCrossEntropy
 
-    texts = reviews()[:steps * BATCH]
+    texts = reviews()[: steps * BATCH]
     targets = torch.as_tensor(np.eye(2, dtype=np.float32)[np.arange(len(texts)) % 2])
     with tempfile.TemporaryDirectory(prefix="w2s_train_bench_") as tmp:
         ours = Ours(classifier_checkpoint(Path(tmp) / "minilm"), texts, targets.numpy(), device)
@@ -246,8 +297,12 @@ def breakdown(device: str, steps: int) -> None:
                 phases[name] += end - start
     total = sum(phases.values())
     print(f"\n## Where a step of ours goes ({steps - 1} steps, {1000 * total / (steps - 1):.0f} ms per step)\n")
-    print(markdown_table(["phase", "ms per step", "share"],
-                         [[name, f"{1000 * t / (steps - 1):.0f}", f"{t / total:.0%}"] for name, t in phases.items()]))
+    print(
+        markdown_table(
+            ["phase", "ms per step", "share"],
+            [[name, f"{1000 * t / (steps - 1):.0f}", f"{t / total:.0%}"] for name, t in phases.items()],
+        )
+    )
 
     # The optimizer step as train_loop builds it (torch's default for-each-parameter AdamW on the CPU)
     # against fused=True, alternating, on the gradients of the last step.
@@ -260,8 +315,10 @@ def breakdown(device: str, steps: int) -> None:
             seconds, _ = timed_sync(opt.step, sync)
             times[name].append(seconds)
     ratios = [d / f for d, f in zip(times["default"], times["fused"])]
-    print(f"\nAdamW step: default {1000 * median(times['default']):.0f} ms, fused=True "
-          f"{1000 * median(times['fused']):.0f} ms; fused faster by {spread(ratios)}x")
+    print(
+        f"\nAdamW step: default {1000 * median(times['default']):.0f} ms, fused=True "
+        f"{1000 * median(times['fused']):.0f} ms; fused faster by {spread(ratios)}x"
+    )
 
 
 def timed_sync(fn: Callable[[], object], sync: Callable[[], None]) -> tuple[float, object]:
@@ -277,8 +334,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="optimizer steps per loop per round (default 8)")
     parser.add_argument("--rounds", type=int, help="alternating rounds (default 3)")
     parser.add_argument("--breakdown", action="store_true", help="also time the phases of one step of ours")
-    parser.add_argument("--model", default=MINILM,
-                        help="packaged checkpoint to fine-tune (default MiniLM-L6; builtin:all-mpnet-base-v2 for MPNet)")
+    parser.add_argument(
+        "--model",
+        default=MINILM,
+        help="packaged checkpoint to fine-tune (default MiniLM-L6; builtin:all-mpnet-base-v2 for MPNet)",
+    )
     args = parser.parse_args()
     steps = args.steps or (2 if args.quick else 8)
     rounds = args.rounds or (1 if args.quick else 3)

@@ -62,16 +62,35 @@ def tiny_splits(tmp_path_factory) -> Path:
     return out_dir
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
-              env: dict | None = None, snakefile_root: Path = ROOT) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configfile: Path | None = None,
+    check: bool = True,
+    env: dict | None = None,
+    snakefile_root: Path = ROOT,
+) -> subprocess.CompletedProcess:
     """Run the real workflow in ``workdir`` with this interpreter's environment."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile_root / "Snakefile"),
-               "--directory", str(workdir),
-               "--cores", "2", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile_root / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
     if configfile is not None:
         command += ["--configfile", str(configfile)]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-           **(env or {})}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        **(env or {}),
+    }
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -83,7 +102,7 @@ def jobs_in(result: subprocess.CompletedProcess) -> dict[str, int]:
     text = result.stdout + result.stderr
     if "Nothing to be done" in text or "Job stats" not in text:
         return {}
-    table = text[text.index("Job stats"):].split("\n")[3:]
+    table = text[text.index("Job stats") :].split("\n")[3:]
     counts = {}
     for line in table:
         match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
@@ -133,14 +152,18 @@ def tiny_config(tiny_classifier, tmp_path_factory) -> dict:
     strong = make_tiny_classifier(tmp_path_factory.mktemp("tiny_strong") / "model", seed=1)
     return {
         "seeds": [0],
-        "tasks": {"rotten_tomatoes": {"source": "builtin",
-                                      "sizes": {"weak_train": 64, "transfer": 64, "val": 16, "test": 64}}},
+        "tasks": {
+            "rotten_tomatoes": {"source": "builtin", "sizes": {"weak_train": 64, "transfer": 64, "val": 16, "test": 64}}
+        },
         "models": {"tiny_weak": {"checkpoint": str(tiny_classifier)}, "tiny_strong": {"checkpoint": str(strong)}},
         "weak": {"models": ["tiny_weak"], "train": {"epochs": 1, "batch_size": 16, "max_length": 64}},
         "labeling": {"engine": "vllm", "max_length": 64},
-        "strong": {"models": ["tiny_strong"], "mode": "linear_probe",
-                   "train": {"epochs": 1, "batch_size": 16, "max_length": 64},
-                   "probe": {"max_length": 64, "epochs": 5}},
+        "strong": {
+            "models": ["tiny_strong"],
+            "mode": "linear_probe",
+            "train": {"epochs": 1, "batch_size": 16, "max_length": 64},
+            "probe": {"max_length": 64, "epochs": 5},
+        },
     }
 
 

@@ -15,12 +15,14 @@ from w2s.vllm_engine import import_vllm
 
 pytestmark = pytest.mark.slow
 
-PROBLEMS = pd.DataFrame({
-    "problem_id": ["p0", "p1", "p2"],
-    "split": ["train", "test", "test"],
-    "question": ["What is 2 + 3?", "What is 10 - 4?", "What is 3 * 3?"],
-    "answer": ["5", "6", "9"],
-})
+PROBLEMS = pd.DataFrame(
+    {
+        "problem_id": ["p0", "p1", "p2"],
+        "split": ["train", "test", "test"],
+        "question": ["What is 2 + 3?", "What is 10 - 4?", "What is 3 * 3?"],
+        "answer": ["5", "6", "9"],
+    }
+)
 
 
 def _sample(seed: int) -> pd.DataFrame:

@@ -187,8 +187,22 @@ def test_to_number_keeps_fractions_exact():
 
 @pytest.mark.parametrize(
     "text",
-    [None, "", "abc", "five", "5 dollars", "x^{2}+1", "\\frac{a}{b}", "inf", "-inf", "nan",
-     "1/0", "-3/0", "\\frac{1}{0}", "-\\frac{2}{0}"],
+    [
+        None,
+        "",
+        "abc",
+        "five",
+        "5 dollars",
+        "x^{2}+1",
+        "\\frac{a}{b}",
+        "inf",
+        "-inf",
+        "nan",
+        "1/0",
+        "-3/0",
+        "\\frac{1}{0}",
+        "-\\frac{2}{0}",
+    ],
 )
 def test_to_number_is_none_for_non_numbers_and_zero_denominators(text):
     assert to_number(text) is None
@@ -236,10 +250,18 @@ def test_answers_do_not_match(predicted, gold):
     assert not answers_match(predicted, gold)
 
 
-@pytest.mark.parametrize("text, worked", [
-    ("#### 12", False), ("12", False), ("  ", False), (None, False), ("x = 3", True),
-    ("3 + 9 = 12\n#### 12", True), ("Add them: 3 + 9 = 12. The answer is 12.", True),
-])
+@pytest.mark.parametrize(
+    "text, worked",
+    [
+        ("#### 12", False),
+        ("12", False),
+        ("  ", False),
+        (None, False),
+        ("x = 3", True),
+        ("3 + 9 = 12\n#### 12", True),
+        ("Add them: 3 + 9 = 12. The answer is 12.", True),
+    ],
+)
 def test_a_bare_final_answer_is_no_worked_solution(text, worked):
     from w2s.reasoning.answers import is_worked_solution
 

@@ -36,14 +36,16 @@ def make_samples(rows: list[tuple]) -> pd.DataFrame:
 @pytest.fixture
 def samples() -> pd.DataFrame:
     """Problem p1: four samples answering 4, 4, 5 and nothing; problem p2: two samples, both 9."""
-    return make_samples([
-        ("p1", 0, "4", "stop", "2 + 2 = 4\n#### 4", math.log(0.5), "train"),
-        ("p1", 1, "4", "stop", "2 * 2 = 4 and 1 + 1 = 3\n#### 4", math.log(0.25), "train"),
-        ("p1", 2, "5", "length", "2 + 2 = 5\n#### 5", 0.0, "train"),
-        ("p1", 3, None, "stop", "I am not sure.", math.log(0.75), "train"),
-        ("p2", 0, "9", "stop", "3 x 3 = 9\n#### 9", math.log(0.5), "test"),
-        ("p2", 1, "9", "length", "Nine. #### 9", math.log(0.5), "test"),
-    ])
+    return make_samples(
+        [
+            ("p1", 0, "4", "stop", "2 + 2 = 4\n#### 4", math.log(0.5), "train"),
+            ("p1", 1, "4", "stop", "2 * 2 = 4 and 1 + 1 = 3\n#### 4", math.log(0.25), "train"),
+            ("p1", 2, "5", "length", "2 + 2 = 5\n#### 5", 0.0, "train"),
+            ("p1", 3, None, "stop", "I am not sure.", math.log(0.75), "train"),
+            ("p2", 0, "9", "stop", "3 x 3 = 9\n#### 9", math.log(0.5), "test"),
+            ("p2", 1, "9", "length", "Nine. #### 9", math.log(0.5), "test"),
+        ]
+    )
 
 
 # Hand-computed per-sample check scores of the fixture, in row order.
@@ -139,8 +141,13 @@ def test_consistency_scores_are_zero_when_no_sample_answers():
 
 
 def test_consistency_scores_same_answer_in_different_problems_is_not_shared():
-    frame = make_samples([("a", 0, "4", "stop", "", 0.0, "train"), ("b", 0, "4", "stop", "", 0.0, "train"),
-                          ("b", 1, "3", "stop", "", 0.0, "train")])
+    frame = make_samples(
+        [
+            ("a", 0, "4", "stop", "", 0.0, "train"),
+            ("b", 0, "4", "stop", "", 0.0, "train"),
+            ("b", 1, "3", "stop", "", 0.0, "train"),
+        ]
+    )
     np.testing.assert_allclose(consistency_scores(frame), [1.0, 0.5, 0.5])
 
 
@@ -159,8 +166,13 @@ def test_confidence_scores_are_exp_mean_logprob(samples):
 
 
 def test_confidence_scores_keep_nan_as_abstain():
-    frame = make_samples([("p", 0, "1", "stop", "", -1.0, "train"), ("p", 1, "1", "stop", "", np.nan, "train"),
-                          ("p", 2, "1", "stop", "", None, "train")])
+    frame = make_samples(
+        [
+            ("p", 0, "1", "stop", "", -1.0, "train"),
+            ("p", 1, "1", "stop", "", np.nan, "train"),
+            ("p", 2, "1", "stop", "", None, "train"),
+        ]
+    )
     scores = confidence_scores(frame)
     assert scores[0] == pytest.approx(math.exp(-1.0))
     assert np.isnan(scores[1]) and np.isnan(scores[2])

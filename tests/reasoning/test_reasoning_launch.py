@@ -12,9 +12,25 @@ from w2s.cli import build_parser
 from w2s.reasoning.launch import LAUNCHED, fsdp_config, launch_command, should_relaunch, train_argv, train_backend
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGV = ["--threads", "8", "reasoning-train", "--checkpoint", "builtin:SmolLM2-135M-Instruct", "--train-set",
-        "sets/ceiling.parquet", "--settings", '{"lr": 1e-05}', "--prompt", "{}", "--seed", "3", "--device", "auto",
-        "--out-dir", "models/ceiling"]
+ARGV = [
+    "--threads",
+    "8",
+    "reasoning-train",
+    "--checkpoint",
+    "builtin:SmolLM2-135M-Instruct",
+    "--train-set",
+    "sets/ceiling.parquet",
+    "--settings",
+    '{"lr": 1e-05}',
+    "--prompt",
+    "{}",
+    "--seed",
+    "3",
+    "--device",
+    "auto",
+    "--out-dir",
+    "models/ceiling",
+]
 
 
 def test_train_argv_reproduces_the_command_line():
@@ -23,8 +39,20 @@ def test_train_argv_reproduces_the_command_line():
 
 def test_launch_command_for_four_gpus_runs_one_w2s_process_per_gpu():
     command = launch_command(ARGV, 4, "/tmp/fsdp.yaml", port=29617, python="/venv/bin/python")
-    assert command == ["/venv/bin/python", "-m", "accelerate.commands.launch", "--config_file", "/tmp/fsdp.yaml",
-                       "--num_processes", "4", "--main_process_port", "29617", "-m", "w2s", *ARGV]
+    assert command == [
+        "/venv/bin/python",
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        "/tmp/fsdp.yaml",
+        "--num_processes",
+        "4",
+        "--main_process_port",
+        "29617",
+        "-m",
+        "w2s",
+        *ARGV,
+    ]
 
 
 def test_fsdp_config_shards_over_every_gpu_and_saves_a_full_state_dict():
@@ -60,8 +88,14 @@ def test_slurm_dry_run_asks_for_four_gpus_for_a_reasoning_train_job(tmp_path):
     config["resources"] = {"reasoning_train": {"gpus": 4}}
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    result = snakemake(tmp_path, "--profile", str(ROOT / "profiles" / "slurm"), "--dry-run",
-                       "--replace-workflow-config", configfile=configfile)
+    result = snakemake(
+        tmp_path,
+        "--profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--dry-run",
+        "--replace-workflow-config",
+        configfile=configfile,
+    )
     jobs = result.stdout.split("\nrule ")
     train_jobs = [job for job in jobs if job.startswith("reasoning_train:")]
     assert train_jobs, result.stdout

@@ -43,12 +43,25 @@ def _samples(rows):
 
 
 def test_per_problem_metrics_by_hand():
-    samples = _samples([
-        ("p1", 0, "1", False), ("p1", 1, "2", True), ("p1", 2, "1", False), ("p1", 3, "2", True),
-        ("p2", 0, "7", True), ("p2", 1, "8", False), ("p2", 2, "8", False), ("p2", 3, None, False),
-    ])
-    scores = pd.DataFrame({"problem_id": ["p1"] * 4 + ["p2"] * 4, "sample_id": [0, 1, 2, 3] * 2,
-                           "score": [0.2, 0.9, 0.9, 0.1, 0.5, 0.5, 0.1, 0.0]})
+    samples = _samples(
+        [
+            ("p1", 0, "1", False),
+            ("p1", 1, "2", True),
+            ("p1", 2, "1", False),
+            ("p1", 3, "2", True),
+            ("p2", 0, "7", True),
+            ("p2", 1, "8", False),
+            ("p2", 2, "8", False),
+            ("p2", 3, None, False),
+        ]
+    )
+    scores = pd.DataFrame(
+        {
+            "problem_id": ["p1"] * 4 + ["p2"] * 4,
+            "sample_id": [0, 1, 2, 3] * 2,
+            "score": [0.2, 0.9, 0.9, 0.1, 0.5, 0.5, 0.1, 0.0],
+        }
+    )
     table = per_problem(samples, [1, 2, 4], scores).set_index("problem_id")
     assert table.loc["p1", "pass@1"] == 0.5 and table.loc["p2", "pass@1"] == 0.25
     assert table.loc["p1", "pass@2"] == pytest.approx(5 / 6)
@@ -66,18 +79,34 @@ def _write_generator(tmp_path, name, correct_by_problem, n=2):
     for p, correct in enumerate(correct_by_problem):
         for s in range(n):
             ok = s < correct
-            rows.append({"problem_id": f"p{p}", "split": "test", "sample_id": s, "answer": "1" if ok else "0",
-                         "correct": ok, "n_completion_tokens": 10})
-            scores.append({"problem_id": f"p{p}", "split": "test", "sample_id": s, "check:format": 1.0,
-                           "score": 1.0 if ok else 0.0})
+            rows.append(
+                {
+                    "problem_id": f"p{p}",
+                    "split": "test",
+                    "sample_id": s,
+                    "answer": "1" if ok else "0",
+                    "correct": ok,
+                    "n_completion_tokens": 10,
+                }
+            )
+            scores.append(
+                {
+                    "problem_id": f"p{p}",
+                    "split": "test",
+                    "sample_id": s,
+                    "check:format": 1.0,
+                    "score": 1.0 if ok else 0.0,
+                }
+            )
     pd.DataFrame(rows).to_parquet(tmp_path / f"{name}.samples.parquet")
     pd.DataFrame(scores).to_parquet(tmp_path / f"{name}.scores.parquet")
     return {"samples": str(tmp_path / f"{name}.samples.parquet"), "scores": str(tmp_path / f"{name}.scores.parquet")}
 
 
 def test_reasoning_gap_recovered_by_hand(tmp_path):
-    problems = pd.DataFrame({"problem_id": [f"p{i}" for i in range(4)], "split": "test", "question": "q",
-                             "answer": "1", "solution": None})
+    problems = pd.DataFrame(
+        {"problem_id": [f"p{i}" for i in range(4)], "split": "test", "question": "q", "answer": "1", "solution": None}
+    )
     problems.to_parquet(tmp_path / "problems.parquet")
     # pass@1 over 4 problems x 2 samples: weak 2/8, student 5/8, ceiling 6/8 -> RGR (0.625-0.25)/(0.75-0.25) = 0.75
     generators = {
@@ -87,8 +116,16 @@ def test_reasoning_gap_recovered_by_hand(tmp_path):
     }
     evaluation = {"bootstrap_samples": 200, "confidence_level": 0.9, "bootstrap_seed": 0, "min_gap": 0.01}
     out = tmp_path / "metrics.json"
-    report = evaluate_experiment(str(tmp_path / "problems.parquet"), generators, [1, 2], evaluation, str(out),
-                                 str(tmp_path / "summary.csv"), str(tmp_path / "plot.png"), {"task": "t"})
+    report = evaluate_experiment(
+        str(tmp_path / "problems.parquet"),
+        generators,
+        [1, 2],
+        evaluation,
+        str(out),
+        str(tmp_path / "summary.csv"),
+        str(tmp_path / "plot.png"),
+        {"task": "t"},
+    )
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert report["generators"]["weak"]["pass@1"] == 0.25
     assert report["generators"]["w2sr"]["pass@2"] == pytest.approx(1.0)
@@ -104,14 +141,24 @@ def test_reasoning_gap_recovered_by_hand(tmp_path):
 
 
 def test_gap_recovered_is_undefined_without_a_gap(tmp_path):
-    problems = pd.DataFrame({"problem_id": ["p0", "p1"], "split": "test", "question": "q", "answer": "1",
-                             "solution": None})
+    problems = pd.DataFrame(
+        {"problem_id": ["p0", "p1"], "split": "test", "question": "q", "answer": "1", "solution": None}
+    )
     problems.to_parquet(tmp_path / "problems.parquet")
-    generators = {name: {"role": role, **_write_generator(tmp_path, name, [1, 0])}
-                  for name, role in [("weak", "weak"), ("ceiling", "ceiling"), ("s", "student")]}
+    generators = {
+        name: {"role": role, **_write_generator(tmp_path, name, [1, 0])}
+        for name, role in [("weak", "weak"), ("ceiling", "ceiling"), ("s", "student")]
+    }
     evaluation = {"bootstrap_samples": 50, "confidence_level": 0.9, "bootstrap_seed": 0, "min_gap": 0.01}
-    report = evaluate_experiment(str(tmp_path / "problems.parquet"), generators, [1], evaluation,
-                                 str(tmp_path / "m.json"), str(tmp_path / "s.csv"), str(tmp_path / "p.png"))
+    report = evaluate_experiment(
+        str(tmp_path / "problems.parquet"),
+        generators,
+        [1],
+        evaluation,
+        str(tmp_path / "m.json"),
+        str(tmp_path / "s.csv"),
+        str(tmp_path / "p.png"),
+    )
     gap = report["gap_recovered"]["s"]["pass@1"]
     assert gap["value"] is None and gap["status"].startswith("undefined")
     assert gap["ci_low"] is None and gap["ci_high"] is None  # no interval around an undefined value
@@ -124,14 +171,23 @@ def test_summary_over_seeds_by_hand(tmp_path):
 
     paths = []
     # ceilings 0.7, 0.675, 0.4 make the per-seed gaps 0.3/0.5 = 0.6, 0.3/0.375 = 0.8, 0.3/0.3 = 1.0
-    for seed, (weak, student, ceiling, rgr) in enumerate([(0.2, 0.5, 0.7, 0.6), (0.3, 0.6, 0.675, 0.8),
-                                                          (0.1, 0.4, 0.4, 1.0)]):
-        report = {"task": "gsm", "seed": seed, "generators": {
-            "weak": {"role": "weak", "pass@1": weak, "pass@1_se": 0.1, "selection@1": weak},
-            "w2sr": {"role": "student", "pass@1": student, "pass@1_se": 0.1, "selection@1": student}},
-            "gap_recovered": {"w2sr": {
-                "pass@1": {"value": rgr, "weak": weak, "student": student, "ceiling": ceiling},
-                "selection@1": {"value": None, "weak": weak, "student": weak, "ceiling": weak}}}}
+    for seed, (weak, student, ceiling, rgr) in enumerate(
+        [(0.2, 0.5, 0.7, 0.6), (0.3, 0.6, 0.675, 0.8), (0.1, 0.4, 0.4, 1.0)]
+    ):
+        report = {
+            "task": "gsm",
+            "seed": seed,
+            "generators": {
+                "weak": {"role": "weak", "pass@1": weak, "pass@1_se": 0.1, "selection@1": weak},
+                "w2sr": {"role": "student", "pass@1": student, "pass@1_se": 0.1, "selection@1": student},
+            },
+            "gap_recovered": {
+                "w2sr": {
+                    "pass@1": {"value": rgr, "weak": weak, "student": student, "ceiling": ceiling},
+                    "selection@1": {"value": None, "weak": weak, "student": weak, "ceiling": weak},
+                }
+            },
+        }
         paths.append(tmp_path / f"m{seed}.json")
         paths[-1].write_text(json.dumps(report))
     pooled = summarize_runs([str(p) for p in paths], 0.95, str(tmp_path / "runs.csv"), str(tmp_path / "by_seed.csv"))
@@ -142,7 +198,9 @@ def test_summary_over_seeds_by_hand(tmp_path):
     # t-interval: mean 0.8, sd 0.2, t_{0.975, 2} = 4.3027 -> half width 4.3027 * 0.2 / sqrt(3)
     half = 4.302652729911275 * 0.2 / np.sqrt(3)
     assert row["rgr_pass@1_mean"] == pytest.approx(0.8)
-    assert row["rgr_pass@1_ci_low"] == pytest.approx(0.8 - half) and row["rgr_pass@1_ci_high"] == pytest.approx(0.8 + half)
+    assert row["rgr_pass@1_ci_low"] == pytest.approx(0.8 - half) and row["rgr_pass@1_ci_high"] == pytest.approx(
+        0.8 + half
+    )
     assert pd.isna(row["rgr_selection@1_mean"])  # undefined in every seed
     assert row["rgr_pass@1_n_seeds_defined"] == 3 and row["rgr_selection@1_n_seeds_defined"] == 0
     # the gap of the seed means: (0.5 - 0.2) / ((0.7 + 0.675 + 0.4) / 3 - 0.2) = 0.3 / 0.391667

@@ -12,14 +12,7 @@ import pytest
 
 from w2s.io import read_json
 from w2s.reasoning.answers import answers_match, extract_answer
-from w2s.reasoning.problems import (
-    MANIFEST,
-    PROBLEM_SCHEMA,
-    PROBLEMS,
-    load_problems,
-    prepare_problems,
-    problem_id,
-)
+from w2s.reasoning.problems import MANIFEST, PROBLEM_SCHEMA, PROBLEMS, load_problems, prepare_problems, problem_id
 from w2s.tasks import DataError
 
 SIZES = {"train": 6, "test": 4}
@@ -33,8 +26,9 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 def gsm_records(n: int, start: int = 0) -> list[dict]:
     """GSM8K-style records: "What is i + 3?" with a worked answer ending in "#### i+3"."""
-    return [{"question": f"What is {i} + 3?", "answer": f"{i} + 3 = {i + 3}\n#### {i + 3}"}
-            for i in range(start, start + n)]
+    return [
+        {"question": f"What is {i} + 3?", "answer": f"{i} + 3 = {i + 3}\n#### {i + 3}"} for i in range(start, start + n)
+    ]
 
 
 def file_spec(path: Path, **extra) -> dict:
@@ -98,6 +92,7 @@ def test_reasoning_gym_seed_changes_the_split(gym_problems):
     first, _ = gym_problems
     other, _ = load_problems("gsm", GYM_SPEC, seed=1)
     assert_well_formed(other, "gsm")
+
     def split_of(frame):
         return dict(zip(frame["problem_id"], frame["split"]))
 
@@ -156,8 +151,9 @@ def test_file_drops_duplicate_questions(tmp_path):
 
 def test_file_seed_changes_the_split(tmp_path):
     path = write_jsonl(tmp_path / "data.jsonl", gsm_records(10))
-    train = [set(load_problems("arith", file_spec(path), seed)[0].query("split == 'train'")["question"])
-             for seed in (0, 1)]
+    train = [
+        set(load_problems("arith", file_spec(path), seed)[0].query("split == 'train'")["question"]) for seed in (0, 1)
+    ]
     assert train[0] != train[1]
 
 
@@ -180,8 +176,10 @@ def test_file_csv_and_parquet(tmp_path):
 
 
 def test_file_boxed_answers_with_custom_fields(tmp_path):
-    records = [{"problem": f"Halve {2 * i + 1}.", "solution": f"Half of {2 * i + 1} is \\boxed{{\\frac{{{2 * i + 1}}}{{2}}}}."}
-               for i in range(10)]
+    records = [
+        {"problem": f"Halve {2 * i + 1}.", "solution": f"Half of {2 * i + 1} is \\boxed{{\\frac{{{2 * i + 1}}}{{2}}}}."}
+        for i in range(10)
+    ]
     path = write_jsonl(tmp_path / "math.jsonl", records)
     spec = file_spec(path, question_field="problem", answer_field="solution", answer_format="boxed")
     problems, _ = load_problems("halves", spec, seed=0)
@@ -215,16 +213,28 @@ def test_file_plain_answers(tmp_path):
         (gsm_records(4) + [{"question": None, "answer": "#### 1"}] + gsm_records(6, 10), "empty question"),
         ([{"question": "What is x?", "answer": ""}] + gsm_records(10, 1), "1 record\\(s\\) without an answer"),
         ([{"question": "What is x?", "answer": None}] + gsm_records(10, 1), "without an answer"),
-        (gsm_records(3) + [{"question": "What is x?"}] + gsm_records(7, 10),
-         "without an answer \\(first indices \\[3\\]\\)"),
+        (
+            gsm_records(3) + [{"question": "What is x?"}] + gsm_records(7, 10),
+            "without an answer \\(first indices \\[3\\]\\)",
+        ),
         ([{"q": f"Q{i}?", "answer": f"#### {i}"} for i in range(10)], "records have no field\\(s\\) \\['question'\\]"),
         ([{"question": f"Q{i}?", "a": f"#### {i}"} for i in range(10)], "no field\\(s\\) \\['answer'\\]"),
         (gsm_records(9), "the pool has 9 distinct problems, 10 requested"),
         (gsm_records(9) + gsm_records(1), "the pool has 9 distinct problems, 10 requested"),
         ([{"question": "What is x?", "answer": "x is five"}] + gsm_records(10, 1), "record 0: .*'#### <answer>'"),
     ],
-    ids=["blank-question", "null-question", "empty-answer", "null-answer", "missing-answer", "no-question-field",
-         "no-answer-field", "too-few", "too-few-after-dedup", "no-hash-line"],
+    ids=[
+        "blank-question",
+        "null-question",
+        "empty-answer",
+        "null-answer",
+        "missing-answer",
+        "no-question-field",
+        "no-answer-field",
+        "too-few",
+        "too-few-after-dedup",
+        "no-hash-line",
+    ],
 )
 def test_file_data_errors(tmp_path, records, message):
     path = write_jsonl(tmp_path / "bad.jsonl", records)
@@ -273,25 +283,38 @@ def test_file_unsupported_type(tmp_path):
 def save_dataset_dict(path: Path, splits: dict[str, dict[str, list]]) -> Path:
     datasets = pytest.importorskip("datasets")
     datasets.DatasetDict({name: datasets.Dataset.from_dict(columns) for name, columns in splits.items()}).save_to_disk(
-        str(path))
+        str(path)
+    )
     return path
 
 
 def math_columns(numbers) -> dict[str, list]:
-    return {"problem": [f"What is {n} squared?" for n in numbers],
-            "solution": [f"{n} * {n} = {n * n}, so \\boxed{{{n * n}}}" for n in numbers]}
+    return {
+        "problem": [f"What is {n} squared?" for n in numbers],
+        "solution": [f"{n} * {n} = {n * n}, so \\boxed{{{n * n}}}" for n in numbers],
+    }
 
 
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory) -> Path:
     """A MATH-like local dataset with 'train' and 'validation' (no 'test') splits."""
-    return save_dataset_dict(tmp_path_factory.mktemp("hf") / "math_like",
-                             {"train": math_columns(range(1, 9)), "validation": math_columns(range(101, 106))})
+    return save_dataset_dict(
+        tmp_path_factory.mktemp("hf") / "math_like",
+        {"train": math_columns(range(1, 9)), "validation": math_columns(range(101, 106))},
+    )
 
 
 def hf_spec(path: Path, **extra) -> dict:
-    return {"source": "hf", "name": str(path), "sizes": dict(SIZES), "question_field": "problem",
-            "answer_field": "solution", "answer_format": "boxed", "splits": {"test": "validation"}, **extra}
+    return {
+        "source": "hf",
+        "name": str(path),
+        "sizes": dict(SIZES),
+        "question_field": "problem",
+        "answer_field": "solution",
+        "answer_format": "boxed",
+        "splits": {"test": "validation"},
+        **extra,
+    }
 
 
 def test_hf_local_dataset_directory(hf_dir):
@@ -328,15 +351,21 @@ def test_hf_too_few_in_a_split(hf_dir):
 
 
 def test_hf_train_test_overlap_is_an_error(tmp_path):
-    path = save_dataset_dict(tmp_path / "leaky", {"train": math_columns(range(1, 7)),
-                                                  "test": math_columns([6, 7, 8, 9])})
+    path = save_dataset_dict(
+        tmp_path / "leaky", {"train": math_columns(range(1, 7)), "test": math_columns([6, 7, 8, 9])}
+    )
     with pytest.raises(DataError, match="1 question\\(s\\) are in both train and test, e.g. 'What is 6 squared\\?'"):
         load_problems("sq", hf_spec(path, splits={}), seed=0)
 
 
 def test_hf_gsm8k_format_with_default_fields(tmp_path):
-    path = save_dataset_dict(tmp_path / "gsm_like", {"train": pd.DataFrame(gsm_records(6)).to_dict("list"),
-                                                     "test": pd.DataFrame(gsm_records(4, 50)).to_dict("list")})
+    path = save_dataset_dict(
+        tmp_path / "gsm_like",
+        {
+            "train": pd.DataFrame(gsm_records(6)).to_dict("list"),
+            "test": pd.DataFrame(gsm_records(4, 50)).to_dict("list"),
+        },
+    )
     problems, _ = load_problems("gsm", {"source": "hf", "name": str(path), "sizes": dict(SIZES)}, seed=0)
     assert_well_formed(problems, "gsm")
     assert problems.query("split == 'test'")["answer"].tolist() == ["53", "54", "55", "56"]

@@ -12,28 +12,42 @@ from w2s.reasoning.selection import (
     uses_gold,
 )
 
-PROBLEMS = pd.DataFrame({
-    "problem_id": ["a", "b", "t"],
-    "split": ["train", "train", "test"],
-    "question": ["qa", "qb", "qt"],
-    "answer": ["1", "2", "3"],
-    "solution": ["sa #### 1", None, "st #### 3"],
-})
+PROBLEMS = pd.DataFrame(
+    {
+        "problem_id": ["a", "b", "t"],
+        "split": ["train", "train", "test"],
+        "question": ["qa", "qb", "qt"],
+        "answer": ["1", "2", "3"],
+        "solution": ["sa #### 1", None, "st #### 3"],
+    }
+)
 
 
 def _samples(rows, split="train"):
-    return pd.DataFrame([{"problem_id": p, "sample_id": s, "completion": c, "answer": a, "correct": ok,
-                          "split": split} for p, s, c, a, ok in rows])
+    return pd.DataFrame(
+        [
+            {"problem_id": p, "sample_id": s, "completion": c, "answer": a, "correct": ok, "split": split}
+            for p, s, c, a, ok in rows
+        ]
+    )
 
 
-WEAK = _samples([("a", 0, "wa0", "1", True), ("a", 1, "wa1", "5", False),
-                 ("b", 0, "wb0", "2", True), ("b", 1, "wb1", None, False)])
-WEAKER = _samples([("a", 0, "xa0", "9", False), ("a", 1, "xa1", "9", False),
-                   ("b", 0, "xb0", "2", True), ("b", 1, "wb1", None, False)])  # b/1 same text as the weak's
-STRONG = _samples([("a", 0, "sa0", "5", False), ("a", 1, "sa1", "5.0", False), ("a", 2, "sa2", "1", True),
-                   ("b", 0, "sb0", None, False), ("b", 1, "sb1", None, False)])
-SCORES = pd.DataFrame({"problem_id": ["a", "a", "b", "b"], "sample_id": [0, 1, 0, 1],
-                       "score": [0.8, 0.3, 0.6, 0.6]})
+WEAK = _samples(
+    [("a", 0, "wa0", "1", True), ("a", 1, "wa1", "5", False), ("b", 0, "wb0", "2", True), ("b", 1, "wb1", None, False)]
+)
+WEAKER = _samples(
+    [("a", 0, "xa0", "9", False), ("a", 1, "xa1", "9", False), ("b", 0, "xb0", "2", True), ("b", 1, "wb1", None, False)]
+)  # b/1 same text as the weak's
+STRONG = _samples(
+    [
+        ("a", 0, "sa0", "5", False),
+        ("a", 1, "sa1", "5.0", False),
+        ("a", 2, "sa2", "1", True),
+        ("b", 0, "sb0", None, False),
+        ("b", 1, "sb1", None, False),
+    ]
+)
+SCORES = pd.DataFrame({"problem_id": ["a", "a", "b", "b"], "sample_id": [0, 1, 0, 1], "score": [0.8, 0.3, 0.6, 0.6]})
 SAMPLES = {"weak": WEAK, "weaker": WEAKER, "strong": STRONG}
 
 
@@ -47,13 +61,16 @@ def test_majority_answers_by_hand():
     assert majority_answers(STRONG) == {"a": answer_key("5")}  # b states no answer
 
 
-@pytest.mark.parametrize("rule, expected", [
-    ("all", ["wa0", "wa1", "wb0", "wb1"]),
-    ("correct", ["wa0", "wb0"]),
-    ("agreeing", ["wa1"]),  # the strong majority on a is 5; b has none
-    ("verified", ["wa0", "wb0", "wb1"]),  # score >= 0.5
-    ("gold", ["sa #### 1"]),  # b has no worked solution; test problems never used
-])
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ("all", ["wa0", "wa1", "wb0", "wb1"]),
+        ("correct", ["wa0", "wb0"]),
+        ("agreeing", ["wa1"]),  # the strong majority on a is 5; b has none
+        ("verified", ["wa0", "wb0", "wb1"]),  # score >= 0.5
+        ("gold", ["sa #### 1"]),  # b has no worked solution; test problems never used
+    ],
+)
 def test_sft_rules(rule, expected):
     rows = sft_examples(rule, PROBLEMS, SAMPLES, SCORES, threshold=0.5)
     assert rows["chosen"].tolist() == expected
@@ -85,7 +102,9 @@ def test_verifier_pairs_need_a_score_gap():
 def test_correct_pairs_use_gold():
     rows = preference_pairs("correct", PROBLEMS, SAMPLES)
     assert list(zip(rows["chosen"], rows["rejected"])) == [("wa0", "wa1"), ("wb0", "wb1")]
-    assert uses_gold({"dpo": "correct"}) and uses_gold({"sft": "gold"}) and not uses_gold({"sft": "all", "dpo": "delta"})
+    assert (
+        uses_gold({"dpo": "correct"}) and uses_gold({"sft": "gold"}) and not uses_gold({"sft": "all", "dpo": "delta"})
+    )
 
 
 def test_train_set_has_sft_then_dpo_rows_from_train_problems_only():
@@ -111,6 +130,7 @@ def test_strong_correct_is_rejection_sampling_on_the_strong_models_gold_correct_
     rows = sft_examples("strong_correct", PROBLEMS, SAMPLES)
     assert rows["chosen"].tolist() == ["sa2"] and rows["origin"].unique().tolist() == ["strong:correct"]
     from w2s.reasoning.selection import needed_generators
+
     assert uses_gold({"sft": "strong_correct"}) and needed_generators({"sft": "strong_correct"}) == {"strong"}
 
 

@@ -9,15 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from w2s.reasoning.prompts import PromptSettings, prompt_ids
-from w2s.reasoning.tuning import (
-    IGNORE,
-    collate,
-    completion_logprobs,
-    dpo_loss,
-    encode,
-    sft_loss,
-    tune_student,
-)
+from w2s.reasoning.tuning import IGNORE, collate, completion_logprobs, dpo_loss, encode, sft_loss, tune_student
 from w2s.runtime import resolve_precision
 
 
@@ -57,10 +49,18 @@ def tiny_lm(tmp_path_factory):
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("builtin:SmolLM2-135M-Instruct"))
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.bos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
     out = tmp_path_factory.mktemp("tiny_lm") / "model"
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -88,14 +88,16 @@ def test_collate_pads_right_and_masks_padding():
 
 
 def _train_set(path):
-    rows = pd.DataFrame({
-        "stage": ["sft", "sft", "dpo", "dpo"],
-        "problem_id": ["a", "b", "a", "b"],
-        "question": ["What is 2+2?", "What is 3+3?", "What is 2+2?", "What is 3+3?"],
-        "chosen": ["2+2=4\n#### 4", "3+3=6\n#### 6", "2+2=4\n#### 4", "3+3=6\n#### 6"],
-        "rejected": [None, None, "2+2=5\n#### 5", "3+3=7\n#### 7"],
-        "origin": "test",
-    })
+    rows = pd.DataFrame(
+        {
+            "stage": ["sft", "sft", "dpo", "dpo"],
+            "problem_id": ["a", "b", "a", "b"],
+            "question": ["What is 2+2?", "What is 3+3?", "What is 2+2?", "What is 3+3?"],
+            "chosen": ["2+2=4\n#### 4", "3+3=6\n#### 6", "2+2=4\n#### 4", "3+3=6\n#### 6"],
+            "rejected": [None, None, "2+2=5\n#### 5", "3+3=7\n#### 7"],
+            "origin": "test",
+        }
+    )
     rows.to_parquet(path)
     return path
 
@@ -148,8 +150,10 @@ def test_lora_adapters_are_merged_before_saving(tiny_lm, tmp_path, backend):
     assert any(not torch.equal(saved[k], base[k]) for k in base)
 
 
-@pytest.mark.parametrize("precision, native, bf16", [("auto", True, True), ("auto", False, False),
-                                                     ("fp32", True, False), ("bf16", False, True)])
+@pytest.mark.parametrize(
+    "precision, native, bf16",
+    [("auto", True, True), ("auto", False, False), ("fp32", True, False), ("bf16", False, True)],
+)
 def test_trl_autocast_follows_the_precision_setting(monkeypatch, tmp_path, precision, native, bf16):
     from w2s import runtime
     from w2s.reasoning.objectives import TuneSettings
@@ -157,17 +161,25 @@ def test_trl_autocast_follows_the_precision_setting(monkeypatch, tmp_path, preci
 
     monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
     for stage in ("sft", "dpo"):
-        assert trainer_args(stage, TuneSettings(precision=precision), 0, tmp_path, torch.device("cpu"),
-                            examples=4).bf16 is bf16
+        assert (
+            trainer_args(stage, TuneSettings(precision=precision), 0, tmp_path, torch.device("cpu"), examples=4).bf16
+            is bf16
+        )
 
 
 def test_unknown_training_settings_are_rejected(tiny_lm, tmp_path):
     model_dir, _ = tiny_lm
     with pytest.raises(ValueError, match="unknown reasoning training settings"):
-        tune_student(str(model_dir), _train_set(tmp_path / "set.parquet"), {"learning_rate": 1e-3}, {}, 0,
-                     tmp_path / "out", "cpu")
+        tune_student(
+            str(model_dir),
+            _train_set(tmp_path / "set.parquet"),
+            {"learning_rate": 1e-3},
+            {},
+            0,
+            tmp_path / "out",
+            "cpu",
+        )
     assert not (tmp_path / "out").exists()
-
 
 
 # --------------------------------------------------------------------------- warmup
@@ -183,10 +195,16 @@ def test_optimizer_and_warmup_steps_by_hand():
     assert warmup_steps(0.5, 6) == 3
 
 
-WARMUP_ROWS = pd.DataFrame({"stage": "sft", "problem_id": [str(i) for i in range(10)],
-                            "question": [f"What is {i}+{i}?" for i in range(10)],
-                            "chosen": [f"{i}+{i}={2 * i}\n#### {2 * i}" for i in range(10)], "rejected": None,
-                            "origin": "test"})
+WARMUP_ROWS = pd.DataFrame(
+    {
+        "stage": "sft",
+        "problem_id": [str(i) for i in range(10)],
+        "question": [f"What is {i}+{i}?" for i in range(10)],
+        "chosen": [f"{i}+{i}={2 * i}\n#### {2 * i}" for i in range(10)],
+        "rejected": None,
+        "origin": "test",
+    }
+)
 
 
 @pytest.mark.parametrize("frac, expected", [(1.0, 9), (0.1, 1)])
@@ -201,7 +219,7 @@ def test_both_backends_warm_up_for_the_same_steps(tiny_lm, tmp_path, monkeypatch
     monkeypatch.setattr(tuning, "linear_schedule", lambda step, total, warmup: schedules.append((total, warmup)) or 1.0)
     weight = torch.nn.Parameter(torch.ones(2))
     run = tuning._Run(torch.nn.ParameterList([weight]), tiny_lm[1], tune, PromptSettings(), torch.device("cpu"), 0)
-    assert len(run._optimize(10, tune.epochs, 0.1, lambda indices: (weight ** 2).sum(), "sft")) == 9
+    assert len(run._optimize(10, tune.epochs, 0.1, lambda indices: (weight**2).sum(), "sft")) == 9
     assert set(schedules) == {(9, expected)}
     for stage in ("sft", "dpo"):
         args = trainer_args(stage, tune, 0, tmp_path, torch.device("cpu"), examples=10)
@@ -217,8 +235,16 @@ def test_trl_warms_up_over_every_step_for_a_warmup_fraction_of_one(tiny_lm, tmp_
     model_dir, tokenizer = tiny_lm
     rows = pd.DataFrame({"question": [f"{i}?" for i in range(10)], "chosen": [f"#### {i}" for i in range(10)]})
     tune = TuneSettings(epochs=3, batch_size=4, warmup_frac=1.0, precision="fp32", max_length=72)
-    trainer = build_trainer("sft", AutoModelForCausalLM.from_pretrained(model_dir), tokenizer,
-                            sft_dataset(tokenizer, rows, PromptSettings(), 72), tune, 0, tmp_path, torch.device("cpu"))
+    trainer = build_trainer(
+        "sft",
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        tokenizer,
+        sft_dataset(tokenizer, rows, PromptSettings(), 72),
+        tune,
+        0,
+        tmp_path,
+        torch.device("cpu"),
+    )
     trainer.train()
     rates = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
     assert trainer.state.global_step == len(rates) == 9  # the step count trainer_args assumed
@@ -236,9 +262,17 @@ def _tiny_model(seed: int, tokenizer):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -252,8 +286,9 @@ def _trl_trainer(stage, model, tokenizer, dataset, tmp_path, ref_model=None):
     args.precompute_ref_log_probs = False  # the reference model is given: its log-probs enter every step
     sft, dpo = _trainer_classes()
     extra = {"ref_model": ref_model} if stage == "dpo" else {}
-    return (sft if stage == "sft" else dpo)(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                                            **extra)
+    return (sft if stage == "sft" else dpo)(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, **extra
+    )
 
 
 def _batch(trainer) -> dict:
@@ -280,8 +315,9 @@ def test_trl_sft_loss_equals_the_oracle(tiny_lm, tmp_path):
 
     _, tokenizer = tiny_lm
     rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN})
-    trainer = _trl_trainer("sft", _tiny_model(0, tokenizer), tokenizer, sft_dataset(tokenizer, rows, PromptSettings(), 128),
-                           tmp_path)
+    trainer = _trl_trainer(
+        "sft", _tiny_model(0, tokenizer), tokenizer, sft_dataset(tokenizer, rows, PromptSettings(), 128), tmp_path
+    )
     batch = _batch(trainer)
     with torch.no_grad():
         trl_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
@@ -289,9 +325,10 @@ def test_trl_sft_loss_equals_the_oracle(tiny_lm, tmp_path):
         oracle = sft_loss(logits, batch["labels"]).item()
     print(f"SFT: trl {trl_loss:.8f} oracle {oracle:.8f} difference {abs(trl_loss - oracle):.2e}")
     assert trl_loss == pytest.approx(oracle, abs=1e-5)
-    assert (batch["labels"] != IGNORE).sum() == sum(len(encode(tokenizer, q, c, PromptSettings(), 128)[0])
-                                                     - len(prompt_ids(tokenizer, q, PromptSettings()))
-                                                     for q, c in zip(QUESTIONS, CHOSEN))
+    assert (batch["labels"] != IGNORE).sum() == sum(
+        len(encode(tokenizer, q, c, PromptSettings(), 128)[0]) - len(prompt_ids(tokenizer, q, PromptSettings()))
+        for q, c in zip(QUESTIONS, CHOSEN)
+    )
 
 
 def test_trl_dpo_loss_equals_the_oracle_with_a_reference_model(tiny_lm, tmp_path):
@@ -300,14 +337,19 @@ def test_trl_dpo_loss_equals_the_oracle_with_a_reference_model(tiny_lm, tmp_path
     _, tokenizer = tiny_lm
     rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN, "rejected": REJECTED})
     policy, reference = _tiny_model(0, tokenizer), _tiny_model(1, tokenizer)
-    trainer = _trl_trainer("dpo", policy, tokenizer, dpo_dataset(tokenizer, rows, PromptSettings(), 128), tmp_path,
-                           ref_model=reference)
+    trainer = _trl_trainer(
+        "dpo", policy, tokenizer, dpo_dataset(tokenizer, rows, PromptSettings(), 128), tmp_path, ref_model=reference
+    )
     batch = _batch(trainer)
     labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, IGNORE)
     with torch.no_grad():
         trl_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
-        logprobs = [completion_logprobs(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
-                                        labels)[0].chunk(2) for m in (trainer.model, reference)]
+        logprobs = [
+            completion_logprobs(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, labels)[
+                0
+            ].chunk(2)
+            for m in (trainer.model, reference)
+        ]
         oracle, _ = dpo_loss(logprobs[0][0], logprobs[0][1], logprobs[1][0], logprobs[1][1], 0.3)
     print(f"DPO: trl {trl_loss:.8f} oracle {oracle.item():.8f} difference {abs(trl_loss - oracle.item()):.2e}")
     assert trl_loss == pytest.approx(oracle.item(), abs=1e-5)

@@ -23,7 +23,9 @@ TINY = {
     "seeds": [0],
     "models": {"smollm2": {"checkpoint": "builtin:SmolLM2-135M-Instruct"}},
     "reasoning": {
-        "tasks": {"gsm_symbolic": {"source": "reasoning_gym", "name": "gsm_symbolic", "sizes": {"train": 4, "test": 4}}},
+        "tasks": {
+            "gsm_symbolic": {"source": "reasoning_gym", "name": "gsm_symbolic", "sizes": {"train": 4, "test": 4}}
+        },
         "weak": {"model": "smollm2", "sampling": {"temperature": 0.8}},
         "strong": {"model": "smollm2", "sampling": {"temperature": 0.6}},
         "sampling": {"max_tokens": 48},
@@ -46,11 +48,14 @@ def _config(**changes) -> dict:
     return config
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"students": {"d": {"dpo": "delta"}}, "weaker": None}, "needs a `reasoning.weaker` model"),
-    ({"students": {"empty": {}}}, "give an `sft` selection"),
-    ({"strong": {"model": "nope"}}, "'nope' is not defined under `models`"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"students": {"d": {"dpo": "delta"}}, "weaker": None}, "needs a `reasoning.weaker` model"),
+        ({"students": {"empty": {}}}, "give an `sft` selection"),
+        ({"strong": {"model": "nope"}}, "'nope' is not defined under `models`"),
+    ],
+)
 def test_config_cross_references_are_checked(change, message):
     config = _config(**change)
     config["reasoning"] = {k: v for k, v in config["reasoning"].items() if v is not None}
@@ -60,8 +65,9 @@ def test_config_cross_references_are_checked(change, message):
 
 def test_schema_rejects_unknown_rules_and_reserved_names(tmp_path):
     for bad in ({"students": {"x": {"sft": "everything"}}}, {"students": {"weak": {"sft": "all"}}}):
-        result = snakemake(tmp_path, "-n", ALONE, configfile=write_config(tmp_path / "bad.yaml", _config(**bad)),
-                           check=False)
+        result = snakemake(
+            tmp_path, "-n", ALONE, configfile=write_config(tmp_path / "bad.yaml", _config(**bad)), check=False
+        )
         assert result.returncode != 0
         assert "students" in result.stdout + result.stderr
 
@@ -129,8 +135,9 @@ def test_tiny_generative_experiment_end_to_end(tmp_path):
     assert jobs["reasoning_train"] == 2 and jobs["reasoning_evaluate"] == 1
 
     # The base samples were published to the label store: another team fetches them instead of sampling.
-    assert all(json.loads((root / f"samples/{g}.store_entry.json").read_text())["published_now"]
-               for g in ("weak", "strong"))
+    assert all(
+        json.loads((root / f"samples/{g}.store_entry.json").read_text())["published_now"] for g in ("weak", "strong")
+    )
     team_b = tmp_path / "team_b"
     team_b.mkdir()
     jobs = jobs_in(snakemake(team_b, "-n", ALONE, configfile=configfile))

@@ -50,8 +50,12 @@ def main_readme(entry: SuiteTask) -> str:
     return "\n".join(lines + ["  default: true", "---", "# Dataset card", ""])
 
 
-def hub_tree(root: Path, name: str, frames: pd.DataFrame | Mapping[str, pd.DataFrame],
-             extra: Mapping[str, pd.DataFrame] | None = None) -> str:
+def hub_tree(
+    root: Path,
+    name: str,
+    frames: pd.DataFrame | Mapping[str, pd.DataFrame],
+    extra: Mapping[str, pd.DataFrame] | None = None,
+) -> str:
     """Write task ``name``'s branch as the hub stores it under ``root``; every split holds
     ``frames`` (or its own frame). ``extra``: more files (path -> rows) the real branch also
     holds, such as other configs' folders, which the task must not read."""

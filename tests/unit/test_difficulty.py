@@ -20,11 +20,14 @@ def test_levels_from_a_column_and_from_the_length_rule():
     assert levels.tolist() == ["easy", "hard", "hard", "hard"]  # quantile 0.25 of 1..4 is 1.75
 
 
-@pytest.mark.parametrize("values, message", [
-    ([3, None, 4], "difficulty column 'grade' has 1 missing values of 3"),
-    ([3, 3, 3], "difficulty column 'grade' has a single value: {'3': 3}"),
-    ([8, 9, 9], "difficulty easy values \\['3'\\] must be values of column 'grade'"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ([3, None, 4], "difficulty column 'grade' has 1 missing values of 3"),
+        ([3, 3, 3], "difficulty column 'grade' has a single value: {'3': 3}"),
+        ([8, 9, 9], "difficulty easy values \\['3'\\] must be values of column 'grade'"),
+    ],
+)
 def test_bad_difficulty_columns_name_the_task_column_and_counts(values, message):
     with pytest.raises(DataError, match=f"task 'quiz': {message}"):
         assign_difficulty("quiz", {"column": "grade", "easy": [3]}, ["a"] * len(values), values)
@@ -41,8 +44,14 @@ def _task_file(tmp_path, n=400, groups=False):
     for i in range(n):
         hard = i % 2 == 1
         words = " ".join(f"w{i}_{j}" for j in range(12 if hard else 3))
-        rows.append({"text": f"item {i} {words}", "label": int(rng.integers(0, 2)), "level": "hard" if hard else "easy",
-                     "question": f"q{i // 2}" if groups else f"q{i}"})
+        rows.append(
+            {
+                "text": f"item {i} {words}",
+                "label": int(rng.integers(0, 2)),
+                "level": "hard" if hard else "easy",
+                "question": f"q{i // 2}" if groups else f"q{i}",
+            }
+        )
     path = tmp_path / "task.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -52,8 +61,13 @@ SIZES = {"weak_train": 60, "transfer": 60, "val": 20, "test": 50}
 
 
 def _spec(path, **difficulty):
-    return {"source": "file", "path": str(path), "sizes": SIZES, "dedupe": True,
-            "difficulty": {"column": "level", "easy": ["easy"], **difficulty}}
+    return {
+        "source": "file",
+        "path": str(path),
+        "sizes": SIZES,
+        "dedupe": True,
+        "difficulty": {"column": "level", "easy": ["easy"], **difficulty},
+    }
 
 
 def _levels(out, split):
@@ -103,8 +117,9 @@ def test_a_pool_too_small_is_an_error_before_anything_is_written(tmp_path):
 
 def test_subset_scores_by_hand_and_an_empty_level_is_null():
     levels = np.array(["easy", "easy", "hard", "hard", "hard"])
-    scores = subset_scores({"student": np.array([1, 0, 1, 1, 0], bool), "weak": np.array([1, 1, 0, 0, 0], bool)},
-                           levels)
+    scores = subset_scores(
+        {"student": np.array([1, 0, 1, 1, 0], bool), "weak": np.array([1, 1, 0, 0, 0], bool)}, levels
+    )
     assert scores["student_acc_easy"] == 0.5 and scores["student_acc_hard"] == pytest.approx(2 / 3)
     assert scores["weak_acc_easy"] == 1.0 and scores["weak_acc_hard"] == 0.0
     assert (scores["n_test_easy"], scores["n_test_hard"]) == (2, 3)

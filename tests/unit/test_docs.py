@@ -18,9 +18,22 @@ def build_site(project: Path, site: Path) -> subprocess.CompletedProcess:
     """`mkdocs build --strict` of the project whose mkdocs.yml is in `project`, into `site`."""
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(project / "mkdocs.yml"),
-         "--site-dir", str(site)],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(project / "mkdocs.yml"),
+            "--site-dir",
+            str(site),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
 
 
@@ -44,11 +57,14 @@ def test_the_site_builds_strictly_with_the_api_reference(tmp_path):
     assert 'id="w2s.api.prepare_splits"' in api_page and 'id="w2s.api.train_student"' in api_page
 
 
-@pytest.mark.parametrize("fault, message", [
-    ("See [the pipeline](no_such_page.md).", "no_such_page.md"),
-    ("See [evaluation](pipeline.md#no-such-section).", "no-such-section"),
-    ("::: w2s.no_such_module", "w2s.no_such_module"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ("See [the pipeline](no_such_page.md).", "no_such_page.md"),
+        ("See [evaluation](pipeline.md#no-such-section).", "no-such-section"),
+        ("::: w2s.no_such_module", "w2s.no_such_module"),
+    ],
+)
 def test_a_broken_link_or_reference_fails_the_build(project_copy, tmp_path, fault, message):
     page = project_copy / "docs" / "testing.md"
     page.write_text(page.read_text() + f"\n{fault}\n")

@@ -10,16 +10,23 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from w2s.cli import main
-from w2s.evaluate import EvaluationSettings, aggregate_seeds, evaluate_experiment, summarize, summary_table
+from w2s.evaluate import EvaluationSettings, evaluate_experiment
 from w2s.io import write_parquet
+from w2s.summary import aggregate_seeds, summarize, summary_table
 from w2s.tables import prediction_table
 
 GOLD = [0, 1, 1, 0, 1, 0, 1, 1, 0, 0]
 IDS = [f"x{i}" for i in range(10)]
 # Weak confidence on test, off the 0.1-wide bin edges; its median is (0.74 + 0.81) / 2 = 0.775.
 WEAK_CONFIDENCE = [0.55, 0.62, 0.66, 0.72, 0.74, 0.81, 0.86, 0.91, 0.95, 0.98]
-SETTINGS = EvaluationSettings(min_pgr_gap=0.01, bootstrap_samples=300, confidence_level=0.95, bootstrap_seed=0,
-                              ece_bins=10, confidence_split="median")
+SETTINGS = EvaluationSettings(
+    min_pgr_gap=0.01,
+    bootstrap_samples=300,
+    confidence_level=0.95,
+    bootstrap_seed=0,
+    ece_bins=10,
+    confidence_split="median",
+)
 
 
 def _flip(labels, idx):
@@ -47,8 +54,10 @@ def _weak_labels(path, hard, confidence):
 
 
 def _strong(path, test_hard, transfer_hard, confidence=0.9):
-    tables = [prediction_table(IDS, split, _probs(hard, confidence))
-              for split, hard in (("transfer", transfer_hard), ("test", test_hard))]
+    tables = [
+        prediction_table(IDS, split, _probs(hard, confidence))
+        for split, hard in (("transfer", transfer_hard), ("test", test_hard))
+    ]
     write_parquet(pa.concat_tables(tables), path)
 
 
@@ -65,9 +74,15 @@ def files(tmp_path):
 
 def _evaluate(files, ceiling="ceiling.parquet", settings=SETTINGS, experiment=None):
     return evaluate_experiment(
-        files / "test.parquet", files / "transfer.parquet", files / "weak_test.parquet",
-        files / "weak_transfer.parquet", files / "student.parquet", files / ceiling,
-        settings, experiment or {"task": "t", "seed": 0}, files / "metrics.json",
+        files / "test.parquet",
+        files / "transfer.parquet",
+        files / "weak_test.parquet",
+        files / "weak_transfer.parquet",
+        files / "student.parquet",
+        files / ceiling,
+        settings,
+        experiment or {"task": "t", "seed": 0},
+        files / "metrics.json",
     )
 
 
@@ -164,13 +179,40 @@ def test_missing_predictions_are_an_error(files):
 
 
 def _cli(files, methods, students, outputs):
-    main(["evaluate", "--test", str(files / "test.parquet"), "--transfer", str(files / "transfer.parquet"),
-          "--weak-test", str(files / "weak_test.parquet"), "--weak-transfer", str(files / "weak_transfer.parquet"),
-          "--methods", *methods, "--students", *[str(files / s) for s in students],
-          "--ceiling", str(files / "ceiling.parquet"),
-          "--settings", json.dumps({"bootstrap_samples": 50, "confidence_level": 0.9, "bootstrap_seed": 7,
-                                    "ece_bins": 5, "confidence_split": 0.8, "blind_spot_confidence": 0.7}),
-          "--experiment", '{"task": "t"}', "--outputs", *[str(files / o) for o in outputs]])
+    main(
+        [
+            "evaluate",
+            "--test",
+            str(files / "test.parquet"),
+            "--transfer",
+            str(files / "transfer.parquet"),
+            "--weak-test",
+            str(files / "weak_test.parquet"),
+            "--weak-transfer",
+            str(files / "weak_transfer.parquet"),
+            "--methods",
+            *methods,
+            "--students",
+            *[str(files / s) for s in students],
+            "--ceiling",
+            str(files / "ceiling.parquet"),
+            "--settings",
+            json.dumps(
+                {
+                    "bootstrap_samples": 50,
+                    "confidence_level": 0.9,
+                    "bootstrap_seed": 7,
+                    "ece_bins": 5,
+                    "confidence_split": 0.8,
+                    "blind_spot_confidence": 0.7,
+                }
+            ),
+            "--experiment",
+            '{"task": "t"}',
+            "--outputs",
+            *[str(files / o) for o in outputs],
+        ]
+    )
 
 
 def test_cli_scores_every_method_of_a_pair_and_passes_every_setting(files):
@@ -179,9 +221,15 @@ def test_cli_scores_every_method_of_a_pair_and_passes_every_setting(files):
     a, b = (json.loads((files / name).read_text()) for name in ("a.json", "b.json"))
     assert (a["task"], a["method"], b["method"]) == ("t", "a", "b")
     assert a["student_acc"] == _evaluate(files)["student_acc"] and b["student_acc"] == b["ceiling_acc"]
-    assert a["settings"] == {"min_pgr_gap": 0.01, "bootstrap_samples": 50, "confidence_level": 0.9,
-                             "bootstrap_seed": 7, "ece_bins": 5, "confidence_split": 0.8,
-                             "blind_spot_confidence": 0.7}
+    assert a["settings"] == {
+        "min_pgr_gap": 0.01,
+        "bootstrap_samples": 50,
+        "confidence_level": 0.9,
+        "bootstrap_seed": 7,
+        "ece_bins": 5,
+        "confidence_split": 0.8,
+        "blind_spot_confidence": 0.7,
+    }
     assert len(a["reliability"]["weak"]["count"]) == 5 and a["weak_confidence_threshold"] == 0.8
 
 
@@ -197,9 +245,20 @@ def test_a_bad_confidence_split_is_refused():
 
 
 def _metrics_row(seed, pgr, weak_model="w", method="xent", **extra):
-    return {"task": "t", "seed": seed, "weak_model": weak_model, "strong_model": "s", "mode": "linear_probe",
-            "method": method, "weak_acc": 0.6 + seed / 100, "weak_acc_se": 0.01, "pgr": pgr,
-            "pgr_note": "ok" if pgr is not None else "undefined", "reliability": {"weak": {"count": [1]}}, **extra}
+    return {
+        "task": "t",
+        "seed": seed,
+        "weak_model": weak_model,
+        "strong_model": "s",
+        "mode": "linear_probe",
+        "method": method,
+        "weak_acc": 0.6 + seed / 100,
+        "weak_acc_se": 0.01,
+        "pgr": pgr,
+        "pgr_note": "ok" if pgr is not None else "undefined",
+        "reliability": {"weak": {"count": [1]}},
+        **extra,
+    }
 
 
 def test_summary_has_axes_first_one_row_per_experiment_and_no_nested_keys(tmp_path):
@@ -210,8 +269,16 @@ def test_summary_has_axes_first_one_row_per_experiment_and_no_nested_keys(tmp_pa
         paths.append(path)
     out = {name: tmp_path / name for name in ("s.parquet", "s.csv", "b.parquet", "b.csv", "s.html")}
     summary, by_seed = summarize(paths, *out.values(), confidence_level=0.95)
-    assert list(summary.columns[:8]) == ["task", "weak_model", "strong_model", "mode", "method", "seed",
-                                         "weak_acc", "weak_acc_se"]
+    assert list(summary.columns[:8]) == [
+        "task",
+        "weak_model",
+        "strong_model",
+        "mode",
+        "method",
+        "seed",
+        "weak_acc",
+        "weak_acc_se",
+    ]
     assert "reliability" not in summary
     assert summary["seed"].tolist() == [0, 1]
     assert pd.read_parquet(out["s.parquet"]).shape == (2, 10)  # 6 axes, weak_acc(_se), pgr, pgr_note
@@ -249,8 +316,11 @@ def test_seed_aggregation_hand_values():
 
 def test_pgr_of_means_over_seeds_hand_values():
     accs = [(0.60, 0.70, 0.80), (0.62, 0.74, 0.82), (0.58, 0.69, 0.84)]  # weak, student, ceiling per seed
-    rows = [_metrics_row(seed, (s - w) / (c - w), student_acc=s, ceiling_acc=c, settings={"min_pgr_gap": 0.01})
-            | {"weak_acc": w} for seed, (w, s, c) in enumerate(accs)]
+    rows = [
+        _metrics_row(seed, (s - w) / (c - w), student_acc=s, ceiling_acc=c, settings={"min_pgr_gap": 0.01})
+        | {"weak_acc": w}
+        for seed, (w, s, c) in enumerate(accs)
+    ]
     row = aggregate_seeds(summary_table(rows), confidence_level=0.95).iloc[0]
     # means 0.60, 0.71, 0.82: (0.71 - 0.60) / (0.82 - 0.60) = 0.5
     assert row["pgr_of_means"] == pytest.approx(0.5)
@@ -259,16 +329,18 @@ def test_pgr_of_means_over_seeds_hand_values():
     assert row["n_seeds_pgr_undefined"] == 0
     # Fieller over seeds: a = (0.10, 0.12, 0.11), b = (0.20, 0.20, 0.26); q = t^2 / 3
     a, b = np.array([0.10, 0.12, 0.11]), np.array([0.20, 0.20, 0.26])
-    q = 4.302653 ** 2 / 3
-    quad, half, const = 0.22 ** 2 - q * b.var(ddof=1), 0.11 * 0.22 - q * np.cov(a, b)[0, 1], 0.11 ** 2 - q * a.var(ddof=1)
-    root = math.sqrt(half ** 2 - quad * const)
+    q = 4.302653**2 / 3
+    quad, half, const = 0.22**2 - q * b.var(ddof=1), 0.11 * 0.22 - q * np.cov(a, b)[0, 1], 0.11**2 - q * a.var(ddof=1)
+    root = math.sqrt(half**2 - quad * const)
     assert row["pgr_of_means_ci_low"] == pytest.approx((half - root) / quad, rel=1e-5)
     assert row["pgr_of_means_ci_high"] == pytest.approx((half + root) / quad, rel=1e-5)
 
 
 def test_pgr_of_means_is_null_when_the_mean_gap_is_too_small():
-    rows = [_metrics_row(seed, None, student_acc=0.7, ceiling_acc=0.605, settings={"min_pgr_gap": 0.01})
-            | {"weak_acc": 0.6} for seed in range(2)]
+    rows = [
+        _metrics_row(seed, None, student_acc=0.7, ceiling_acc=0.605, settings={"min_pgr_gap": 0.01}) | {"weak_acc": 0.6}
+        for seed in range(2)
+    ]
     row = aggregate_seeds(summary_table(rows), confidence_level=0.95).iloc[0]
     assert np.isnan(row["pgr_of_means"]) and np.isnan(row["pgr_of_means_ci_low"])
     assert row["n_seeds_pgr_undefined"] == 2

@@ -75,11 +75,17 @@ def test_ensembles_and_degraded_sources_join_the_weak_axis(config):
     assert resolved["weak"]["ensembles"]["pair"]["combine"] == "mean"
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda w: w["ensembles"].update(pair={"members": ["minilm", "nope"]}), r"members: \['nope'\] are not in weak.models"),
-    (lambda w: w["degraded"].update(bad={"source": "nope", "target_accuracy": 0.5}), r"source: 'nope' is not in"),
-    (lambda w: w["ensembles"].update(minilm={"members": ["minilm", "minilm"]}), r"non-unique|more than one"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda w: w["ensembles"].update(pair={"members": ["minilm", "nope"]}),
+            r"members: \['nope'\] are not in weak.models",
+        ),
+        (lambda w: w["degraded"].update(bad={"source": "nope", "target_accuracy": 0.5}), r"source: 'nope' is not in"),
+        (lambda w: w["ensembles"].update(minilm={"members": ["minilm", "minilm"]}), r"non-unique|more than one"),
+    ],
+)
 def test_weak_source_errors_name_the_key(config, change, message):
     config["weak"].setdefault("ensembles", {})
     config["weak"].setdefault("degraded", {})

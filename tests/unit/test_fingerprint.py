@@ -83,10 +83,14 @@ def test_a_cli_edit_changes_only_the_stages_that_run_that_command(package_copy):
     before = hashes(package_copy)
     cli = package_copy / "cli.py"
     source = cli.read_text()
-    handler = source.replace("def cmd_plots(args: argparse.Namespace) -> None:\n",
-                             "def cmd_plots(args: argparse.Namespace) -> None:\n    args.extra = 1\n")
-    option = source.replace('EVALUATION, (("--experiment",), {"default": "{}"})',
-                            'EVALUATION, (("--experiment",), {"default": "{}", "help": "what was run"})')
+    handler = source.replace(
+        "def cmd_plots(args: argparse.Namespace) -> None:\n",
+        "def cmd_plots(args: argparse.Namespace) -> None:\n    args.extra = 1\n",
+    )
+    option = source.replace(
+        '(("--experiment",), {"default": "{}"}),',
+        '(("--experiment",), {"default": "{}", "help": "what was run"}),',
+    )
     for edited, rule in ((handler, "plots"), (option, "evaluate")):
         assert edited != source
         cli.write_text(edited)
@@ -101,8 +105,10 @@ def test_an_edit_to_a_reasoning_command_changes_only_its_stage(package_copy):
     before = hashes(package_copy)
     module = package_copy / "cli_reasoning.py"
     source = module.read_text()
-    edited = source.replace("def cmd_reasoning_score(args: argparse.Namespace) -> None:\n",
-                            "def cmd_reasoning_score(args: argparse.Namespace) -> None:\n    args.extra = 1\n")
+    edited = source.replace(
+        "def cmd_reasoning_score(args: argparse.Namespace) -> None:\n",
+        "def cmd_reasoning_score(args: argparse.Namespace) -> None:\n    args.extra = 1\n",
+    )
     assert edited != source
     module.write_text(edited)
     after = hashes(package_copy)
@@ -111,7 +117,9 @@ def test_an_edit_to_a_reasoning_command_changes_only_its_stage(package_copy):
 
 def test_a_stage_whose_command_left_the_cli_is_an_error(package_copy):
     cli = package_copy / "cli.py"
-    cli.write_text(cli.read_text().replace('add("plots", cmd_plots', 'add("draw", cmd_plots'))
+    source = cli.read_text()
+    assert '"plots",\n        cmd_plots,' in source
+    cli.write_text(source.replace('"plots",\n        cmd_plots,', '"draw",\n        cmd_plots,'))
     with pytest.raises(ValueError, match="no command 'plots'"):
         stage_hash("plots", Package(package_copy))
 
@@ -120,20 +128,39 @@ def test_every_import_form_is_followed(tmp_path):
     root = tmp_path / "w2s"
     files = {
         "__init__.py": "",
-        "a.py": "X = 1\n", "b.py": "Y = 1\n", "c.py": "Z = 1\n", "d.py": "", "e.py": "", "f.py": "",
+        "a.py": "X = 1\n",
+        "b.py": "Y = 1\n",
+        "c.py": "Z = 1\n",
+        "d.py": "",
+        "e.py": "",
+        "f.py": "",
         "sub/__init__.py": "from . import s2\n",
-        "sub/s1.py": ("from . import s2\nfrom .s3 import thing\nfrom .. import a\nfrom ..b import Y\n"
-                      "import w2s.c\nfrom w2s import d\nimport os\nfrom numpy import array\n"
-                      "def late():\n    from ..e import E\n    import w2s.sub.s4 as s4\n"),
-        "sub/s2.py": "", "sub/s3.py": "thing = 1\n", "sub/s4.py": "",
+        "sub/s1.py": (
+            "from . import s2\nfrom .s3 import thing\nfrom .. import a\nfrom ..b import Y\n"
+            "import w2s.c\nfrom w2s import d\nimport os\nfrom numpy import array\n"
+            "def late():\n    from ..e import E\n    import w2s.sub.s4 as s4\n"
+        ),
+        "sub/s2.py": "",
+        "sub/s3.py": "thing = 1\n",
+        "sub/s4.py": "",
     }
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     package = Package(root)
     found = imported_modules(package, "w2s.sub.s1", package.tree("w2s.sub.s1"))
-    assert found == {"w2s", "w2s.a", "w2s.b", "w2s.c", "w2s.d", "w2s.e", "w2s.sub.s2", "w2s.sub.s3",
-                     "w2s.sub", "w2s.sub.s4"}
+    assert found == {
+        "w2s",
+        "w2s.a",
+        "w2s.b",
+        "w2s.c",
+        "w2s.d",
+        "w2s.e",
+        "w2s.sub.s2",
+        "w2s.sub.s3",
+        "w2s.sub",
+        "w2s.sub.s4",
+    }
     assert imported_modules(package, "w2s.sub", package.tree("w2s.sub")) == {"w2s.sub", "w2s.sub.s2"}
 
 
@@ -152,7 +179,7 @@ def test_the_modules_the_old_hand_kept_lists_missed_are_covered():
         return {f"w2s.{m}" for m in modules} <= set(stage_modules(rule))
 
     assert has("label_weak", "runtime")
-    assert has("plots", "evaluate", "tables")
+    assert has("plots", "summary", "tables")
     assert has("aggregate_weak_labels", "tables") and has("evaluate_verifiers", "tables")
     assert has("train_weak", "settings") and has("train_ceiling", "settings") and has("train_student", "settings")
     assert not has("prepare_data", "models") and not has("evaluate", "plots")
@@ -190,5 +217,6 @@ def test_an_unreadable_store_only_costs_the_recomputation(package_copy, tmp_path
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     monkeypatch.setenv("W2S_CACHE", str(blocker))
-    assert all_stage_hashes(package_copy) == {rule: stage_hash(rule, Package(package_copy), length=64)
-                                              for rule in STAGES}
+    assert all_stage_hashes(package_copy) == {
+        rule: stage_hash(rule, Package(package_copy), length=64) for rule in STAGES
+    }

@@ -24,10 +24,12 @@ def test_misfit_by_hand():
     found = misfit(STUDENT, WEAK)
     assert found["disagreement"] == 0.5  # argmax (0, 1) against (0, 0)
     assert found["sq_distance"] == pytest.approx((0.08 + 0.18) / 2)  # 2 * 0.2^2 and 2 * 0.3^2
-    kl_sw = (0.8 * math.log(0.8 / 0.6) + 0.2 * math.log(0.2 / 0.4) + 0.4 * math.log(0.4 / 0.7)
-             + 0.6 * math.log(0.6 / 0.3)) / 2
-    kl_ws = (0.6 * math.log(0.6 / 0.8) + 0.4 * math.log(0.4 / 0.2) + 0.7 * math.log(0.7 / 0.4)
-             + 0.3 * math.log(0.3 / 0.6)) / 2
+    kl_sw = (
+        0.8 * math.log(0.8 / 0.6) + 0.2 * math.log(0.2 / 0.4) + 0.4 * math.log(0.4 / 0.7) + 0.6 * math.log(0.6 / 0.3)
+    ) / 2
+    kl_ws = (
+        0.6 * math.log(0.6 / 0.8) + 0.4 * math.log(0.4 / 0.2) + 0.7 * math.log(0.7 / 0.4) + 0.3 * math.log(0.3 / 0.6)
+    ) / 2
     assert found["kl_student_weak"] == pytest.approx(kl_sw) and found["kl_weak_student"] == pytest.approx(kl_ws)
     assert kl_sw != pytest.approx(kl_ws)  # the two directions differ here, so swapping them is caught
 
@@ -49,8 +51,12 @@ def test_gain_by_hand():
 
 
 def test_correction_and_expansion_by_hand():
-    found = correction_expansion(np.array([0, 1, 1, 0, 1]), np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 0, 0]),
-                                 np.array([True, True, True, False, False]))
+    found = correction_expansion(
+        np.array([0, 1, 1, 0, 1]),
+        np.array([0, 0, 1, 1, 1]),
+        np.array([0, 1, 1, 0, 0]),
+        np.array([True, True, True, False, False]),
+    )
     assert found["covered_weak_right"] == {"acc": 1.0, "n": 2, "note": "ok"}  # items 0, 2
     assert found["correction"] == {"acc": 1.0, "n": 1, "note": "ok"}  # item 1: teacher wrong, student right
     assert found["expansion"] == {"acc": 0.5, "n": 2, "note": "ok"}  # items 3 (right) and 4 (wrong)
@@ -74,9 +80,12 @@ def test_blind_spot_rate_by_hand():
 def test_coverage_is_the_band_a_method_trains_on():
     assert band_coverage(np.array([0.5, 0.7, 0.9]), [0.6, 0.8]).tolist() == [False, True, False]
     assert band_coverage(np.array([0.5, 0.7]), None).tolist() == [True, True]
-    assert confidence_bands({"xent": {"min_confidence": 0.0, "max_confidence": 1.0},
-                             "confident_only": {"min_confidence": 0.7, "max_confidence": 1.0}}) == {
-        "xent": None, "confident_only": [0.7, 1.0]}
+    assert confidence_bands(
+        {
+            "xent": {"min_confidence": 0.0, "max_confidence": 1.0},
+            "confident_only": {"min_confidence": 0.7, "max_confidence": 1.0},
+        }
+    ) == {"xent": None, "confident_only": [0.7, 1.0]}
 
 
 def test_generalization_metrics_name_their_split():

@@ -49,8 +49,9 @@ def test_without_vllm_its_stage_says_so(monkeypatch, capsys, tmp_path):
     smoke = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(smoke)
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *args: None if name == "vllm" else real_find_spec(name, *args))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "vllm" else real_find_spec(name, *args)
+    )
     report = smoke.Report()
     smoke.vllm_label_job("bert", tmp_path / "teacher", tmp_path, tmp_path / "data", report)
     assert report.results == []

@@ -12,8 +12,14 @@ from w2s.tables import prediction_table
 IDS = [f"x{i}" for i in (4, 2, 5, 0, 3, 1)]  # the gold split is not in id order either
 GOLD = np.array([0, 1, 1, 0, 1, 0])
 SHUFFLED = [3, 0, 5, 1, 4, 2]  # row order of every prediction file
-SETTINGS = EvaluationSettings(min_pgr_gap=0.01, bootstrap_samples=50, confidence_level=0.95, bootstrap_seed=0,
-                              ece_bins=10, confidence_split="median")
+SETTINGS = EvaluationSettings(
+    min_pgr_gap=0.01,
+    bootstrap_samples=50,
+    confidence_level=0.95,
+    bootstrap_seed=0,
+    ece_bins=10,
+    confidence_split="median",
+)
 
 
 def _probs(hard: np.ndarray) -> np.ndarray:
@@ -28,8 +34,7 @@ def _wrong_on(items: set[int]) -> np.ndarray:
 
 
 def _write_gold(path) -> None:
-    write_parquet(pa.table({"id": IDS, "text": [f"t{i}" for i in range(6)], "label": pa.array(GOLD, pa.int64())}),
-                  path)
+    write_parquet(pa.table({"id": IDS, "text": [f"t{i}" for i in range(6)], "label": pa.array(GOLD, pa.int64())}), path)
 
 
 def _write_weak(path, hard: np.ndarray) -> None:
@@ -40,8 +45,11 @@ def _write_weak(path, hard: np.ndarray) -> None:
 
 def _write_strong(path, test_hard: np.ndarray, transfer_hard: np.ndarray) -> None:
     """Transfer and test rows, each in SHUFFLED order, interleaved one by one."""
-    tables = [prediction_table([IDS[i]], split, _probs(hard[[i]]))
-              for i in SHUFFLED for split, hard in (("test", test_hard), ("transfer", transfer_hard))]
+    tables = [
+        prediction_table([IDS[i]], split, _probs(hard[[i]]))
+        for i in SHUFFLED
+        for split, hard in (("test", test_hard), ("transfer", transfer_hard))
+    ]
     write_parquet(pa.concat_tables(tables), path)
 
 
@@ -53,9 +61,16 @@ def test_metrics_follow_ids_not_row_order(tmp_path):
     _write_strong(tmp_path / "student.parquet", _wrong_on({0}), _wrong_on({1, 2}))  # test 5/6, transfer 4/6
     _write_strong(tmp_path / "ceiling.parquet", GOLD, GOLD)  # 6/6
     metrics = evaluate_experiment(
-        tmp_path / "test.parquet", tmp_path / "transfer.parquet", tmp_path / "weak_test.parquet",
-        tmp_path / "weak_transfer.parquet", tmp_path / "student.parquet", tmp_path / "ceiling.parquet",
-        SETTINGS, {"task": "t", "seed": 0}, tmp_path / "metrics.json")
+        tmp_path / "test.parquet",
+        tmp_path / "transfer.parquet",
+        tmp_path / "weak_test.parquet",
+        tmp_path / "weak_transfer.parquet",
+        tmp_path / "student.parquet",
+        tmp_path / "ceiling.parquet",
+        SETTINGS,
+        {"task": "t", "seed": 0},
+        tmp_path / "metrics.json",
+    )
     assert (metrics["weak_acc"], metrics["student_acc"], metrics["ceiling_acc"]) == pytest.approx((0.5, 5 / 6, 1.0))
     assert metrics["weak_acc_transfer"] == pytest.approx(5 / 6)
     assert metrics["student_acc_transfer"] == pytest.approx(4 / 6)

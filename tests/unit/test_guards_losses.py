@@ -142,10 +142,12 @@ def test_method_passes_its_options_to_the_loss():
     weak_targets = np.array([[0.5, 0.5], [0.0, 1.0], [0.0, 1.0], [0.5, 0.5]], dtype=np.float32)
     check_logconf_four_then_one(method("logconf", aux_weight=0.8, warmup_frac=0.4, window=2).build_loss(weak_targets))
     value = method("product", alpha=0.5).build_loss(weak_targets)(
-        torch.tensor([[0.0, LN3]]), torch.tensor([[0.8, 0.2]]), 0.0)
+        torch.tensor([[0.0, LN3]]), torch.tensor([[0.8, 0.2]]), 0.0
+    )
     assert value.item() == pytest.approx(0.4 * LN4 + 0.6 * LN4_3, rel=1e-5)
     value = method("entropy", aux_weight=0.4, warmup_frac=0.5).build_loss(weak_targets)(
-        torch.tensor([[0.0, LN3]]), torch.tensor([[0.5, 0.5]]), 0.25)
+        torch.tensor([[0.0, LN3]]), torch.tensor([[0.5, 0.5]]), 0.25
+    )
     assert value.item() == pytest.approx(0.8 * (0.5 * LN4 + 0.5 * LN4_3) + 0.2 * H_QUARTER, rel=1e-5)
 
 
@@ -191,9 +193,11 @@ def test_hard_and_kl_losses_per_example_on_disagreeing_weak_labels():
     # (class 1, class 0) -> -ln 3/4 twice for xent_hard.
     weak = [[0.4, 0.6], [0.7, 0.3]]
     assert loss_value("xent_hard", LOGITS, weak).item() == pytest.approx(LN4_3, rel=1e-6)
+
     # kl per row: xent - H(weak); xent_1 = 0.4 ln 4 + 0.6 ln 4/3, xent_2 = 0.7 ln 4/3 + 0.3 ln 4
     def entropy(p):
         return -sum(q * math.log(q) for q in p)
+
     expected = ((0.4 * LN4 + 0.6 * LN4_3 - entropy(weak[0])) + (0.7 * LN4_3 + 0.3 * LN4 - entropy(weak[1]))) / 2
     assert loss_value("kl", LOGITS, weak).item() == pytest.approx(expected, rel=1e-5)
 

@@ -42,8 +42,11 @@ def test_grouped_splits_have_exact_sizes_whole_groups_and_depend_on_the_seed(tmp
 
 
 def test_check_groups_raises_on_a_shared_group():
-    frames = {"transfer": pd.DataFrame({"group": ["a", "b", "c"]}), "test": pd.DataFrame({"group": ["d", "b"]}),
-              "val": pd.DataFrame({"group": ["e"]})}
+    frames = {
+        "transfer": pd.DataFrame({"group": ["a", "b", "c"]}),
+        "test": pd.DataFrame({"group": ["d", "b"]}),
+        "val": pd.DataFrame({"group": ["e"]}),
+    }
     with pytest.raises(DataError, match=r"task 'mine': splits 'transfer' and 'test' share 1 groups, e.g. \['b'\]"):
         check_groups(frames, "mine")
     frames["test"] = pd.DataFrame({"group": ["d"]})

@@ -25,8 +25,11 @@ def label_files(directory: Path) -> dict[str, Path]:
     files = {}
     for split in ("transfer", "test"):
         path = directory / "labels" / f"{split}.parquet"
-        write_parquet(pa.table({"id": [f"{split}-{i}" for i in range(7)], "hard_label": [i % 2 for i in range(7)]}),
-                      path, provenance={"dtype": "float32", "teacher_checkpoint": str(teacher), "split": split})
+        write_parquet(
+            pa.table({"id": [f"{split}-{i}" for i in range(7)], "hard_label": [i % 2 for i in range(7)]}),
+            path,
+            provenance={"dtype": "float32", "teacher_checkpoint": str(teacher), "split": split},
+        )
         files[f"{split}.parquet"] = path
     return files
 
@@ -38,10 +41,12 @@ def test_a_failed_local_publish_raises_naming_the_store(tmp_path, monkeypatch):
 
     def failing(real):
         """A rename (or replace) that fails with EIO whenever it would move something into the store."""
+
         def move(source, target, *args, **kwargs):
             if str(target).startswith(str(root)):
                 raise OSError(errno.EIO, "Input/output error", str(source), str(target))
             return real(source, target, *args, **kwargs)
+
         return move
 
     monkeypatch.setattr(os, "rename", failing(rename))
@@ -69,8 +74,11 @@ class WriteLog(dict):
         self.writes.append(path)
         if path.endswith("/" + ENTRY_MANIFEST):
             directory = path.rsplit("/", 1)[0]
-            self.seen_with_manifest = {p.rsplit("/", 1)[1]: bytes(f.getvalue()) for p, f in self.items()
-                                       if p.startswith(directory + "/") and p != path}
+            self.seen_with_manifest = {
+                p.rsplit("/", 1)[1]: bytes(f.getvalue())
+                for p, f in self.items()
+                if p.startswith(directory + "/") and p != path
+            }
 
 
 def test_a_remote_store_writes_entry_json_last(tmp_path, monkeypatch):

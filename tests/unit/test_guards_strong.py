@@ -44,11 +44,14 @@ def test_student_early_stopping_never_reads_test_gold(tmp_path, monkeypatch):
     transfer_ids, test_ids = [f"tr{i}" for i in range(N_TRANSFER)], [f"te{i}" for i in range(N_TEST)]
     p = rng.uniform(0.05, 0.95, N_TRANSFER).astype(np.float32)
     weak = prediction_table(transfer_ids, "transfer", np.stack([1 - p, p], axis=1)).drop_columns(["split"])
-    write_parquet(weak.append_column("text", pa.array([f"text {i}" for i in range(N_TRANSFER)])),
-                  tmp_path / "weak.parquet")
+    write_parquet(
+        weak.append_column("text", pa.array([f"text {i}" for i in range(N_TRANSFER)])), tmp_path / "weak.parquet"
+    )
     write_parquet(pa.table({"id": test_ids, "text": [f"test {i}" for i in range(N_TEST)]}), tmp_path / "test.parquet")
-    features = {"transfer": _features(tmp_path / "ft.parquet", transfer_ids, rng),
-                "test": _features(tmp_path / "fte.parquet", test_ids, rng)}
+    features = {
+        "transfer": _features(tmp_path / "ft.parquet", transfer_ids, rng),
+        "test": _features(tmp_path / "fte.parquet", test_ids, rng),
+    }
     calls = []
     predict = ProbeLearner.predict
 
@@ -57,9 +60,20 @@ def test_student_early_stopping_never_reads_test_gold(tmp_path, monkeypatch):
         return predict(self, split, index)
 
     monkeypatch.setattr(ProbeLearner, "predict", recording_predict)
-    info = strong.train_role("student", SPEC, method("xent", relabel_rounds=1), str(tmp_path / "weak.parquet"),
-                             str(tmp_path / "test.parquet"), features, "unused-checkpoint", ["no", "yes"], 0, "cpu",
-                             tmp_path / "model", tmp_path / "predictions.parquet")
+    info = strong.train_role(
+        "student",
+        SPEC,
+        method("xent", relabel_rounds=1),
+        str(tmp_path / "weak.parquet"),
+        str(tmp_path / "test.parquet"),
+        features,
+        "unused-checkpoint",
+        ["no", "yes"],
+        0,
+        "cpu",
+        tmp_path / "model",
+        tmp_path / "predictions.parquet",
+    )
     assert all(r["validation_scores"] for r in info["rounds"])  # early stopping ran, in both rounds
     assert calls.count("test") == 1 and calls[-1] == "test"
     assert calls.count("transfer") > 3  # holdout scoring, the relabeling and the final predictions
@@ -81,8 +95,9 @@ def test_logconf_trains_on_the_band_with_the_band_prior(monkeypatch):
 
     monkeypatch.setattr(strong, "train_loop", capture)
     spec = {**SPEC, "early_stopping": {**SPEC["early_stopping"], "enabled": False}}
-    trainer = strong.StrongTrainer(spec, "unused-checkpoint", ["no", "yes"], 0, "cpu", {},
-                                   {"transfer": np.zeros((8, DIM), dtype=np.float32)})
+    trainer = strong.StrongTrainer(
+        spec, "unused-checkpoint", ["no", "yes"], 0, "cpu", {}, {"transfer": np.zeros((8, DIM), dtype=np.float32)}
+    )
     band = Method.from_config(method("logconf", {"aux_weight": 1.0, "warmup_frac": 0.0}, min_confidence=0.8))
     with pytest.raises(TrainingStarted):
         trainer.fit(trainer.new_learner(0), weak, band, 0)

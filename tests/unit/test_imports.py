@@ -33,7 +33,8 @@ def module_names(root: Path) -> dict[str, Path]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(node: ast.AST):
@@ -56,7 +57,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             continue
         if node.level:
             base = package.split(".")
-            base = base[:len(base) - node.level + 1]
+            base = base[: len(base) - node.level + 1]
             target = ".".join(base + ([node.module] if node.module else []))
         else:
             target = node.module or ""
@@ -133,18 +134,28 @@ def write_package(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_checker_finds_a_loop_through_a_relative_import(tmp_path):
-    package = write_package(tmp_path, {
-        "__init__.py": "from .a import A\n",
-        "a.py": "from .sub.b import B\nA = 1\n",
-        "sub/__init__.py": "",
-        "sub/b.py": "from __future__ import annotations\ntry:\n    from ..a import A\nexcept ImportError:\n    pass\n",
-        "c.py": "def late():\n    from .d import D\n",  # inside a function: an edge too
-        "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import c\nelse:\n    import pkg.e\n",
-        "e.py": "import pkg.d\nfrom . import a, sub\n",
-    })
+    package = write_package(
+        tmp_path,
+        {
+            "__init__.py": "from .a import A\n",
+            "a.py": "from .sub.b import B\nA = 1\n",
+            "sub/__init__.py": "",
+            "sub/b.py": "from __future__ import annotations\ntry:\n    from ..a import A\nexcept ImportError:\n    pass\n",
+            "c.py": "def late():\n    from .d import D\n",  # inside a function: an edge too
+            "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import c\nelse:\n    import pkg.e\n",
+            "e.py": "import pkg.d\nfrom . import a, sub\n",
+        },
+    )
     graph = import_graph(package)
-    assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.sub.b"}, "pkg.sub": set(), "pkg.sub.b": {"pkg.a"},
-                     "pkg.c": {"pkg.d"}, "pkg.d": {"pkg.e"}, "pkg.e": {"pkg.d", "pkg.a", "pkg.sub"}}
+    assert graph == {
+        "pkg": {"pkg.a"},
+        "pkg.a": {"pkg.sub.b"},
+        "pkg.sub": set(),
+        "pkg.sub.b": {"pkg.a"},
+        "pkg.c": {"pkg.d"},
+        "pkg.d": {"pkg.e"},
+        "pkg.e": {"pkg.d", "pkg.a", "pkg.sub"},
+    }
     assert find_cycles(graph) == [["pkg.a", "pkg.sub.b"], ["pkg.d", "pkg.e"]]
     graph["pkg.sub.b"], graph["pkg.e"] = set(), {"pkg.a"}
     assert find_cycles(graph) == []

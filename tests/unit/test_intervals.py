@@ -29,9 +29,21 @@ def test_ratio_interval_is_unbounded_when_the_denominator_is_not_significant():
 
 def test_interval_fields_say_the_kind_and_both_roots():
     assert interval_fields("bounded", 0.25, 0.5) == {
-        "kind": "bounded", "low": 0.25, "high": 0.5, "ray_low": None, "ray_high": None, "unbounded": False}
+        "kind": "bounded",
+        "low": 0.25,
+        "high": 0.5,
+        "ray_low": None,
+        "ray_high": None,
+        "unbounded": False,
+    }
     assert interval_fields("two_rays", -3.36, 1.51) == {
-        "kind": "two_rays", "low": None, "high": None, "ray_low": -3.36, "ray_high": 1.51, "unbounded": True}
+        "kind": "two_rays",
+        "low": None,
+        "high": None,
+        "ray_low": -3.36,
+        "ray_high": 1.51,
+        "unbounded": True,
+    }
     assert interval_fields("everything", np.nan, np.nan)["unbounded"] is True
     assert describe_interval(interval_fields("two_rays", -3.36, 1.51)) == "(-inf, -3.36] U [1.51, inf)"
     assert describe_interval(interval_fields("everything", np.nan, np.nan)) == "(-inf, inf)"
@@ -64,11 +76,14 @@ def _correlated_items(rng, n: int, p_weak: float, p_student: float, p_ceiling: f
     return (u < p_weak).astype(float), (v < p_student).astype(float), (w < p_ceiling).astype(float)
 
 
-@pytest.mark.parametrize("seed, p_student, p_ceiling, kind", [
-    (0, 0.70, 0.75, "bounded"),     # significant gap: a bounded interval
-    (3, 0.70, 0.63, "two_rays"),    # small gap, student well above weak: 0 and 1 both excluded
-    (0, 0.61, 0.605, "everything"),  # nothing significant: the whole line
-])
+@pytest.mark.parametrize(
+    "seed, p_student, p_ceiling, kind",
+    [
+        (0, 0.70, 0.75, "bounded"),  # significant gap: a bounded interval
+        (3, 0.70, 0.63, "two_rays"),  # small gap, student well above weak: 0 and 1 both excluded
+        (0, 0.61, 0.605, "everything"),  # nothing significant: the whole line
+    ],
+)
 def test_fieller_set_equals_a_grid_search_over_theta(seed, p_student, p_ceiling, kind):
     rng = np.random.default_rng(seed)
     weak, student, ceiling = _correlated_items(rng, 200, 0.60, p_student, p_ceiling)

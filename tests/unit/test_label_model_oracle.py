@@ -13,8 +13,10 @@ import pytest
 from w2s.verifiers.label_model import fit_label_model, label_model_posterior
 
 # crowd-kit 1.4.2 passes pandas the inplace= and copy= keywords, which pandas 3.1 deprecates.
-pytestmark = [pytest.mark.filterwarnings("ignore:The inplace keyword:Warning"),
-              pytest.mark.filterwarnings("ignore:The copy keyword:Warning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The inplace keyword:Warning"),
+    pytest.mark.filterwarnings("ignore:The copy keyword:Warning"),
+]
 crowdkit = pytest.importorskip("crowdkit.aggregation", reason="crowd-kit is a test-only dependency (envs/cpu.txt)")
 
 # Known binary confusion rates (TPR, FPR) and coverage of five verifiers, one of them adversarial.

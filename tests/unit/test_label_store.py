@@ -32,8 +32,11 @@ def write_labels(directory: Path, train_precision: str = "fp32", dtype: str = "f
     files = {}
     for split in ("transfer", "test"):
         path = directory / "labels" / f"{split}.parquet"
-        write_parquet(pa.table({"id": [f"{split}-{i}" for i in range(5)], "hard_label": list(range(5))}), path,
-                      provenance={"dtype": dtype, "teacher_checkpoint": str(teacher), "split": split})
+        write_parquet(
+            pa.table({"id": [f"{split}-{i}" for i in range(5)], "hard_label": list(range(5))}),
+            path,
+            provenance={"dtype": dtype, "teacher_checkpoint": str(teacher), "split": split},
+        )
         files[f"{split}.parquet"] = path
     return files
 
@@ -182,15 +185,20 @@ def test_auto_is_resolved_where_the_fetch_runs(tmp_path):
     """An entry made where ``auto`` resolves as here is a hit; one made at the other precision is refused."""
     cpu = torch.device("cpu")
     here = {"train_precision": resolve_precision("auto", cpu), "engine_dtype": engine_dtype("auto", "cpu", "bert")}
-    other = {"train_precision": {"fp32": "bf16", "bf16": "fp32"}[here["train_precision"]],
-             "engine_dtype": {"float32": "bfloat16", "bfloat16": "float32"}[here["engine_dtype"]]}
+    other = {
+        "train_precision": {"fp32": "bf16", "bf16": "fp32"}[here["train_precision"]],
+        "engine_dtype": {"float32": "bfloat16", "bfloat16": "float32"}[here["engine_dtype"]],
+    }
     store = LabelStore(str(tmp_path / "store"))
     same, differs = label_key(KEY_INPUTS), label_key({**KEY_INPUTS, "seed": 1})
     store.publish(same, write_labels(tmp_path / "same", here["train_precision"], here["engine_dtype"]), KEY_INPUTS)
-    store.publish(differs, write_labels(tmp_path / "other", other["train_precision"], other["engine_dtype"]),
-                  KEY_INPUTS)
+    store.publish(
+        differs, write_labels(tmp_path / "other", other["train_precision"], other["engine_dtype"]), KEY_INPUTS
+    )
     store.fetch(same, {"test.parquet": tmp_path / "out" / "test.parquet"}, precision=AUTO)
-    with pytest.raises(PrecisionMismatch, match=f"engine_dtype {other['engine_dtype']}.*engine_dtype {here['engine_dtype']}"):
+    with pytest.raises(
+        PrecisionMismatch, match=f"engine_dtype {other['engine_dtype']}.*engine_dtype {here['engine_dtype']}"
+    ):
         store.fetch(differs, {"test.parquet": tmp_path / "out2" / "test.parquet"}, precision=AUTO)
     assert not (tmp_path / "out2").exists()
 
@@ -231,16 +239,15 @@ def test_local_publish_flushes_files_and_directories_around_the_rename(tmp_path,
     events = []
     real_fsync, real_rename = label_store._fsync, os.rename
     monkeypatch.setattr(label_store, "_fsync", lambda path: (events.append(("fsync", Path(path))), real_fsync(path)))
-    monkeypatch.setattr(label_store.os, "rename",
-                        lambda a, b: (events.append(("rename", Path(a))), real_rename(a, b)))
+    monkeypatch.setattr(label_store.os, "rename", lambda a, b: (events.append(("rename", Path(a))), real_rename(a, b)))
     store, key = LabelStore(str(tmp_path / "store")), label_key(KEY_INPUTS)
     store.publish(key, label_files, KEY_INPUTS)
     renamed = [i for i, (kind, _) in enumerate(events) if kind == "rename"]
     assert len(renamed) == 1
     staging = events[renamed[0]][1]
-    before = {path for _, path in events[:renamed[0]]}
+    before = {path for _, path in events[: renamed[0]]}
     assert {staging / name for name in [*label_files, "entry.json"]} | {staging} <= before
-    assert events[renamed[0] + 1:] == [("fsync", tmp_path / "store" / key[:2])]
+    assert events[renamed[0] + 1 :] == [("fsync", tmp_path / "store" / key[:2])]
 
 
 def test_remote_publish_writes_entry_json_last(tmp_path, label_files):
@@ -250,9 +257,13 @@ def test_remote_publish_writes_entry_json_last(tmp_path, label_files):
 
     def watching_open(path, mode="rb", **kwargs):
         if path.endswith("/entry.json") and "w" in mode:
-            seen.append({name: store.fs.exists(f"{store.entry_dir(key)}/{name}")
-                         and store.fs.size(f"{store.entry_dir(key)}/{name}") == os.path.getsize(local)
-                         for name, local in label_files.items()})
+            seen.append(
+                {
+                    name: store.fs.exists(f"{store.entry_dir(key)}/{name}")
+                    and store.fs.size(f"{store.entry_dir(key)}/{name}") == os.path.getsize(local)
+                    for name, local in label_files.items()
+                }
+            )
         return real_open(path, mode, **kwargs)
 
     store.fs.open = watching_open
@@ -276,8 +287,9 @@ def test_failed_remote_publish_raises_naming_the_url(tmp_path, label_files):
 
 
 @pytest.mark.parametrize("capability, recorded", [((7, 0), ("fp32", "float16")), ((8, 0), ("bf16", "bfloat16"))])
-def test_auto_on_a_gpu_resolves_by_its_capability_and_the_recorded_model_type(tmp_path, monkeypatch, capability,
-                                                                              recorded):
+def test_auto_on_a_gpu_resolves_by_its_capability_and_the_recorded_model_type(
+    tmp_path, monkeypatch, capability, recorded
+):
     """A V100-class entry (fp32 teacher, float16 engine for a bert model) is a hit on a 7.0 device and an
     A100-class entry on an 8.0 device; the other device refuses each (a patched CUDA device)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -119,8 +119,13 @@ def transformers_outputs(teacher, split_files, tmp_path_factory) -> dict[str, Pa
     return _label(teacher, split_files, tmp_path_factory.mktemp("weak_tf"), settings, {"task": "demo"})
 
 
-VLLM_SETTINGS = {"engine": "vllm", "max_length": MAX_LENGTH, "max_num_batched_tokens": 256, "max_num_seqs": 8,
-                 "dtype": "float32"}
+VLLM_SETTINGS = {
+    "engine": "vllm",
+    "max_length": MAX_LENGTH,
+    "max_num_batched_tokens": 256,
+    "max_num_seqs": 8,
+    "dtype": "float32",
+}
 
 
 @pytest.fixture(scope="module")
@@ -200,12 +205,27 @@ def test_a_label_job_leaves_its_engine_to_the_exit(vllm_outputs, split_files, te
     teardown_line = "[shutdown] EngineCore: tearing down local resources"
     assert teardown_line in inspect.getsource(EngineCore.shutdown)
     outputs = {name: tmp_path / f"weak_{name}.parquet" for name in split_files}
-    command = [sys.executable, "-m", "w2s", "label-weak", "--checkpoint", str(teacher),
-               "--inputs", *(f"{name}={path}" for name, path in split_files.items()),
-               "--outputs", *(f"{name}={path}" for name, path in outputs.items()),
-               "--settings", json.dumps(VLLM_SETTINGS)]
-    job = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env={**os.environ, "VLLM_LOGGING_LEVEL": "DEBUG"})
+    command = [
+        sys.executable,
+        "-m",
+        "w2s",
+        "label-weak",
+        "--checkpoint",
+        str(teacher),
+        "--inputs",
+        *(f"{name}={path}" for name, path in split_files.items()),
+        "--outputs",
+        *(f"{name}={path}" for name, path in outputs.items()),
+        "--settings",
+        json.dumps(VLLM_SETTINGS),
+    ]
+    job = subprocess.run(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "VLLM_LOGGING_LEVEL": "DEBUG"},
+    )
     assert job.returncode == 0, job.stdout[-3000:]
     assert " DEBUG " in job.stdout  # vLLM logs at debug level
     assert teardown_line not in job.stdout
@@ -232,8 +252,9 @@ def test_transformers_truncates_to_max_length(transformers_outputs, teacher, tex
     soft = _soft(transformers_outputs["transfer"])
     np.testing.assert_allclose(soft[36], soft[37], atol=1e-6)  # long text vs. its 60-word prefix
     # Without truncation the two differ, so the equality above is truncation at work.
-    full = label_texts(teacher, texts["transfer"][36:38], {"engine": "transformers", "max_length": 512,
-                                                            "dtype": "float32"})
+    full = label_texts(
+        teacher, texts["transfer"][36:38], {"engine": "transformers", "max_length": 512, "dtype": "float32"}
+    )
     assert np.abs(full[0] - full[1]).max() > 1e-3
 
 
@@ -355,7 +376,8 @@ def test_labels_record_the_dtype_that_ran(teacher, split_files, tmp_path, monkey
     import torch
 
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": False})
-    outputs = _label(teacher, {"test": split_files["test"]}, tmp_path,
-                     {"engine": "transformers", "max_length": MAX_LENGTH})
+    outputs = _label(
+        teacher, {"test": split_files["test"]}, tmp_path, {"engine": "transformers", "max_length": MAX_LENGTH}
+    )
     meta = io.read_provenance(outputs["test"])
     assert meta["dtype"] == "float32" and meta["settings"]["dtype"] == "auto"

@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 
 from w2s import verifiers
-from w2s.labeling_functions import (
-    LABELING_FUNCTIONS,
-    contrast_clause,
-    hedges,
-    lexicon,
-    phrases,
-    polarity,
-    tokenize,
-)
+from w2s.labeling_functions import LABELING_FUNCTIONS, contrast_clause, hedges, lexicon, phrases, polarity, tokenize
 from w2s.tasks import load_task
 
 

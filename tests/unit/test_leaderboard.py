@@ -29,8 +29,9 @@ def publish(config, store: Path, workdir: Path, team: str, runs: list[tuple[int,
     items = []
     for seed, method, accs in runs:
         files = make_run(workdir / f"{method}-{seed}", seed=seed, method=method, accs=accs, **kwargs)
-        items.append((files, comparability_inputs(config, "toy", "weak_m", "strong_m"),
-                      config["strong"]["methods"][method]))
+        items.append(
+            (files, comparability_inputs(config, "toy", "weak_m", "strong_m"), config["strong"]["methods"][method])
+        )
     publish_records(str(store), items, team, {"evaluate": "c0de"}, {})
 
 
@@ -59,8 +60,9 @@ def test_records_of_one_seed_count_once_as_their_mean(config, tmp_path):
 
 
 def test_mean_ranks_pinned_by_hand():
-    cells = pd.DataFrame({"method": ["a", "b", "c", "a", "b"], "column": ["x", "x", "x", "y", "y"],
-                          "pgr": [0.9, 0.5, 0.5, 0.1, 0.2]})
+    cells = pd.DataFrame(
+        {"method": ["a", "b", "c", "a", "b"], "column": ["x", "x", "x", "y", "y"], "pgr": [0.9, 0.5, 0.5, 0.1, 0.2]}
+    )
     ranks = mean_ranks(cells).set_index("method")
     # column x: a 1, b and c tie at 2.5; column y: b 1, a 2
     assert ranks.loc["a", "mean_rank"] == 1.5 and ranks.loc["b", "mean_rank"] == 1.75
@@ -69,15 +71,18 @@ def test_mean_ranks_pinned_by_hand():
 
 
 def test_differing_fields_name_only_what_differs():
-    diff = differing_fields({"k1": {"sizes": {"test": 10, "val": 4}, "task": "t"},
-                             "k2": {"sizes": {"test": 500, "val": 4}, "task": "t"}})
+    diff = differing_fields(
+        {"k1": {"sizes": {"test": 10, "val": 4}, "task": "t"}, "k2": {"sizes": {"test": 500, "val": 4}, "task": "t"}}
+    )
     assert diff == {"k1": "sizes.test=10", "k2": "sizes.test=500"}
 
 
 def test_two_teams_publishing_at_once_one_with_an_extra_method(config, tmp_path):
     store = tmp_path / "shared-store"
-    team_runs = {"alpha": [(s, m, (0.6, 0.7 + 0.01 * s, 0.8)) for s in (0, 1) for m in ("xent", "conf")],
-                 "beta": [(s, "xent", (0.62, 0.69 + 0.02 * s, 0.81)) for s in (1, 2)]}
+    team_runs = {
+        "alpha": [(s, m, (0.6, 0.7 + 0.01 * s, 0.8)) for s in (0, 1) for m in ("xent", "conf")],
+        "beta": [(s, "xent", (0.62, 0.69 + 0.02 * s, 0.81)) for s in (1, 2)],
+    }
     errors = []
 
     def run(team: str) -> None:
@@ -128,8 +133,13 @@ def test_a_record_with_other_split_sizes_is_not_pooled(config, tmp_path):
 def test_code_versions_are_flagged_and_strict_mode_separates_them(config, tmp_path):
     store = tmp_path / "store"
     publish(config, store, tmp_path / "a", "a", [(0, "xent", (0.6, 0.7, 0.8))])
-    items = [(make_run(tmp_path / "b", seed=1, accs=(0.6, 0.75, 0.8)),
-              comparability_inputs(config, "toy", "weak_m", "strong_m"), config["strong"]["methods"]["xent"])]
+    items = [
+        (
+            make_run(tmp_path / "b", seed=1, accs=(0.6, 0.75, 0.8)),
+            comparability_inputs(config, "toy", "weak_m", "strong_m"),
+            config["strong"]["methods"]["xent"],
+        )
+    ]
     publish_records(str(store), items, "a", {"evaluate": "other"}, {})
     records = load_records([str(store)])
     (pooled,) = build_leaderboard(records).cells.to_dict("records")
@@ -173,15 +183,21 @@ def test_corrupt_and_newer_records_are_skipped_and_counted_in_the_footer(config,
     assert "2 record(s) skipped" in page and victim.name in page
     table = pd.read_csv(out / "leaderboard.csv")
     acc = kept["metrics"]
-    assert table.loc[0, "pgr"] == pytest.approx((acc["student_acc"] - acc["weak_acc"]) / (acc["ceiling_acc"]
-                                                                                            - acc["weak_acc"]))
+    assert table.loc[0, "pgr"] == pytest.approx(
+        (acc["student_acc"] - acc["weak_acc"]) / (acc["ceiling_acc"] - acc["weak_acc"])
+    )
     assert table.loc[0, "n_records"] == 1 and (out / "leaderboard.png").stat().st_size > 0
 
 
 def test_html_puts_the_headline_first_and_links_each_cell_to_its_records(config, tmp_path):
     store = tmp_path / "store"
-    publish(config, store, tmp_path / "a", "a", [(0, "xent", (0.6, 0.7, 0.8)), (1, "xent", (0.5, 0.65, 0.75)),
-                                                  (2, "xent", (0.55, 0.64, 0.78))])
+    publish(
+        config,
+        store,
+        tmp_path / "a",
+        "a",
+        [(0, "xent", (0.6, 0.7, 0.8)), (1, "xent", (0.5, 0.65, 0.75)), (2, "xent", (0.55, 0.64, 0.78))],
+    )
     paths = write_leaderboard(build_leaderboard(load_records([str(store)])), tmp_path / "out")
     page = paths["html"].read_text()
     assert page.index("mean rank") < page.index("Cells and their records")
@@ -197,16 +213,42 @@ def test_summary_page_puts_method_student_accuracy_and_pgr_interval_first():
     assert pgr_with_interval(0.5, None, None, True) == "0.500 [-inf, inf]"
     assert pgr_with_interval(0.5, float("nan"), float("nan"), False) == "0.500"
     assert pgr_with_interval(None, None, None) == "undefined"
-    summary = pd.DataFrame({"task": ["t"], "weak_model": ["w"], "strong_model": ["s"], "mode": ["m"], "seed": [0],
-                            "method": ["xent"], "n_test": [10], "weak_acc": [0.6], "student_acc": [0.7],
-                            "ceiling_acc": [0.8], "pgr": [0.5], "pgr_ci_low": [0.2], "pgr_ci_high": [0.8],
-                            "weak_ece": [0.1]})
-    by_seed = pd.DataFrame({"task": ["t"], "method": ["xent"], "student_acc_mean": [0.7], "pgr_of_means": [0.5],
-                            "pgr_of_means_ci_low": [0.3], "pgr_of_means_ci_high": [0.6], "n_seeds": [3]})
+    summary = pd.DataFrame(
+        {
+            "task": ["t"],
+            "weak_model": ["w"],
+            "strong_model": ["s"],
+            "mode": ["m"],
+            "seed": [0],
+            "method": ["xent"],
+            "n_test": [10],
+            "weak_acc": [0.6],
+            "student_acc": [0.7],
+            "ceiling_acc": [0.8],
+            "pgr": [0.5],
+            "pgr_ci_low": [0.2],
+            "pgr_ci_high": [0.8],
+            "weak_ece": [0.1],
+        }
+    )
+    by_seed = pd.DataFrame(
+        {
+            "task": ["t"],
+            "method": ["xent"],
+            "student_acc_mean": [0.7],
+            "pgr_of_means": [0.5],
+            "pgr_of_means_ci_low": [0.3],
+            "pgr_of_means_ci_high": [0.6],
+            "n_seeds": [3],
+        }
+    )
     page = summary_page(summary, by_seed)
     over_seeds, per_experiment = page.split("<h3>Per experiment</h3>")
     headers = [h.split("</th>")[0] for h in per_experiment.split("<th>")[1:]]
     assert headers[:3] == ["method", "student_acc", "PGR [interval]"] and headers.index("weak_ece") > 3
     assert "0.500 [0.200, 0.800]" in per_experiment and "0.500 [0.300, 0.600]" in over_seeds
     assert [h.split("</th>")[0] for h in over_seeds.split("<th>")[1:]][:3] == [
-        "method", "student_acc_mean", "PGR of seed means [interval]"]
+        "method",
+        "student_acc_mean",
+        "PGR of seed means [interval]",
+    ]

@@ -63,8 +63,9 @@ def test_confidence_weights_are_normalized_over_the_training_set(batch_size):
     settings = TrainSettings(epochs=1, batch_size=batch_size, lr=0.0, weight_decay=0.0, grad_clip=0.0)
 
     def run(w):
-        return train_loop(module, lambda index: module(x[index]) + fixed, weak, build_loss("xent"), settings, 0,
-                          weights=w)["loss_curve"]
+        return train_loop(
+            module, lambda index: module(x[index]) + fixed, weak, build_loss("xent"), settings, 0, weights=w
+        )["loss_curve"]
 
     weighted, unweighted = run(weights), run(None)
     per_example = np.array([math.log(4 / 3), math.log(4)] * 16)
@@ -140,15 +141,25 @@ def test_early_stopping_keeps_the_best_weights_and_stops_after_patience():
         return next(scores)
 
     settings = TrainSettings(epochs=10, batch_size=4, lr=0.1)
-    result = train_loop(module, lambda index: module(x[index]), np.eye(2, dtype=np.float32)[[0, 1] * 4],
-                        build_loss("xent"), settings, 0, validation=Validation(score, every=2, patience=1))
+    result = train_loop(
+        module,
+        lambda index: module(x[index]),
+        np.eye(2, dtype=np.float32)[[0, 1] * 4],
+        build_loss("xent"),
+        settings,
+        0,
+        validation=Validation(score, every=2, patience=1),
+    )
     assert result["best_step"] == 4 and result["steps"] == 8  # evals at 2, 4 (best), 6, 8 -> stop
     assert torch.equal(module.weight, snapshots[1])
 
 
 def test_probe_learner_round_trip(tmp_path):
     rng = np.random.default_rng(0)
-    features = {"transfer": rng.normal(size=(20, 4)).astype(np.float32), "test": rng.normal(size=(5, 4)).astype(np.float32)}
+    features = {
+        "transfer": rng.normal(size=(20, 4)).astype(np.float32),
+        "test": rng.normal(size=(5, 4)).astype(np.float32),
+    }
     learner = ProbeLearner(features, num_classes=2, seed=0, l2=0.1)
     assert learner.penalty().item() == pytest.approx(0.1 * learner.module.linear.weight.pow(2).sum().item())
     learner.save(tmp_path / "model", {"role": "test"})
@@ -158,12 +169,26 @@ def test_probe_learner_round_trip(tmp_path):
 
 def test_lora_trains_adapters_only_and_saves_a_plain_checkpoint(tiny_classifier, tmp_path):
     texts = {"transfer": ["good film", "bad film", "great", "awful"], "test": ["fine"]}
-    learner = TextLearner(str(tiny_classifier), ["neg", "pos"], texts, 0, torch.device("cpu"), 16, 8,
-                          lora={"r": 4, "alpha": 8, "dropout": 0.0})
+    learner = TextLearner(
+        str(tiny_classifier),
+        ["neg", "pos"],
+        texts,
+        0,
+        torch.device("cpu"),
+        16,
+        8,
+        lora={"r": 4, "alpha": 8, "dropout": 0.0},
+    )
     trainable = [n for n, p in learner.module.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n or "classifier" in n for n in trainable)
-    train_loop(learner.module, learner.logits_of, np.eye(2, dtype=np.float32)[[1, 0, 1, 0]], build_loss("xent"),
-               TrainSettings(epochs=1, batch_size=2, lr=1e-3), 0)
+    train_loop(
+        learner.module,
+        learner.logits_of,
+        np.eye(2, dtype=np.float32)[[1, 0, 1, 0]],
+        build_loss("xent"),
+        TrainSettings(epochs=1, batch_size=2, lr=1e-3),
+        0,
+    )
     learner.save(tmp_path / "model", {})
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
     assert not any("lora" in name for name, _ in model.named_parameters())

@@ -59,8 +59,16 @@ def test_smollm2_builtin_is_a_plain_tied_checkpoint():
 
 # --------------------------------------------------------------------------- LoRA targets
 
-TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-            num_key_value_heads=2, num_labels=2, pad_token_id=0)
+TINY = dict(
+    vocab_size=128,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=2,
+    num_labels=2,
+    pad_token_id=0,
+)
 
 
 def _tiny_classifier(family: str):
@@ -99,14 +107,36 @@ def _adapted(model, block: int = 0) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("family, expected", [
-    ("llama", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
-               "mlp.up_proj", "mlp.down_proj"}),
-    ("phi3", {"self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj"}),
-    ("phi", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.dense", "mlp.fc1", "mlp.fc2"}),
-    ("mixtral", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                 "mlp.experts.gate_up_proj", "mlp.experts.down_proj"}),
-])
+@pytest.mark.parametrize(
+    "family, expected",
+    [
+        (
+            "llama",
+            {
+                "self_attn.q_proj",
+                "self_attn.k_proj",
+                "self_attn.v_proj",
+                "self_attn.o_proj",
+                "mlp.gate_proj",
+                "mlp.up_proj",
+                "mlp.down_proj",
+            },
+        ),
+        ("phi3", {"self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj"}),
+        ("phi", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.dense", "mlp.fc1", "mlp.fc2"}),
+        (
+            "mixtral",
+            {
+                "self_attn.q_proj",
+                "self_attn.k_proj",
+                "self_attn.v_proj",
+                "self_attn.o_proj",
+                "mlp.experts.gate_up_proj",
+                "mlp.experts.down_proj",
+            },
+        ),
+    ],
+)
 def test_family_lora_targets_cover_every_projection_of_every_block(family, expected):
     import torch
 
@@ -126,18 +156,24 @@ def test_lora_targets_missing_from_a_block_are_an_error_naming_them():
 
     # Llama's names on Phi-3: peft matches o_proj and down_proj and would skip the fused projections.
     with pytest.raises(ValueError, match=r"q_proj \(missing from 2 of 2 blocks, e\.g\. .*layers\.0\).*gate_proj"):
-        with_lora(_tiny_classifier("phi3"), LoraSettings(r=4, alpha=8, dropout=0.0,
-                                                          targets=models.LORA_TARGETS["llama"]))
+        with_lora(
+            _tiny_classifier("phi3"), LoraSettings(r=4, alpha=8, dropout=0.0, targets=models.LORA_TARGETS["llama"])
+        )
 
 
 def test_a_lora_target_present_in_only_some_blocks_is_an_error():
     from peft import LoraConfig, TaskType, get_peft_model
 
     # "layers.0.self_attn.q_proj" matches the first block only.
-    model = get_peft_model(_tiny_classifier("llama"), LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=4, target_modules=["layers.0.self_attn.q_proj", "v_proj"]))
-    with pytest.raises(ValueError, match=r"layers\.0\.self_attn\.q_proj \(missing from 1 of 2 blocks, e\.g\. "
-                                         r"base_model\.model\.model\.layers\.1\)"):
+    model = get_peft_model(
+        _tiny_classifier("llama"),
+        LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["layers.0.self_attn.q_proj", "v_proj"]),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"layers\.0\.self_attn\.q_proj \(missing from 1 of 2 blocks, e\.g\. "
+        r"base_model\.model\.model\.layers\.1\)",
+    ):
         models.check_lora_targets(model, ["layers.0.self_attn.q_proj", "v_proj"])
     models.check_lora_targets(model, ["v_proj"])  # present everywhere: fine
 
@@ -146,11 +182,15 @@ def test_requested_targets_replace_the_family_defaults():
     from transformers import MixtralConfig
 
     config = MixtralConfig(**TINY)
-    assert models.lora_targets(config) == {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-                                           "target_parameters": ["experts.gate_up_proj", "experts.down_proj"]}
+    assert models.lora_targets(config) == {
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "target_parameters": ["experts.gate_up_proj", "experts.down_proj"],
+    }
     assert models.lora_targets(config, ["q_proj"]) == {"target_modules": ["q_proj"], "target_parameters": None}
-    assert models.lora_targets(type("C", (), {"model_type": "bert"})()) == {"target_modules": "all-linear",
-                                                                          "target_parameters": None}
+    assert models.lora_targets(type("C", (), {"model_type": "bert"})()) == {
+        "target_modules": "all-linear",
+        "target_parameters": None,
+    }
     import transformers
 
     # transformers has no sequence-classification class for Granite, so the table leaves it out.

@@ -9,10 +9,12 @@ import pyarrow as pa
 import pytest
 from matplotlib.image import imread
 
-from w2s.evaluate import EvaluationSettings, aggregate_seeds, evaluate_experiment, summary_table
+from w2s.evaluate import EvaluationSettings, evaluate_experiment
 from w2s.family_plots import accuracy_series, make_family_plots, model_order, pgr_matrix, pgr_table, strong_axis
 from w2s.io import write_parquet
-from w2s.plots import PLOT_NAMES, interval_bar, is_fragile, make_plots, pgr_points, pooled_reliability, seed_means
+from w2s.pgr_plot import interval_bar, is_fragile, pgr_points
+from w2s.plots import PLOT_NAMES, make_plots, pooled_reliability, seed_means
+from w2s.summary import aggregate_seeds, summary_table
 from w2s.tables import prediction_table
 
 N = 120
@@ -44,13 +46,28 @@ def _run(tmp: Path, task: str, seed: int, strong: str, method: str) -> dict:
     student_skill = SKILL[strong] - (0.05 if method == "xent_hard" else 0.0)
     for role, skill in (("student", student_skill), ("ceiling", SKILL[strong])):
         probs, _ = _predictions(rng, gold, skill, same_as=weak_right if strong == "tiny" else None)
-        write_parquet(pa.concat_tables([prediction_table(ids, s, probs) for s in ("transfer", "test")]),
-                      tmp / f"{role}.parquet")
-    experiment = {"task": task, "seed": seed, "weak_model": "small", "strong_model": strong, "mode": "linear_probe",
-                  "method": method}
-    return evaluate_experiment(tmp / "test.parquet", tmp / "transfer.parquet", tmp / "weak_test.parquet",
-                               tmp / "weak_transfer.parquet", tmp / "student.parquet", tmp / "ceiling.parquet",
-                               EvaluationSettings(bootstrap_samples=200), experiment, tmp / "metrics.json")
+        write_parquet(
+            pa.concat_tables([prediction_table(ids, s, probs) for s in ("transfer", "test")]), tmp / f"{role}.parquet"
+        )
+    experiment = {
+        "task": task,
+        "seed": seed,
+        "weak_model": "small",
+        "strong_model": strong,
+        "mode": "linear_probe",
+        "method": method,
+    }
+    return evaluate_experiment(
+        tmp / "test.parquet",
+        tmp / "transfer.parquet",
+        tmp / "weak_test.parquet",
+        tmp / "weak_transfer.parquet",
+        tmp / "student.parquet",
+        tmp / "ceiling.parquet",
+        EvaluationSettings(bootstrap_samples=200),
+        experiment,
+        tmp / "metrics.json",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +106,18 @@ def test_make_plots_needs_every_output_path(grid, tmp_path):
 def test_a_single_run_plots_too(grid, tmp_path):
     _, _, metrics = grid
     summary = summary_table(metrics[:1])
-    paths = make_plots(summary, aggregate_seeds(summary, 0.95), metrics[:1],
-                       {name: tmp_path / f"{name}.png" for name in PLOT_NAMES})
+    paths = make_plots(
+        summary, aggregate_seeds(summary, 0.95), metrics[:1], {name: tmp_path / f"{name}.png" for name in PLOT_NAMES}
+    )
     assert all(path.read_bytes()[:8] == PNG_SIGNATURE for path in paths.values())
 
 
 def test_seed_means_use_seed_spread_or_the_single_run_se(grid):
     summary, _, _ = grid
     means = seed_means(summary, "student_acc").set_index(["task", "strong_model", "method"])
-    runs = summary[(summary["task"] == "rotten_tomatoes") & (summary["strong_model"] == "base")
-                   & (summary["method"] == "xent")]["student_acc"]
+    runs = summary[
+        (summary["task"] == "rotten_tomatoes") & (summary["strong_model"] == "base") & (summary["method"] == "xent")
+    ]["student_acc"]
     three = means.loc[("rotten_tomatoes", "base", "xent")]
     assert three["mean"] == pytest.approx(runs.mean()) and three["err"] == pytest.approx(runs.std() / np.sqrt(3))
     single = means.loc[("rotten_tomatoes", "tiny", "xent")]
@@ -140,7 +159,8 @@ def test_pgr_points_carry_the_undefined_share(grid):
     summary, by_seed, _ = grid
     points = pgr_points(summary, by_seed).set_index(["task", "strong_model", "method"])
     expected = by_seed.set_index(["task", "strong_model", "method"]).loc[
-        ("tweet_sentiment", "large", "xent"), "pgr_boot_undefined_frac_max"]
+        ("tweet_sentiment", "large", "xent"), "pgr_boot_undefined_frac_max"
+    ]
     assert points.loc[("tweet_sentiment", "large", "xent"), "undefined_share"] == expected
 
 
@@ -149,8 +169,14 @@ def test_pgr_points_carry_the_undefined_share(grid):
 # student = weak + f * (ceiling - weak) + (-0.01, +0.01) by seed, so the PGR of the mean accuracies is f.
 WEAK_ACC = {"small": (0.60, 0.62), "big": (0.70, 0.72)}
 CEILING_ACC = {"base": (0.70, 0.72), "medium": (0.80, 0.82), "large": (0.90, 0.92)}
-RECOVERED = {("small", "base"): 0.2, ("small", "medium"): 0.5, ("small", "large"): 0.8,
-             ("big", "base"): 0.0, ("big", "medium"): 0.3, ("big", "large"): 0.6}  # big -> base: gap 0, undefined
+RECOVERED = {
+    ("small", "base"): 0.2,
+    ("small", "medium"): 0.5,
+    ("small", "large"): 0.8,
+    ("big", "base"): 0.0,
+    ("big", "medium"): 0.3,
+    ("big", "large"): 0.6,
+}  # big -> base: gap 0, undefined
 PARAMS = {"small": 1e6, "big": 4e6, "base": 1e8, "medium": 3e8, "large": 1e9}
 
 
@@ -162,12 +188,28 @@ def _family_summary(seeds=(0, 1), strong_params=PARAMS) -> pd.DataFrame:
             student = w + f * (c - w) + (-0.01, 0.01)[seed]
             pgr = (student - w) / (c - w) if c - w >= 0.01 else np.nan
             for method, shift in (("xent", 0.0), ("other", 0.05)):
-                rows.append({"task": "toy", "weak_model": weak, "strong_model": strong, "mode": "linear_probe",
-                             "method": method, "seed": seed, "weak_acc": w, "weak_acc_se": 0.015,
-                             "student_acc": student + shift, "student_acc_se": 0.014, "ceiling_acc": c,
-                             "ceiling_acc_se": 0.013, "pgr": pgr, "pgr_ci_low": pgr - 0.1, "pgr_ci_high": pgr + 0.1,
-                             "min_pgr_gap": 0.01, "weak_params": PARAMS[weak],
-                             "strong_params": strong_params.get(strong, np.nan)})
+                rows.append(
+                    {
+                        "task": "toy",
+                        "weak_model": weak,
+                        "strong_model": strong,
+                        "mode": "linear_probe",
+                        "method": method,
+                        "seed": seed,
+                        "weak_acc": w,
+                        "weak_acc_se": 0.015,
+                        "student_acc": student + shift,
+                        "student_acc_se": 0.014,
+                        "ceiling_acc": c,
+                        "ceiling_acc_se": 0.013,
+                        "pgr": pgr,
+                        "pgr_ci_low": pgr - 0.1,
+                        "pgr_ci_high": pgr + 0.1,
+                        "min_pgr_gap": 0.01,
+                        "weak_params": PARAMS[weak],
+                        "strong_params": strong_params.get(strong, np.nan),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -231,8 +273,11 @@ def test_pgr_table_and_heatmap_matrix_hold_the_pgr_of_means(family):
 
 def test_pgr_table_with_one_seed_takes_the_runs_interval():
     summary = _family_summary(seeds=(0,))
-    row = pgr_table(summary, aggregate_seeds(summary, 0.95)).set_index(["weak", "strong", "method"]).loc[
-        ("small", "medium", "xent")]
+    row = (
+        pgr_table(summary, aggregate_seeds(summary, 0.95))
+        .set_index(["weak", "strong", "method"])
+        .loc[("small", "medium", "xent")]
+    )
     # seed 0: student 0.69, weak 0.60, ceiling 0.80: PGR 0.45, the run's interval 0.35 to 0.55
     assert row["pgr"] == pytest.approx(0.45) and row["low"] == pytest.approx(0.35)
     assert row["high"] == pytest.approx(0.55) and row["interval"] == "Fieller over test examples"
@@ -248,8 +293,12 @@ def test_pgr_matrix_leaves_pairs_not_in_the_grid_absent(family):
 
 def test_family_plots_and_tables_are_written(family, tmp_path):
     summary, by_seed = family
-    outputs = {"accuracy_vs_strong_size": tmp_path / "acc.png", "pgr_heatmap": tmp_path / "heat.png",
-               "pgr_table_csv": tmp_path / "pgr.csv", "pgr_table_md": tmp_path / "pgr.md"}
+    outputs = {
+        "accuracy_vs_strong_size": tmp_path / "acc.png",
+        "pgr_heatmap": tmp_path / "heat.png",
+        "pgr_table_csv": tmp_path / "pgr.csv",
+        "pgr_table_md": tmp_path / "pgr.md",
+    }
     paths = make_family_plots(summary, by_seed, "xent", outputs, ["big", "small"], ["large", "medium", "base"])
     for name in ("accuracy_vs_strong_size", "pgr_heatmap"):
         assert paths[name].read_bytes()[:8] == PNG_SIGNATURE
@@ -259,8 +308,10 @@ def test_family_plots_and_tables_are_written(family, tmp_path):
     assert np.isnan(csv.loc[("big", "base", "xent"), "pgr"]) and (csv["n_seeds"] == 2).all()
     lines = outputs["pgr_table_md"].read_text().splitlines()
     assert lines[0].startswith("| task | weak | strong | method | PGR | interval low | interval high | n seeds")
-    cells = {tuple(c.strip() for c in line.strip("|").split("|"))[1:4]: [c.strip() for c in line.strip("|").split("|")]
-             for line in lines[2:]}
+    cells = {
+        tuple(c.strip() for c in line.strip("|").split("|"))[1:4]: [c.strip() for c in line.strip("|").split("|")]
+        for line in lines[2:]
+    }
     assert cells[("small", "medium", "xent")][4] == "0.500" and cells[("small", "medium", "xent")][7] == "2"
     assert cells[("big", "base", "xent")][4] == "undef."
     assert cells[("small", "medium", "other")][4] == f"{0.75:.3f}"  # (0.76 - 0.61) / 0.2
@@ -275,8 +326,10 @@ def test_family_plots_need_every_output_path(family, tmp_path):
 def test_family_plots_of_one_pair_with_unknown_sizes(tmp_path):
     summary = _family_summary(seeds=(0,), strong_params={})
     summary = summary[(summary["weak_model"] == "small") & (summary["strong_model"] == "medium")]
-    outputs = {name: tmp_path / f"{name}.out" for name in ("accuracy_vs_strong_size", "pgr_heatmap",
-                                                           "pgr_table_csv", "pgr_table_md")}
+    outputs = {
+        name: tmp_path / f"{name}.out"
+        for name in ("accuracy_vs_strong_size", "pgr_heatmap", "pgr_table_csv", "pgr_table_md")
+    }
     make_family_plots(summary, aggregate_seeds(summary, 0.95), "xent", outputs, ["small"], ["medium"])
     assert outputs["pgr_heatmap"].read_bytes()[:8] == PNG_SIGNATURE
     assert outputs["accuracy_vs_strong_size"].read_bytes()[:8] == PNG_SIGNATURE
@@ -284,12 +337,35 @@ def test_family_plots_of_one_pair_with_unknown_sizes(tmp_path):
 
 def _one_group(seeds: int, pgrs: list[float], **by_seed_fields) -> tuple[pd.DataFrame, pd.DataFrame]:
     axes = {"task": "toy", "weak_model": "w", "strong_model": "s", "mode": "linear_probe", "method": "xent"}
-    summary = pd.DataFrame([{**axes, "seed": seed, "pgr": pgr, "pgr_ci_kind": "two_rays", "pgr_ci_low": np.nan,
-                             "pgr_ci_high": np.nan, "pgr_ci_ray_low": -3.36, "pgr_ci_ray_high": 1.51,
-                             "pgr_ci_unbounded": True} for seed, pgr in zip(range(seeds), pgrs)])
-    by_seed = pd.DataFrame([{**axes, "n_seeds": seeds, "n_seeds_pgr_defined": int(np.isfinite(pgrs).sum()),
-                             "pgr_mean": np.nanmean(pgrs), "pgr_seed_ci_low": np.nan, "pgr_seed_ci_high": np.nan,
-                             **by_seed_fields}])
+    summary = pd.DataFrame(
+        [
+            {
+                **axes,
+                "seed": seed,
+                "pgr": pgr,
+                "pgr_ci_kind": "two_rays",
+                "pgr_ci_low": np.nan,
+                "pgr_ci_high": np.nan,
+                "pgr_ci_ray_low": -3.36,
+                "pgr_ci_ray_high": 1.51,
+                "pgr_ci_unbounded": True,
+            }
+            for seed, pgr in zip(range(seeds), pgrs)
+        ]
+    )
+    by_seed = pd.DataFrame(
+        [
+            {
+                **axes,
+                "n_seeds": seeds,
+                "n_seeds_pgr_defined": int(np.isfinite(pgrs).sum()),
+                "pgr_mean": np.nanmean(pgrs),
+                "pgr_seed_ci_low": np.nan,
+                "pgr_seed_ci_high": np.nan,
+                **by_seed_fields,
+            }
+        ]
+    )
     return summary, by_seed
 
 
@@ -303,9 +379,15 @@ def test_pgr_points_with_one_seed_keep_a_two_ray_set():
 
 def test_pgr_points_with_one_defined_seed_of_two_show_the_pgr_of_means():
     # seed 1's PGR is undefined: the group's PGR is that of the seed means, with its set over seeds
-    summary, by_seed = _one_group(2, [0.9, np.nan], pgr_of_means=0.4, pgr_of_means_ci_kind="everything",
-                                  pgr_of_means_ci_low=None, pgr_of_means_ci_high=None,
-                                  pgr_of_means_ci_unbounded=True)
+    summary, by_seed = _one_group(
+        2,
+        [0.9, np.nan],
+        pgr_of_means=0.4,
+        pgr_of_means_ci_kind="everything",
+        pgr_of_means_ci_low=None,
+        pgr_of_means_ci_high=None,
+        pgr_of_means_ci_unbounded=True,
+    )
     point = pgr_points(summary, by_seed).iloc[0]
     assert point["pgr"] == 0.4 and point["kind"] == "everything" and point["interval"] == "Fieller over seeds"
 
@@ -315,14 +397,17 @@ def test_pgr_table_names_a_two_ray_set_and_its_roots():
     is_pair = (summary["weak_model"] == "small") & (summary["strong_model"] == "medium")
     summary.loc[is_pair, ["pgr_ci_kind", "pgr_ci_ray_low", "pgr_ci_ray_high"]] = ["two_rays", -3.36, 1.51]
     summary.loc[is_pair, ["pgr_ci_low", "pgr_ci_high"]] = np.nan
-    row = pgr_table(summary, aggregate_seeds(summary, 0.95)).set_index(["weak", "strong", "method"]).loc[
-        ("small", "medium", "xent")]
+    row = (
+        pgr_table(summary, aggregate_seeds(summary, 0.95))
+        .set_index(["weak", "strong", "method"])
+        .loc[("small", "medium", "xent")]
+    )
     assert (row["low"], row["high"]) == (-3.36, 1.51)
     assert row["interval"] == "two rays (Fieller over test examples)"
 
 
 def test_plot_pgr_draws_two_ray_and_unbounded_sets(tmp_path):
-    from w2s.plots import plot_pgr
+    from w2s.pgr_plot import plot_pgr
 
     summary, by_seed = _one_group(1, [2.5], pgr_of_means=2.5)
     other_summary, other = _one_group(1, [0.3], pgr_of_means=0.3)

@@ -33,8 +33,11 @@ def test_the_formatter_hides_mentions_and_links(plugin_task):
 
 def test_a_plugin_task_reads_its_own_local_file(plugin_task, tmp_path):
     path = tmp_path / "tweets.csv"
-    path.write_text("sentiment,text\npositive,@ann what a great ride\nneutral,the car is blue today\n"
-                    "negative,worst lane assist ever http://x.y\npositive,ok\n", encoding="latin-1")
+    path.write_text(
+        "sentiment,text\npositive,@ann what a great ride\nneutral,the car is blue today\n"
+        "negative,worst lane assist ever http://x.y\npositive,ok\n",
+        encoding="latin-1",
+    )
     data = load_task("tweets", {"source": "tweet_polarity", "options": {"path": str(path)}})
     # neutral dropped, "ok" below min_words 3, labels in the declared order
     assert data.texts == ["@user what a great ride", "worst lane assist ever http"]

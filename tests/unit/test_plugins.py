@@ -105,18 +105,24 @@ def test_missing_and_broken_plugins_name_the_entry(tmp_path, clean):
     with pytest.raises(plugins.PluginError, match=r"plugin 'absent.py': no such file .*absent.py"):
         plugins.load_plugins(["absent.py"], tmp_path)
     (tmp_path / "broken.py").write_text("import not_a_module_anywhere\n")
-    with pytest.raises(plugins.PluginError,
-                       match=r"plugin 'broken.py' \(.*broken.py\) failed to import: ModuleNotFoundError: .*not_a_module"):
+    with pytest.raises(
+        plugins.PluginError,
+        match=r"plugin 'broken.py' \(.*broken.py\) failed to import: ModuleNotFoundError: .*not_a_module",
+    ):
         plugins.load_plugins(["broken.py"], tmp_path)
     with pytest.raises(plugins.PluginError, match=r"plugin 'no_such_module_xyz' failed to import: ModuleNotFoundError"):
         plugins.load_plugins(["no_such_module_xyz"])
 
 
 def test_a_plugin_registering_a_builtin_name_is_an_error_naming_both(tmp_path, clean):
-    (tmp_path / "clash.py").write_text("from w2s.registry import LOSS_REGISTRY\n\n"
-                                      "@LOSS_REGISTRY.register('xent')\nclass Mine:\n    pass\n")
-    with pytest.raises(plugins.PluginError, match=r"loss 'xent' is registered twice: by w2s.losses \(.*losses.py\) "
-                                                  r"and by w2s_plugin_clash_\w+ \(.*clash.py\)"):
+    (tmp_path / "clash.py").write_text(
+        "from w2s.registry import LOSS_REGISTRY\n\n@LOSS_REGISTRY.register('xent')\nclass Mine:\n    pass\n"
+    )
+    with pytest.raises(
+        plugins.PluginError,
+        match=r"loss 'xent' is registered twice: by w2s.losses \(.*losses.py\) "
+        r"and by w2s_plugin_clash_\w+ \(.*clash.py\)",
+    ):
         plugins.load_plugins(["clash.py"], tmp_path)
 
 
@@ -157,18 +163,25 @@ def test_provenance_names_the_plugin_file_and_its_hash(example):
     assert plugin_entries(extensions) == [str(EXAMPLES / "my_losses.py")]
     assert plugin_entries(method_extensions({"loss": "logconf"})) == []  # built-ins need no plugin
     # the rerun trigger: the plugin's hash and no path, so moving the directory reruns nothing
-    assert code_identity(extensions) == [{"name": "gce", "plugin": loss["plugin"]["source"]},
-                                         {"name": "none", "plugin": None}]
+    assert code_identity(extensions) == [
+        {"name": "gce", "plugin": loss["plugin"]["source"]},
+        {"name": "none", "plugin": None},
+    ]
 
 
-@pytest.mark.parametrize("body, match", [
-    ("return (logits * 0).sum() + float('nan')", r"loss 'bad' returned nan \(not finite\)"),
-    ("return -(weak * logits.log_softmax(-1)).sum(-1)", r"loss 'bad' returned \(2,\); it must return a scalar"),
-])
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ("return (logits * 0).sum() + float('nan')", r"loss 'bad' returned nan \(not finite\)"),
+        ("return -(weak * logits.log_softmax(-1)).sum(-1)", r"loss 'bad' returned \(2,\); it must return a scalar"),
+    ],
+)
 def test_a_loss_returning_nan_or_the_wrong_shape_fails_naming_the_loss(tmp_path, clean, body, match):
-    (tmp_path / "bad.py").write_text("from w2s.registry import LOSS_REGISTRY\n\n@LOSS_REGISTRY.register('bad')\n"
-                                    f"class Bad:\n    def __call__(self, logits, weak, progress=0.0, weights=None):\n"
-                                    f"        {body}\n")
+    (tmp_path / "bad.py").write_text(
+        "from w2s.registry import LOSS_REGISTRY\n\n@LOSS_REGISTRY.register('bad')\n"
+        f"class Bad:\n    def __call__(self, logits, weak, progress=0.0, weights=None):\n"
+        f"        {body}\n"
+    )
     plugins.load_plugins(["bad.py"], tmp_path)
     loss = Method.from_config({"loss": "bad"}).build_loss(np.eye(2, dtype=np.float32))
     with pytest.raises(LossError, match=match):

@@ -83,15 +83,21 @@ def test_unknown_name_lists_every_registered_name():
         LOSS_REGISTRY.get("nope")
 
 
-@pytest.mark.parametrize("given, match", [
-    ({"factr": 1.0}, r"unknown option 'factr' for widget 'scale'; its options: \['factor', 'rounds', 'mode', 'label'\]"),
-    ({"rounds": 1.5}, r"widget 'scale' option 'rounds': expected <class 'int'>, got float 1.5"),
-    ({"rounds": True}, r"option 'rounds': expected <class 'int'>, got bool"),
-    ({"factor": "big"}, r"option 'factor': expected <class 'float'>, got str"),
-    ({"mode": "max"}, r"option 'mode'"),
-    ({"label": 3}, r"option 'label'"),
-    ({"factor": -1.0}, r"widget 'scale' options \{'factor': -1.0\}: factor=-1.0 must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "given, match",
+    [
+        (
+            {"factr": 1.0},
+            r"unknown option 'factr' for widget 'scale'; its options: \['factor', 'rounds', 'mode', 'label'\]",
+        ),
+        ({"rounds": 1.5}, r"widget 'scale' option 'rounds': expected <class 'int'>, got float 1.5"),
+        ({"rounds": True}, r"option 'rounds': expected <class 'int'>, got bool"),
+        ({"factor": "big"}, r"option 'factor': expected <class 'float'>, got str"),
+        ({"mode": "max"}, r"option 'mode'"),
+        ({"label": 3}, r"option 'label'"),
+        ({"factor": -1.0}, r"widget 'scale' options \{'factor': -1.0\}: factor=-1.0 must be >= 0"),
+    ],
+)
 def test_bad_options_name_the_option_and_the_extension(given, match):
     registry = fresh()
     registry.register("scale", options=ScaleOptions)(lambda: None)

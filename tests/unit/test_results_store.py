@@ -25,37 +25,73 @@ from w2s.results_store import (
 )
 
 CONFIG = {
-    "tasks": {"toy": {"source": "builtin", "name": "rotten_tomatoes", "sizes": {"weak_train": 20, "transfer": 20, "val": 4, "test": 10}}},
+    "tasks": {
+        "toy": {
+            "source": "builtin",
+            "name": "rotten_tomatoes",
+            "sizes": {"weak_train": 20, "transfer": 20, "val": 4, "test": 10},
+        }
+    },
     "models": {"weak_m": {"checkpoint": "/nonexistent/weak"}, "strong_m": {"checkpoint": "/nonexistent/strong"}},
     "weak": {"models": ["weak_m"]},
     "strong": {"models": ["strong_m"], "methods": {"xent": {}, "conf": {"min_confidence": 0.7}}},
 }
 
 
-def make_run(root: Path, seed: int = 0, method: str = "xent", accs=(0.6, 0.7, 0.8), test_n: int = 10,
-             student_provenance: dict | None = None) -> RunFiles:
+def make_run(
+    root: Path,
+    seed: int = 0,
+    method: str = "xent",
+    accs=(0.6, 0.7, 0.8),
+    test_n: int = 10,
+    student_provenance: dict | None = None,
+) -> RunFiles:
     """The files one experiment leaves in results/: metrics, manifest, weak labels, predictions."""
     base = root / "toy" / f"seed{seed}"
     weak, student, ceiling = accs
-    metrics = {"task": "toy", "seed": seed, "weak_model": "weak_m", "strong_model": "strong_m", "mode": "linear_probe",
-               "method": method, "n_test": test_n, "n_transfer": 20, "weak_acc": weak, "student_acc": student,
-               "ceiling_acc": ceiling, "pgr": (student - weak) / (ceiling - weak), "pgr_ci_low": 0.1,
-               "pgr_ci_high": 0.9, "reliability": {"weak": {}}, "settings": {"min_pgr_gap": 0.01}}
+    metrics = {
+        "task": "toy",
+        "seed": seed,
+        "weak_model": "weak_m",
+        "strong_model": "strong_m",
+        "mode": "linear_probe",
+        "method": method,
+        "n_test": test_n,
+        "n_transfer": 20,
+        "weak_acc": weak,
+        "student_acc": student,
+        "ceiling_acc": ceiling,
+        "pgr": (student - weak) / (ceiling - weak),
+        "pgr_ci_low": 0.1,
+        "pgr_ci_high": 0.9,
+        "reliability": {"weak": {}},
+        "settings": {"min_pgr_gap": 0.01},
+    }
     write_json(metrics, base / f"metrics/weak_m/strong_m/{method}.json")
-    write_json({"data_hash": "d" * 16, "splits": {"test": {"n": test_n}, "transfer": {"n": 20}}},
-               base / "data/manifest.json")
+    write_json(
+        {"data_hash": "d" * 16, "splits": {"test": {"n": test_n}, "transfer": {"n": 20}}}, base / "data/manifest.json"
+    )
     table = pa.table({"id": ["a"]})
-    write_parquet(table, base / "weak/weak_m/labels/test.parquet",
-                  provenance={"engine": "vllm", "engine_version": "0.1", "dtype": "float32"})
-    write_parquet(table, base / f"strong/strong_m/students/weak_m/{method}/predictions.parquet",
-                  provenance={"precision": "fp32", "torch_version": "2.0", **(student_provenance or {})})
+    write_parquet(
+        table,
+        base / "weak/weak_m/labels/test.parquet",
+        provenance={"engine": "vllm", "engine_version": "0.1", "dtype": "float32"},
+    )
+    write_parquet(
+        table,
+        base / f"strong/strong_m/students/weak_m/{method}/predictions.parquet",
+        provenance={"precision": "fp32", "torch_version": "2.0", **(student_provenance or {})},
+    )
     write_parquet(table, base / "strong/strong_m/ceiling/predictions.parquet", provenance={"precision": "bf16"})
     write_json({"precision": "fp32"}, base / "weak/weak_m/model/train_info.json")
-    return RunFiles(str(base / f"metrics/weak_m/strong_m/{method}.json"), str(base / "data/manifest.json"),
-                    str(base / "weak/weak_m/labels/test.parquet"),
-                    str(base / f"strong/strong_m/students/weak_m/{method}/predictions.parquet"),
-                    str(base / "strong/strong_m/ceiling/predictions.parquet"),
-                    str(base / "weak/weak_m/model/train_info.json"))
+    return RunFiles(
+        str(base / f"metrics/weak_m/strong_m/{method}.json"),
+        str(base / "data/manifest.json"),
+        str(base / "weak/weak_m/labels/test.parquet"),
+        str(base / f"strong/strong_m/students/weak_m/{method}/predictions.parquet"),
+        str(base / "strong/strong_m/ceiling/predictions.parquet"),
+        str(base / "weak/weak_m/model/train_info.json"),
+    )
 
 
 @pytest.fixture()
@@ -64,8 +100,15 @@ def config() -> dict:
 
 
 def record_of(config: dict, files: RunFiles, method: str = "xent", team: str = "a", **kwargs) -> dict:
-    return build_record(files, comparability_inputs(config, "toy", "weak_m", "strong_m"),
-                        config["strong"]["methods"][method], team, {"evaluate": "c0de"}, {"numpy": "2"}, **kwargs)
+    return build_record(
+        files,
+        comparability_inputs(config, "toy", "weak_m", "strong_m"),
+        config["strong"]["methods"][method],
+        team,
+        {"evaluate": "c0de"},
+        {"numpy": "2"},
+        **kwargs,
+    )
 
 
 def test_record_holds_metrics_key_method_code_packages_precision(config, tmp_path):
@@ -76,8 +119,7 @@ def test_record_holds_metrics_key_method_code_packages_precision(config, tmp_pat
     assert record["method"] == {"name": "conf", "options": config["strong"]["methods"]["conf"], "plugin": None}
     assert record["comparability"]["split_sizes"] == {"test": 10, "transfer": 20}
     assert record["comparability"]["data_hash"] == "d" * 16
-    assert record["precision"] == {"teacher": "fp32", "labeling_dtype": "float32", "student": "fp32",
-                                   "ceiling": "bf16"}
+    assert record["precision"] == {"teacher": "fp32", "labeling_dtype": "float32", "student": "fp32", "ceiling": "bf16"}
     assert record["packages"] == {"numpy": "2", "torch": "2.0", "vllm": "0.1"}
     assert record["code"] == {"evaluate": "c0de"}
 
@@ -89,8 +131,10 @@ def test_plugin_identity_is_carried_from_the_student_provenance(config, tmp_path
 
 def test_comparability_key_ignores_method_seed_and_team_but_not_split_sizes(config, tmp_path):
     key = record_of(config, make_run(tmp_path / "a"))["comparability_key"]
-    assert record_of(config, make_run(tmp_path / "b", seed=3, method="conf"), method="conf",
-                     team="b")["comparability_key"] == key
+    assert (
+        record_of(config, make_run(tmp_path / "b", seed=3, method="conf"), method="conf", team="b")["comparability_key"]
+        == key
+    )
     assert record_of(config, make_run(tmp_path / "c", test_n=500))["comparability_key"] != key
     config["evaluation"]["min_pgr_gap"] = 0.05
     assert record_of(config, make_run(tmp_path / "d"))["comparability_key"] != key
@@ -176,7 +220,9 @@ def test_existing_results_directory_is_imported_with_its_config(config, tmp_path
     assert not any(r["written"] for r in publish_records(str(tmp_path / "store"), runs, "old", None, {}))
     records, _ = ResultsStore(str(tmp_path / "store")).read_all()
     assert {r["method"]["name"]: r["method"]["options"]["min_confidence"] for _, r in records} == {
-        "xent": 0.0, "conf": 0.7}
+        "xent": 0.0,
+        "conf": 0.7,
+    }
     assert all(r["code"] is None for _, r in records)
 
 
@@ -189,7 +235,11 @@ def test_the_plugin_identity_comes_from_the_students_extensions():
     from w2s.results_store import _plugin
 
     identity = {"name": "my_losses.py", "sha256": "ab12"}
-    student = {"extensions": [{"name": "gce", "source": "my_losses", "plugin": identity},
-                              {"name": "none", "source": "w2s.methods", "plugin": None}]}
+    student = {
+        "extensions": [
+            {"name": "gce", "source": "my_losses", "plugin": identity},
+            {"name": "none", "source": "w2s.methods", "plugin": None},
+        ]
+    }
     assert _plugin(student, {}) == identity
     assert _plugin({"extensions": [{"name": "xent", "plugin": None}]}, {"loss": "xent"}) is None

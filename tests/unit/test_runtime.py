@@ -10,12 +10,7 @@ import pytest
 import torch
 
 from w2s import runtime
-from w2s.runtime import (
-    engine_dtype,
-    native_bf16,
-    resolve_precision,
-    resolved_precisions,
-)
+from w2s.runtime import engine_dtype, native_bf16, resolve_precision, resolved_precisions
 
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
@@ -103,8 +98,10 @@ def test_auto_never_resolves_to_auto_and_bad_names_are_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolved_precisions("auto", "auto") == {"train_precision": "fp32", "engine_dtype": "float32"}
     _cuda(monkeypatch, (7, 5))
-    assert resolved_precisions("auto", "auto", model_type="llama") == {"train_precision": "fp32",
-                                                                       "engine_dtype": "float16"}
+    assert resolved_precisions("auto", "auto", model_type="llama") == {
+        "train_precision": "fp32",
+        "engine_dtype": "float16",
+    }
     with pytest.raises(ValueError, match="'fp16' is not one of"):
         resolve_precision("fp16", CPU)
     with pytest.raises(ValueError, match="stage 'labels' is not one of"):

@@ -49,11 +49,18 @@ def test_a_confident_agreement_student_trains_a_first_student_then_drops_doubtfu
     weak = np.column_stack([1 - weak_hard, weak_hard]) * 0.8 + 0.1  # confidence 0.9 on every label
     transfer = Split([f"t{i}" for i in range(n)], ["x"] * n, gold)
     test = Split([f"s{i}" for i in range(n)], ["x"] * n, gold)
-    student = train_student(transfer, Labels(transfer.ids, weak), test, ["a", "b"], "unused", seed=3,
-                            method={"weighting": "confident_agreement",
-                                    "weighting_options": {"min_student_confidence": 0.7}},
-                            spec={"mode": "linear_probe", "probe": {"epochs": 20, "batch_size": 32, "lr": 0.05}},
-                            features={"transfer": features, "test": features}, device="cpu")
+    student = train_student(
+        transfer,
+        Labels(transfer.ids, weak),
+        test,
+        ["a", "b"],
+        "unused",
+        seed=3,
+        method={"weighting": "confident_agreement", "weighting_options": {"min_student_confidence": 0.7}},
+        spec={"mode": "linear_probe", "probe": {"epochs": 20, "batch_size": 32, "lr": 0.05}},
+        features={"transfer": features, "test": features},
+        device="cpu",
+    )
     first, final = student.info["rounds"]
     assert first["round"] == -1 and first["n_train"] == n  # the first student saw every weak label
     assert final["round"] == 0 and 0 < final["n_train"] < n

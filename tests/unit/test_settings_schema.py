@@ -65,8 +65,9 @@ def test_settings_object_defaults_are_the_schema_defaults(path):
     cls = SETTINGS_OBJECTS[path]
     ours = {k: v for k, v in dataclass_defaults(cls).items() if k not in RUNTIME_ONLY}
     schema = expected_defaults(path)
-    assert set(f.name for f in fields(cls)) - RUNTIME_ONLY == set(schema_at(path)["properties"]), \
+    assert set(f.name for f in fields(cls)) - RUNTIME_ONLY == set(schema_at(path)["properties"]), (
         f"{cls.__name__} and the schema's {path} name different settings"
+    )
     for key, value in ours.items():  # a field the config must give has no default: nothing to drift
         assert key in schema, f"{cls.__name__}.{key} has a default ({value!r}) that the schema's {path} lacks"
         assert value == schema[key], f"{cls.__name__}.{key}: {value!r} here, {schema[key]!r} in the schema"
@@ -92,12 +93,16 @@ def test_aggregation_defaults_are_the_schema_defaults():
 def test_resolved_config_carries_every_aggregation_default():
     from w2s.config import resolve_config
 
-    config = resolve_config({
-        "models": {"a": {"checkpoint": "x"}, "b": {"checkpoint": "y"}},
-        "tasks": {"rotten_tomatoes": {"source": "builtin", "sizes": {"weak_train": 8, "transfer": 8, "val": 8, "test": 8}}},
-        "weak": {"models": ["a"], "aggregated": {"vote": {"teachers": ["a"], "settings": {"normalize": "minmax"}}}},
-        "strong": {"models": ["b"]},
-    })
+    config = resolve_config(
+        {
+            "models": {"a": {"checkpoint": "x"}, "b": {"checkpoint": "y"}},
+            "tasks": {
+                "rotten_tomatoes": {"source": "builtin", "sizes": {"weak_train": 8, "transfer": 8, "val": 8, "test": 8}}
+            },
+            "weak": {"models": ["a"], "aggregated": {"vote": {"teachers": ["a"], "settings": {"normalize": "minmax"}}}},
+            "strong": {"models": ["b"]},
+        }
+    )
     settings = config["weak"]["aggregated"]["vote"]["settings"]
     assert settings == {**schema_defaults("$defs.aggregation"), "normalize": "minmax"}
 
@@ -106,8 +111,9 @@ def test_a_drifted_default_is_caught():
     # The check itself can fail: a dataclass whose default differs from the schema's.
     from dataclasses import make_dataclass
 
-    drifted = make_dataclass("Drifted", [(f.name, object, 0.123 if f.name == "lr" else f.default)
-                                         for f in fields(TrainSettings)])
+    drifted = make_dataclass(
+        "Drifted", [(f.name, object, 0.123 if f.name == "lr" else f.default) for f in fields(TrainSettings)]
+    )
     assert dataclass_defaults(drifted)["lr"] != expected_defaults("weak.train")["lr"]
 
 

@@ -69,8 +69,9 @@ def key(config: dict, artifact: str, task: str, name: str, seed: int = SEED) -> 
     return label_key(key_inputs(config, artifact, task, seed, name))
 
 
-def assert_section(config: dict, section: tuple, changes_key: bool, artifact: str, task: str, name: str,
-                   skip: set = frozenset()) -> int:
+def assert_section(
+    config: dict, section: tuple, changes_key: bool, artifact: str, task: str, name: str, skip: set = frozenset()
+) -> int:
     """Change each leaf under ``section`` in turn (but those in ``skip``); assert the key does or does not change."""
     base = key(config, artifact, task, name)
     node = config
@@ -78,10 +79,12 @@ def assert_section(config: dict, section: tuple, changes_key: bool, artifact: st
         node = node[part]
     checked = 0
     for leaf in leaves(node, section):
-        if leaf[len(section):len(section) + 1] and leaf[len(section)] in skip:
+        if leaf[len(section) : len(section) + 1] and leaf[len(section)] in skip:
             continue
         other = key(with_leaf_changed(config, leaf), artifact, task, name)
-        assert (other != base) == changes_key, f"{'.'.join(map(str, leaf))} {'must' if changes_key else 'must not'} change the key"
+        assert (other != base) == changes_key, (
+            f"{'.'.join(map(str, leaf))} {'must' if changes_key else 'must not'} change the key"
+        )
         checked += 1
     return checked
 
@@ -106,11 +109,16 @@ def test_teachers_differing_only_by_seed_offset_never_share(weak_config):
 
 def test_every_input_of_the_weak_labels_changes_their_key(weak_config):
     task, weak = next(iter(weak_config["tasks"])), "minilm"
-    checked = sum(assert_section(weak_config, section, True, WEAK_LABELS, task, weak, skip)
-                  # `source` is in the key through the task spec; a perturbed name would be no registered source
-                  for section, skip in ((("tasks", task), {"source"}), (("models", weak), set()),
-                                        (("weak", "train"), set()),
-                                        (("labeling",), LABELING_RUNTIME_KEYS)))
+    checked = sum(
+        assert_section(weak_config, section, True, WEAK_LABELS, task, weak, skip)
+        # `source` is in the key through the task spec; a perturbed name would be no registered source
+        for section, skip in (
+            (("tasks", task), {"source"}),
+            (("models", weak), set()),
+            (("weak", "train"), set()),
+            (("labeling",), LABELING_RUNTIME_KEYS),
+        )
+    )
     assert checked >= 25  # task spec and sizes, checkpoint and seed_offset, every training and labeling setting
     assert key(weak_config, WEAK_LABELS, task, weak, seed=SEED + 1) != key(weak_config, WEAK_LABELS, task, weak)
     for name, value in weak_config["weak"]["train"].items():  # a teacher's own override of one setting
@@ -123,8 +131,15 @@ def test_runtime_settings_and_other_sections_leave_the_weak_key(weak_config):
     task, weak = next(iter(weak_config["tasks"])), "minilm"
     labeling_inputs = set(weak_config["labeling"]) - LABELING_RUNTIME_KEYS
     assert_section(weak_config, ("labeling",), False, WEAK_LABELS, task, weak, skip=labeling_inputs)
-    for section in (("models", "mpnet"), ("models", "minilm_b"), ("strong",), ("evaluation",), ("resources",),
-                    ("device",), ("seeds",)):
+    for section in (
+        ("models", "mpnet"),
+        ("models", "minilm_b"),
+        ("strong",),
+        ("evaluation",),
+        ("resources",),
+        ("device",),
+        ("seeds",),
+    ):
         assert_section(weak_config, section, False, WEAK_LABELS, task, weak)
     other = copy.deepcopy(weak_config)
     other["weak"]["overrides"]["minilm_b"] = {"train": {"lr": 1.0}}  # another teacher's override
@@ -135,16 +150,21 @@ def test_every_input_of_the_reasoning_samples_changes_their_key(reasoning_config
     task, generator = next(iter(reasoning_config["reasoning"]["tasks"])), "weak"
     own = reasoning_config["reasoning"][generator]["sampling"]  # the generator's own sampling wins over the shared
     model = reasoning_config["reasoning"][generator]["model"]
-    checked = sum(assert_section(reasoning_config, section, True, REASONING_SAMPLES, task, generator, skip)
-                  for section, skip in ((("reasoning", "tasks", task), set()),
-                                        (("models", model), {"seed_offset"}),  # unused by the reasoning track
-                                        (("reasoning", "sampling"), set(own) - {"prompt"}),
-                                        (("reasoning", generator, "sampling"), set()),
-                                        (("reasoning", "samples_per_problem"), set()),
-                                        (("reasoning", "engine"), REASONING_ENGINE_RUNTIME_KEYS)))
+    checked = sum(
+        assert_section(reasoning_config, section, True, REASONING_SAMPLES, task, generator, skip)
+        for section, skip in (
+            (("reasoning", "tasks", task), set()),
+            (("models", model), {"seed_offset"}),  # unused by the reasoning track
+            (("reasoning", "sampling"), set(own) - {"prompt"}),
+            (("reasoning", generator, "sampling"), set()),
+            (("reasoning", "samples_per_problem"), set()),
+            (("reasoning", "engine"), REASONING_ENGINE_RUNTIME_KEYS),
+        )
+    )
     assert checked >= 15
-    assert (key(reasoning_config, REASONING_SAMPLES, task, generator, seed=SEED + 1)
-            != key(reasoning_config, REASONING_SAMPLES, task, generator))
+    assert key(reasoning_config, REASONING_SAMPLES, task, generator, seed=SEED + 1) != key(
+        reasoning_config, REASONING_SAMPLES, task, generator
+    )
     config = copy.deepcopy(reasoning_config)
     config["models"]["other"] = {"checkpoint": "builtin:all-MiniLM-L6-v2", "seed_offset": 0}
     config["reasoning"][generator]["model"] = "other"
@@ -154,11 +174,19 @@ def test_every_input_of_the_reasoning_samples_changes_their_key(reasoning_config
 def test_runtime_settings_and_other_sections_leave_the_reasoning_key(reasoning_config):
     task, generator = next(iter(reasoning_config["reasoning"]["tasks"])), "weak"
     engine_inputs = set(reasoning_config["reasoning"]["engine"]) - REASONING_ENGINE_RUNTIME_KEYS
-    assert_section(reasoning_config, ("reasoning", "engine"), False, REASONING_SAMPLES, task, generator,
-                   skip=engine_inputs)
-    for section in (("reasoning", "train"), ("reasoning", "students"), ("reasoning", "verifiers"),
-                    ("reasoning", "evaluation"), ("reasoning", "weaker", "sampling"), ("reasoning", "strong", "sampling"),
-                    ("resources",), ("device",)):
+    assert_section(
+        reasoning_config, ("reasoning", "engine"), False, REASONING_SAMPLES, task, generator, skip=engine_inputs
+    )
+    for section in (
+        ("reasoning", "train"),
+        ("reasoning", "students"),
+        ("reasoning", "verifiers"),
+        ("reasoning", "evaluation"),
+        ("reasoning", "weaker", "sampling"),
+        ("reasoning", "strong", "sampling"),
+        ("resources",),
+        ("device",),
+    ):
         assert_section(reasoning_config, section, False, REASONING_SAMPLES, task, generator)
 
 
@@ -166,8 +194,10 @@ def test_the_weights_and_the_code_are_in_both_keys(weak_config, reasoning_config
     checkpoint = tmp_path / "model"
     checkpoint.mkdir()
     (checkpoint / "config.json").write_text('{"model_type": "bert"}')
-    cases = ((weak_config, WEAK_LABELS, "minilm", ("prepare_data", "train_weak", "label_weak")),
-             (reasoning_config, REASONING_SAMPLES, "weak", ("reasoning_problems", "reasoning_sample_base")))
+    cases = (
+        (weak_config, WEAK_LABELS, "minilm", ("prepare_data", "train_weak", "label_weak")),
+        (reasoning_config, REASONING_SAMPLES, "weak", ("reasoning_problems", "reasoning_sample_base")),
+    )
     for config, artifact, name, stages in cases:
         config = copy.deepcopy(config)
         model = name if artifact == WEAK_LABELS else config["reasoning"][name]["model"]
@@ -178,7 +208,9 @@ def test_the_weights_and_the_code_are_in_both_keys(weak_config, reasoning_config
         assert key(config, artifact, task, name) != before, artifact
         after_weights, real = key(config, artifact, task, name), store_keys.code_hash
         for stage in stages:
-            monkeypatch.setattr(store_keys, "code_hash", lambda s, stage=stage, real=real: real(s) + ("+" if s == stage else ""))
+            monkeypatch.setattr(
+                store_keys, "code_hash", lambda s, stage=stage, real=real: real(s) + ("+" if s == stage else "")
+            )
             assert key(config, artifact, task, name) != after_weights, (artifact, stage)
         monkeypatch.setattr(store_keys, "code_hash", real)
         (checkpoint / "config.json").write_text('{"model_type": "bert"}')
@@ -189,10 +221,16 @@ def test_precision_settings_name_what_each_stage_resolves(weak_config, reasoning
     config["weak"]["overrides"]["minilm"] = {"train": {"precision": "bf16"}}
     config["labeling"].update(engine="transformers", dtype="float16", device="cpu")
     assert precision_settings(config, WEAK_LABELS, "minilm") == {
-        "train_precision": "bf16", "train_device": config["device"], "engine_dtype": "float16", "engine_device": "cpu"}
+        "train_precision": "bf16",
+        "train_device": config["device"],
+        "engine_dtype": "float16",
+        "engine_device": "cpu",
+    }
     assert precision_settings(weak_config, WEAK_LABELS, "minilm_b")["engine_device"] == "auto"  # vLLM: CUDA if visible
-    assert precision_settings(reasoning_config, REASONING_SAMPLES, "weak") == {"engine_dtype": "auto",
-                                                                               "engine_device": "auto"}
+    assert precision_settings(reasoning_config, REASONING_SAMPLES, "weak") == {
+        "engine_dtype": "auto",
+        "engine_device": "auto",
+    }
     with pytest.raises(ValueError, match="unknown store artifact 'features'"):
         precision_settings(weak_config, "features", "minilm")
 
@@ -200,7 +238,20 @@ def test_precision_settings_name_what_each_stage_resolves(weak_config, reasoning
 def test_the_runtime_only_settings_are_exactly_the_documented_ones():
     """A setting leaves the keys only by a deliberate edit here: one that changes the artifact (a dtype,
     a length that cuts samples short) must never be declared runtime-only."""
-    assert LABELING_RUNTIME_KEYS == {"batch_size", "max_num_seqs", "max_num_batched_tokens", "enforce_eager",
-                                     "kv_cache_gb", "gpu_memory_utilization", "tensor_parallel_size"}
-    assert REASONING_ENGINE_RUNTIME_KEYS == {"max_num_seqs", "enforce_eager", "kv_cache_gb", "gpu_memory_utilization",
-                                             "tensor_parallel_size", "in_process"}
+    assert LABELING_RUNTIME_KEYS == {
+        "batch_size",
+        "max_num_seqs",
+        "max_num_batched_tokens",
+        "enforce_eager",
+        "kv_cache_gb",
+        "gpu_memory_utilization",
+        "tensor_parallel_size",
+    }
+    assert REASONING_ENGINE_RUNTIME_KEYS == {
+        "max_num_seqs",
+        "enforce_eager",
+        "kv_cache_gb",
+        "gpu_memory_utilization",
+        "tensor_parallel_size",
+        "in_process",
+    }

@@ -27,8 +27,9 @@ def features(tiny_classifier, tiny_splits, tmp_path_factory):
     out = tmp_path_factory.mktemp("features")
     inputs = {s: str(tiny_splits / f"{s}.parquet") for s in ("transfer", "test")}
     outputs = {s: str(out / f"{s}.parquet") for s in inputs}
-    extract_features(str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu",
-                     layer=-1, pooling="auto")
+    extract_features(
+        str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu", layer=-1, pooling="auto"
+    )
     return outputs
 
 
@@ -67,8 +68,20 @@ SPEC = {
 
 
 def _train(role, targets, tiny_classifier, tiny_splits, features, out, spec=SPEC, method=None):
-    return train_role(role, spec, method or {}, str(targets), str(tiny_splits / "test.parquet"), features,
-                      str(tiny_classifier), ["rotten", "fresh"], 0, "cpu", out / "model", out / "predictions.parquet")
+    return train_role(
+        role,
+        spec,
+        method or {},
+        str(targets),
+        str(tiny_splits / "test.parquet"),
+        features,
+        str(tiny_classifier),
+        ["rotten", "fresh"],
+        0,
+        "cpu",
+        out / "model",
+        out / "predictions.parquet",
+    )
 
 
 def test_probe_roles_write_predictions_for_transfer_and_test(features, tiny_classifier, tiny_splits, tmp_path):
@@ -86,8 +99,16 @@ def test_probe_roles_write_predictions_for_transfer_and_test(features, tiny_clas
 def test_student_with_early_stopping_and_relabeling(features, tiny_classifier, tiny_splits, tmp_path):
     probs = _weak_labels(tiny_splits, tmp_path / "weak.parquet")
     spec = {**SPEC, "early_stopping": {**SPEC["early_stopping"], "enabled": True}}
-    info = _train("student", tmp_path / "weak.parquet", tiny_classifier, tiny_splits, features, tmp_path / "s",
-                  spec=spec, method={"loss": "logconf", "relabel_rounds": 1, "min_confidence": 0.7})
+    info = _train(
+        "student",
+        tmp_path / "weak.parquet",
+        tiny_classifier,
+        tiny_splits,
+        features,
+        tmp_path / "s",
+        spec=spec,
+        method={"loss": "logconf", "relabel_rounds": 1, "min_confidence": 0.7},
+    )
     assert [r["round"] for r in info["rounds"]] == [0, 1]
     # A threshold that filters (with two classes every confidence is >= 0.5): 23 of the 48 weak
     # labels are >= 0.7, and a quarter of those (6) are held out for early stopping.
@@ -101,10 +122,13 @@ def test_student_with_early_stopping_and_relabeling(features, tiny_classifier, t
 @pytest.mark.parametrize("mode", ["full_finetune", "lora"])
 def test_text_modes_train_the_student(mode, tiny_classifier, tiny_splits, tmp_path):
     _weak_labels(tiny_splits, tmp_path / "weak.parquet")
-    info = _train("student", tmp_path / "weak.parquet", tiny_classifier, tiny_splits, {}, tmp_path,
-                  spec={**SPEC, "mode": mode})
+    info = _train(
+        "student", tmp_path / "weak.parquet", tiny_classifier, tiny_splits, {}, tmp_path, spec={**SPEC, "mode": mode}
+    )
     assert info["rounds"][0]["steps"] == 3 and (tmp_path / "model" / "model.safetensors").exists()
-    probs = np.stack(pq.read_table(tmp_path / "predictions.parquet").column("soft_label").to_numpy(zero_copy_only=False))
+    probs = np.stack(
+        pq.read_table(tmp_path / "predictions.parquet").column("soft_label").to_numpy(zero_copy_only=False)
+    )
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
 
 
@@ -118,8 +142,9 @@ def test_features_record_their_precision_and_bf16_stays_close(tiny_classifier, t
     for amx in (False, True):
         monkeypatch.setattr(torch.cpu, "get_capabilities", lambda amx=amx: {"amx_bf16": amx})
         outputs = {"test": str(tmp_path / f"test_{amx}.parquet")}
-        extract_features(str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu",
-                         layer=-1, pooling="auto")
+        extract_features(
+            str(tiny_classifier), inputs, outputs, max_length=32, batch_size=8, device="cpu", layer=-1, pooling="auto"
+        )
         provenance = read_provenance(outputs["test"])
         assert (provenance["precision"], provenance["precision_setting"]) == ("bf16" if amx else "fp32", "auto")
         got[amx] = read_features(outputs["test"])[1]

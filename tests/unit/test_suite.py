@@ -22,19 +22,27 @@ def hf_cache(tmp_path, monkeypatch):
 
 
 def boolq_rows(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"question": [f"is thing {i} true" for i in range(n)],
-                         "answer": [i % 2 == 0 for i in range(n)],
-                         "passage": [f"Thing {i} is described here." for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "question": [f"is thing {i} true" for i in range(n)],
+            "answer": [i % 2 == 0 for i in range(n)],
+            "passage": [f"Thing {i} is described here." for i in range(n)],
+        }
+    )
 
 
 def sciq_rows(n: int, start: int = 0) -> pd.DataFrame:
     ids = range(start, start + n)
-    return pd.DataFrame({"question": [f"What is element {i}?" for i in ids],
-                         "distractor3": [f"wrong c{i}" for i in ids],
-                         "distractor1": [f"wrong a{i}" for i in ids],
-                         "distractor2": [f"wrong b{i}" for i in ids],
-                         "correct_answer": [f"right {i}" for i in ids],
-                         "support": [f"Element {i} is right {i}." for i in ids]})
+    return pd.DataFrame(
+        {
+            "question": [f"What is element {i}?" for i in ids],
+            "distractor3": [f"wrong c{i}" for i in ids],
+            "distractor1": [f"wrong a{i}" for i in ids],
+            "distractor2": [f"wrong b{i}" for i in ids],
+            "correct_answer": [f"right {i}" for i in ids],
+            "support": [f"Element {i} is right {i}." for i in ids],
+        }
+    )
 
 
 def hub_copy(tmp_path: Path, name: str, splits: dict[str, pd.DataFrame]) -> str:
@@ -63,8 +71,7 @@ def test_sciq_loader_balanced_pairs(tmp_path):
 
 
 def test_amazon_polarity_loader(tmp_path):
-    frame = pd.DataFrame({"label": [0, 1, 1, 0], "title": list("abcd"),
-                          "content": ["bad", "good", "great", "awful"]})
+    frame = pd.DataFrame({"label": [0, 1, 1, 0], "title": list("abcd"), "content": ["bad", "good", "great", "awful"]})
     path = hub_copy(tmp_path, "amazon_polarity", {"test": frame})
     data = load_suite("a", {"name": "amazon_polarity", "path": path})
     assert data.texts == ["a\nbad", "b\ngood", "c\ngreat", "d\nawful"]
@@ -93,14 +100,14 @@ def test_row_without_wrong_candidate(tmp_path):
 
 
 def test_prepare_splits_keeps_questions_in_one_split(tmp_path):
-    path = hub_copy(tmp_path, "sciq", {s: sciq_rows(20, 100 * k)
-                               for k, s in enumerate(("train", "validation", "test"))})
+    path = hub_copy(
+        tmp_path, "sciq", {s: sciq_rows(20, 100 * k) for k, s in enumerate(("train", "validation", "test"))}
+    )
     sizes = {"weak_train": 20, "transfer": 20, "val": 10, "test": 20}
     spec = {"source": "suite", "name": "sciq", "path": path, "sizes": sizes}
     out = tmp_path / "out"
     manifest = prepare_splits("sciq", spec, 0, out)
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{s}.parquet" for s in SPLITS] + ["manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{s}.parquet" for s in SPLITS] + ["manifest.json"])
     assert manifest["n_groups"] == 60
     question_of = {}
     for split in SPLITS:
@@ -114,8 +121,7 @@ def test_prepare_splits_keeps_questions_in_one_split(tmp_path):
 def test_bad_suite_data_writes_nothing(tmp_path):
     rows = boolq_rows(4).drop(columns="answer")
     path = hub_copy(tmp_path, "boolq", {"train": rows, "validation": rows})
-    spec = {"source": "suite", "name": "boolq", "path": path,
-            "sizes": {"weak_train": 1, "transfer": 1, "test": 1}}
+    spec = {"source": "suite", "name": "boolq", "path": path, "sizes": {"weak_train": 1, "transfer": 1, "test": 1}}
     with pytest.raises(SuiteError, match="answer"):
         prepare_splits("boolq", spec, 0, tmp_path / "out")
     assert not (tmp_path / "out").exists()

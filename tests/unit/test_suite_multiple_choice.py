@@ -45,8 +45,18 @@ def answer(text: str) -> str:
 
 
 def test_registry_has_the_multiple_choice_tasks():
-    expected = {"cosmos_qa", "dream", "hellaswag", "openbookqa", "quail", "quartz",
-                "social_i_qa", "piqa", "arc_easy", "arc_challenge"}
+    expected = {
+        "cosmos_qa",
+        "dream",
+        "hellaswag",
+        "openbookqa",
+        "quail",
+        "quartz",
+        "social_i_qa",
+        "piqa",
+        "arc_easy",
+        "arc_challenge",
+    }
     assert set(MULTIPLE_CHOICE) == expected and expected <= set(SUITE)
     for name, task in MULTIPLE_CHOICE.items():
         assert task.name == name and task.label_names == ("wrong", "correct")
@@ -55,18 +65,23 @@ def test_registry_has_the_multiple_choice_tasks():
 
 # --- CosmosQA ---------------------------------------------------------------------------
 
+
 def cosmos_rows(labels: list[int], contexts: list[str]) -> pd.DataFrame:
     n = len(labels)
-    return pd.DataFrame({"id": [f"c{i}" for i in range(n)], "context": contexts,
-                         "question": [f"Why {i}?" for i in range(n)],
-                         **{f"answer{k}": [f"a{k}-{i}" for i in range(n)] for k in range(4)},
-                         "label": labels})
+    return pd.DataFrame(
+        {
+            "id": [f"c{i}" for i in range(n)],
+            "context": contexts,
+            "question": [f"Why {i}?" for i in range(n)],
+            **{f"answer{k}": [f"a{k}-{i}" for i in range(n)] for k in range(4)},
+            "label": labels,
+        }
+    )
 
 
 def test_cosmos_qa_pairs_grouped_by_passage(tmp_path):
     train = cosmos_rows([2, 0], ["Same story.", "Same story."])
-    path = hub_copy(tmp_path, "cosmos_qa", {"train": train,
-                               "validation": cosmos_rows([3], ["Other story."])})
+    path = hub_copy(tmp_path, "cosmos_qa", {"train": train, "validation": cosmos_rows([3], ["Other story."])})
     data = load_suite("c", {"name": "cosmos_qa", "path": path})
     assert data.label_names == ["wrong", "correct"] and len(data.texts) == 6
     by_group = pairs(data)
@@ -76,8 +91,7 @@ def test_cosmos_qa_pairs_grouped_by_passage(tmp_path):
     assert items[0] == ("Context: Same story.\nQuestion: Why 0?\nAnswer: a2-0", 1)
     assert items[1][1] == 0 and answer(items[1][0]) in {"a0-0", "a1-0", "a3-0"}
     assert items[2] == ("Context: Same story.\nQuestion: Why 1?\nAnswer: a0-1", 1)
-    assert [label for _, label in by_group[f"validation-{passage_group('Other story.')}"]] \
-        == [1, 0]
+    assert [label for _, label in by_group[f"validation-{passage_group('Other story.')}"]] == [1, 0]
 
 
 def test_cosmos_qa_hidden_label_is_an_error(tmp_path):
@@ -91,10 +105,11 @@ NOTA = "None of the above choices ."
 
 
 def test_cosmos_qa_reads_the_export_branch_without_readme(tmp_path):
-    path = hub_copy(tmp_path, "cosmos_qa", {"train": cosmos_rows([0], ["s"]),
-                                            "validation": cosmos_rows([1], ["t"])})
+    path = hub_copy(tmp_path, "cosmos_qa", {"train": cosmos_rows([0], ["s"]), "validation": cosmos_rows([1], ["t"])})
     assert sorted(p.relative_to(path).as_posix() for p in Path(path).rglob("*.parquet")) == [
-        "default/train/0000.parquet", "default/validation/0000.parquet"]
+        "default/train/0000.parquet",
+        "default/validation/0000.parquet",
+    ]
     assert not (Path(path) / "README.md").exists()
     assert len(load_suite("c", {"name": "cosmos_qa", "path": path}).texts) == 4
 
@@ -108,7 +123,7 @@ def test_cosmos_qa_never_shows_none_of_the_above(tmp_path):
     data = load_suite("c", {"name": "cosmos_qa", "path": path})
     by_group = pairs(data)
     for i in range(n):  # one wrong item: any other candidate, all of which are wrong
-        (text, label), = by_group[f"train-{passage_group(f'Story {i}.')}"]
+        ((text, label),) = by_group[f"train-{passage_group(f'Story {i}.')}"]
         assert label == 0 and answer(text) in {f"a0-{i}", f"a1-{i}", f"a3-{i}"}
     last = by_group[f"train-{passage_group(f'Story {n}.')}"]
     assert last[0] == (f"Context: Story {n}.\nQuestion: Why {n}?\nAnswer: a1-{n}", 1)
@@ -119,25 +134,30 @@ def test_cosmos_qa_never_shows_none_of_the_above(tmp_path):
 
 # --- DREAM ------------------------------------------------------------------------------
 
+
 def dream_rows(answers: list[str]) -> pd.DataFrame:
     n = len(answers)
-    return pd.DataFrame({"id": list(range(n)), "dialogue_id": ["d-1"] * n,
-                         "dialogue": [["M: Hi.", "W: Tea, please."]] * n,
-                         "question": [f"What does she want {i}?" for i in range(n)],
-                         "choice": [["Tea.", "Coffee.", "Water."]] * n, "answer": answers})
+    return pd.DataFrame(
+        {
+            "id": list(range(n)),
+            "dialogue_id": ["d-1"] * n,
+            "dialogue": [["M: Hi.", "W: Tea, please."]] * n,
+            "question": [f"What does she want {i}?" for i in range(n)],
+            "choice": [["Tea.", "Coffee.", "Water."]] * n,
+            "answer": answers,
+        }
+    )
 
 
 def test_dream_pairs_grouped_by_dialogue(tmp_path):
-    path = hub_copy(tmp_path, "dream", {s: dream_rows(["Tea.", "Water."])
-                               for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "dream", {s: dream_rows(["Tea.", "Water."]) for s in ("train", "validation", "test")})
     data = load_suite("d", {"name": "dream", "path": path})
     assert len(data.texts) == 12 and list(data.labels).count(1) == 6
     group = passage_group("M: Hi.\nW: Tea, please.")
     by_group = pairs(data)
     assert set(by_group) == {f"{s}-{group}" for s in ("train", "validation", "test")}
     items = by_group[f"train-{group}"]
-    assert items[0] == ("Dialogue:\nM: Hi.\nW: Tea, please.\nQuestion: What does she want 0?"
-                        "\nAnswer: Tea.", 1)
+    assert items[0] == ("Dialogue:\nM: Hi.\nW: Tea, please.\nQuestion: What does she want 0?\nAnswer: Tea.", 1)
     assert answer(items[1][0]) in {"Coffee.", "Water."} and items[1][1] == 0
     assert answer(items[2][0]) == "Water." and answer(items[3][0]) in {"Tea.", "Coffee."}
 
@@ -151,24 +171,31 @@ def test_dream_answer_not_among_choices(tmp_path):
 
 # --- HellaSwag --------------------------------------------------------------------------
 
+
 def hellaswag_rows(labels: list[str]) -> pd.DataFrame:
     n = len(labels)
-    return pd.DataFrame({"ind": list(range(n)), "activity_label": ["Baking"] * n,
-                         "ctx_a": ["A man mixes flour."] * n, "ctx_b": ["he"] * n,
-                         "ctx": [f"A man mixes flour {i}. he" for i in range(n)],
-                         "endings": [[f"e{k}-{i}" for k in range(4)] for i in range(n)],
-                         "source_id": ["x"] * n, "split": ["train"] * n,
-                         "split_type": ["indomain"] * n, "label": labels})
+    return pd.DataFrame(
+        {
+            "ind": list(range(n)),
+            "activity_label": ["Baking"] * n,
+            "ctx_a": ["A man mixes flour."] * n,
+            "ctx_b": ["he"] * n,
+            "ctx": [f"A man mixes flour {i}. he" for i in range(n)],
+            "endings": [[f"e{k}-{i}" for k in range(4)] for i in range(n)],
+            "source_id": ["x"] * n,
+            "split": ["train"] * n,
+            "split_type": ["indomain"] * n,
+            "label": labels,
+        }
+    )
 
 
 def test_hellaswag_string_label(tmp_path):
-    path = hub_copy(tmp_path, "hellaswag", {"train": hellaswag_rows(["2", "0"]),
-                               "validation": hellaswag_rows(["3"])})
+    path = hub_copy(tmp_path, "hellaswag", {"train": hellaswag_rows(["2", "0"]), "validation": hellaswag_rows(["3"])})
     data = load_suite("h", {"name": "hellaswag", "path": path})
     by_group = pairs(data)
     assert list(by_group) == ["train-q0", "train-q1", "validation-q0"]
-    assert by_group["train-q0"][0] == (
-        "Context: A man mixes flour 0. he\nWhat happens next?\nAnswer: e2-0", 1)
+    assert by_group["train-q0"][0] == ("Context: A man mixes flour 0. he\nWhat happens next?\nAnswer: e2-0", 1)
     assert answer(by_group["train-q0"][1][0]) in {"e0-0", "e1-0", "e3-0"}
     assert answer(by_group["train-q1"][0][0]) == "e0-1"
     assert answer(by_group["validation-q0"][0][0]) == "e3-0"
@@ -183,18 +210,22 @@ def test_hellaswag_empty_label_is_an_error(tmp_path):
 
 # --- OpenBookQA -------------------------------------------------------------------------
 
+
 def obqa_rows(keys: list[str]) -> pd.DataFrame:
     n = len(keys)
-    choices = [{"text": [f"t{k}-{i}" for k in range(4)], "label": ["A", "B", "C", "D"]}
-               for i in range(n)]
-    return pd.DataFrame({"id": [f"o{i}" for i in range(n)],
-                         "question_stem": [f"Which is {i}?" for i in range(n)],
-                         "choices": choices, "answerKey": keys})
+    choices = [{"text": [f"t{k}-{i}" for k in range(4)], "label": ["A", "B", "C", "D"]} for i in range(n)]
+    return pd.DataFrame(
+        {
+            "id": [f"o{i}" for i in range(n)],
+            "question_stem": [f"Which is {i}?" for i in range(n)],
+            "choices": choices,
+            "answerKey": keys,
+        }
+    )
 
 
 def test_openbookqa_main_config(tmp_path):
-    path = hub_copy(tmp_path, "openbookqa", {s: obqa_rows(["C", "A"])
-                               for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "openbookqa", {s: obqa_rows(["C", "A"]) for s in ("train", "validation", "test")})
     data = load_suite("o", {"name": "openbookqa", "path": path})
     assert len(data.texts) == 12
     by_group = pairs(data)
@@ -204,8 +235,7 @@ def test_openbookqa_main_config(tmp_path):
 
 
 def test_openbookqa_answer_key_is_stripped(tmp_path):
-    path = hub_copy(tmp_path, "openbookqa", {s: obqa_rows([" B", "D "])
-                                             for s in ("train", "validation", "test")})
+    path = hub_copy(tmp_path, "openbookqa", {s: obqa_rows([" B", "D "]) for s in ("train", "validation", "test")})
     by_group = pairs(load_suite("o", {"name": "openbookqa", "path": path}))
     assert by_group["train-q0"][0] == ("Question: Which is 0?\nAnswer: t1-0", 1)
     assert by_group["train-q1"][0] == ("Question: Which is 1?\nAnswer: t3-1", 1)
@@ -214,22 +244,33 @@ def test_openbookqa_answer_key_is_stripped(tmp_path):
 def test_openbookqa_unknown_answer_key(tmp_path):
     rows = obqa_rows(["B", "E"])
     path = hub_copy(tmp_path, "openbookqa", {s: rows for s in ("train", "validation", "test")})
-    with pytest.raises(SuiteError, match=r"'openbookqa': row 1: answerKey 'E' is not one of "
-                                         r"the choice labels \['A', 'B', 'C', 'D'\]"):
+    with pytest.raises(
+        SuiteError,
+        match=r"'openbookqa': row 1: answerKey 'E' is not one of "
+        r"the choice labels \['A', 'B', 'C', 'D'\]",
+    ):
         load_suite("o", {"name": "openbookqa", "path": path})
 
 
 # --- QuAIL ------------------------------------------------------------------------------
 
+
 def quail_rows(correct: list[int], contexts: list[str]) -> pd.DataFrame:
     n = len(correct)
-    return pd.DataFrame({
-        "id": [f"q{i}" for i in range(n)], "context_id": [f"c{i}" for i in range(n)],
-        "question_id": [str(i) for i in range(n)], "domain": ["fiction"] * n,
-        "metadata": [{"author": "A", "title": "T", "url": "u"}] * n, "context": contexts,
-        "question": [f"Who {i}?" for i in range(n)], "question_type": ["Causality"] * n,
-        "answers": [[f"ans{k}-{i}" for k in range(4)] for i in range(n)],
-        "correct_answer_id": correct})
+    return pd.DataFrame(
+        {
+            "id": [f"q{i}" for i in range(n)],
+            "context_id": [f"c{i}" for i in range(n)],
+            "question_id": [str(i) for i in range(n)],
+            "domain": ["fiction"] * n,
+            "metadata": [{"author": "A", "title": "T", "url": "u"}] * n,
+            "context": contexts,
+            "question": [f"Who {i}?" for i in range(n)],
+            "question_type": ["Causality"] * n,
+            "answers": [[f"ans{k}-{i}" for k in range(4)] for i in range(n)],
+            "correct_answer_id": correct,
+        }
+    )
 
 
 def test_quail_grouped_by_passage(tmp_path):
@@ -247,8 +288,7 @@ def test_quail_grouped_by_passage(tmp_path):
 def test_quail_correct_id_out_of_range(tmp_path):
     rows = quail_rows([0, 4], ["s", "t"])
     path = hub_copy(tmp_path, "quail", {"train": rows, "validation": rows})
-    with pytest.raises(SuiteError, match="'quail': row 1: correct index 4 out of range "
-                                         "for 4 candidates"):
+    with pytest.raises(SuiteError, match="'quail': row 1: correct index 4 out of range for 4 candidates"):
         load_suite("q", {"name": "quail", "path": path})
 
 
@@ -256,9 +296,12 @@ def test_quail_passages_never_cross_splits(tmp_path):
     contexts = [f"Story {i // 2}." for i in range(40)]  # 20 passages, 2 questions each
     train = quail_rows([i % 4 for i in range(40)], contexts)
     val = quail_rows([0, 1], ["Held out.", "Held out."])
-    spec = {"source": "suite", "name": "quail",
-            "path": hub_copy(tmp_path, "quail", {"train": train, "validation": val}),
-            "sizes": {"weak_train": 24, "transfer": 24, "val": 12, "test": 20}}
+    spec = {
+        "source": "suite",
+        "name": "quail",
+        "path": hub_copy(tmp_path, "quail", {"train": train, "validation": val}),
+        "sizes": {"weak_train": 24, "transfer": 24, "val": 12, "test": 20},
+    }
     manifest = prepare_splits("quail", spec, 0, tmp_path / "out")
     assert manifest["n_groups"] == 21
     split_of: dict[str, str] = {}
@@ -271,14 +314,19 @@ def test_quail_passages_never_cross_splits(tmp_path):
 
 # --- QuaRTz -----------------------------------------------------------------------------
 
+
 def quartz_rows(keys: list[str], paras: list[str]) -> pd.DataFrame:
     n = len(keys)
-    return pd.DataFrame({
-        "id": [f"z{i}" for i in range(n)],
-        "question": [f"More or less {i}?" for i in range(n)],
-        "choices": [{"text": [f"more{i}", f"less{i}"], "label": ["A", "B"]}
-                    for i in range(n)],
-        "answerKey": keys, "para": paras, "para_id": ["p"] * n})
+    return pd.DataFrame(
+        {
+            "id": [f"z{i}" for i in range(n)],
+            "question": [f"More or less {i}?" for i in range(n)],
+            "choices": [{"text": [f"more{i}", f"less{i}"], "label": ["A", "B"]} for i in range(n)],
+            "answerKey": keys,
+            "para": paras,
+            "para_id": ["p"] * n,
+        }
+    )
 
 
 def test_quartz_two_choices_grouped_by_paragraph(tmp_path):
@@ -286,10 +334,12 @@ def test_quartz_two_choices_grouped_by_paragraph(tmp_path):
     path = hub_copy(tmp_path, "quartz", {s: rows for s in ("train", "validation", "test")})
     data = load_suite("z", {"name": "quartz", "path": path})
     items = pairs(data)[f"validation-{passage_group('Heat rises.')}"]
-    assert items == [("Passage: Heat rises.\nQuestion: More or less 0?\nAnswer: less0", 1),
-                     ("Passage: Heat rises.\nQuestion: More or less 0?\nAnswer: more0", 0),
-                     ("Passage: Heat rises.\nQuestion: More or less 1?\nAnswer: more1", 1),
-                     ("Passage: Heat rises.\nQuestion: More or less 1?\nAnswer: less1", 0)]
+    assert items == [
+        ("Passage: Heat rises.\nQuestion: More or less 0?\nAnswer: less0", 1),
+        ("Passage: Heat rises.\nQuestion: More or less 0?\nAnswer: more0", 0),
+        ("Passage: Heat rises.\nQuestion: More or less 1?\nAnswer: more1", 1),
+        ("Passage: Heat rises.\nQuestion: More or less 1?\nAnswer: less1", 0),
+    ]
     assert len(data.texts) == 12
 
 
@@ -302,22 +352,25 @@ def test_quartz_unknown_answer_key(tmp_path):
 
 # --- Social IQa -------------------------------------------------------------------------
 
+
 def siqa_rows(labels: list[str]) -> pd.DataFrame:
     n = len(labels)
-    return pd.DataFrame({"context": [f"Sam helped {i}." for i in range(n)],
-                         "question": ["How does Sam feel?"] * n,
-                         **{f"answer{x}": [f"{x.lower()}{i}" for i in range(n)]
-                            for x in "ABC"}, "label": labels})
+    return pd.DataFrame(
+        {
+            "context": [f"Sam helped {i}." for i in range(n)],
+            "question": ["How does Sam feel?"] * n,
+            **{f"answer{x}": [f"{x.lower()}{i}" for i in range(n)] for x in "ABC"},
+            "label": labels,
+        }
+    )
 
 
 def test_social_i_qa_one_based_string_label(tmp_path):
-    path = hub_copy(tmp_path, "social_i_qa", {"train": siqa_rows(["3", "1"]),
-                               "validation": siqa_rows(["2"])})
+    path = hub_copy(tmp_path, "social_i_qa", {"train": siqa_rows(["3", "1"]), "validation": siqa_rows(["2"])})
     data = load_suite("s", {"name": "social_i_qa", "path": path})
     by_group = pairs(data)
     assert list(by_group) == ["train-q0", "train-q1", "validation-q0"]
-    assert by_group["train-q0"][0] == (
-        "Context: Sam helped 0.\nQuestion: How does Sam feel?\nAnswer: c0", 1)
+    assert by_group["train-q0"][0] == ("Context: Sam helped 0.\nQuestion: How does Sam feel?\nAnswer: c0", 1)
     assert answer(by_group["train-q0"][1][0]) in {"a0", "b0"}
     assert answer(by_group["train-q1"][0][0]) == "a1"
     assert answer(by_group["validation-q0"][0][0]) == "b0"
@@ -326,17 +379,23 @@ def test_social_i_qa_one_based_string_label(tmp_path):
 def test_social_i_qa_label_zero_is_out_of_range(tmp_path):
     rows = siqa_rows(["1", "0"])
     path = hub_copy(tmp_path, "social_i_qa", {"train": rows, "validation": rows})
-    with pytest.raises(SuiteError,
-                       match="'social_i_qa': row 1: correct index -1 out of range"):
+    with pytest.raises(SuiteError, match="'social_i_qa': row 1: correct index -1 out of range"):
         load_suite("s", {"name": "social_i_qa", "path": path})
 
 
 # --- PIQA -------------------------------------------------------------------------------
 
+
 def piqa_rows(labels: list[int]) -> pd.DataFrame:
     n = len(labels)
-    return pd.DataFrame({"goal": [f"Open jar {i}" for i in range(n)], "sol1": [f"twist lid {i}" for i in range(n)],
-                         "sol2": [f"hit jar {i}" for i in range(n)], "label": labels})
+    return pd.DataFrame(
+        {
+            "goal": [f"Open jar {i}" for i in range(n)],
+            "sol1": [f"twist lid {i}" for i in range(n)],
+            "sol2": [f"hit jar {i}" for i in range(n)],
+            "label": labels,
+        }
+    )
 
 
 def test_piqa_pairs_the_right_solution_with_the_other(tmp_path):
@@ -345,7 +404,9 @@ def test_piqa_pairs_the_right_solution_with_the_other(tmp_path):
     by_group = pairs(data)
     assert list(by_group) == ["train-q0", "train-q1", "validation-q0"]
     assert sorted(by_group["train-q0"], key=lambda item: -item[1]) == [
-        ("Goal: Open jar 0\nAnswer: twist lid 0", 1), ("Goal: Open jar 0\nAnswer: hit jar 0", 0)]
+        ("Goal: Open jar 0\nAnswer: twist lid 0", 1),
+        ("Goal: Open jar 0\nAnswer: hit jar 0", 0),
+    ]
     assert answer(by_group["train-q1"][0][0]) == "hit jar 1" and by_group["train-q1"][0][1] == 1
     assert SUITE["piqa"].revision == "refs/convert/parquet"
 
@@ -358,22 +419,27 @@ def test_piqa_hidden_test_label_is_an_error(tmp_path):
 
 # --- ARC --------------------------------------------------------------------------------
 
+
 def arc_rows(keys: list[str], labels: list[str]) -> pd.DataFrame:
     n = len(keys)
-    return pd.DataFrame({"id": [f"Mercury_{i}" for i in range(n)],
-                         "question": [f"Which gas {i}?" for i in range(n)],
-                         "choices": [{"text": [f"g{k}-{i}" for k in range(len(labels))],
-                                      "label": labels} for i in range(n)],
-                         "answerKey": keys})
+    return pd.DataFrame(
+        {
+            "id": [f"Mercury_{i}" for i in range(n)],
+            "question": [f"Which gas {i}?" for i in range(n)],
+            "choices": [{"text": [f"g{k}-{i}" for k in range(len(labels))], "label": labels} for i in range(n)],
+            "answerKey": keys,
+        }
+    )
 
 
-@pytest.mark.parametrize("name,config", [("arc_easy", "ARC-Easy"),
-                                         ("arc_challenge", "ARC-Challenge")])
+@pytest.mark.parametrize("name,config", [("arc_easy", "ARC-Easy"), ("arc_challenge", "ARC-Challenge")])
 def test_arc_letter_and_digit_keys(tmp_path, name, config):
     assert SUITE[name].hf_config == config
-    splits = {"train": arc_rows(["B"], ["A", "B", "C", "D"]),
-              "validation": arc_rows(["3"], ["1", "2", "3", "4"]),
-              "test": arc_rows(["A"], ["A", "B", "C"])}
+    splits = {
+        "train": arc_rows(["B"], ["A", "B", "C", "D"]),
+        "validation": arc_rows(["3"], ["1", "2", "3", "4"]),
+        "test": arc_rows(["A"], ["A", "B", "C"]),
+    }
     data = load_suite("a", {"name": name, "path": hub_copy(tmp_path, name, splits)})
     by_group = pairs(data)
     assert by_group["train-q0"][0] == ("Question: Which gas 0?\nAnswer: g1-0", 1)

@@ -18,8 +18,9 @@ from w2s.registry import RegistryError
 from w2s.tasks import TASK_REGISTRY, check_task, load_task, register_task, task_provenance
 
 SIZES = {"weak_train": 4, "transfer": 4, "val": 2, "test": 4}
-ROWS = [{"text": f"item {i}", "label": ["no", "yes"][i % 2], "group": f"g{i // 2}", "difficulty": i % 3}
-        for i in range(14)]
+ROWS = [
+    {"text": f"item {i}", "label": ["no", "yes"][i % 2], "group": f"g{i // 2}", "difficulty": i % 3} for i in range(14)
+]
 
 
 @pytest.fixture
@@ -43,8 +44,9 @@ def test_a_suite_task_is_a_source_of_its_own(tmp_path, monkeypatch):
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
-    rows = pd.DataFrame({"question": ["is a true", "is b true"], "answer": [True, False],
-                         "passage": ["A is.", "B is not."]})
+    rows = pd.DataFrame(
+        {"question": ["is a true", "is b true"], "answer": [True, False], "passage": ["A is.", "B is not."]}
+    )
     path = hub_tree(tmp_path / "hub", "boolq", {"train": rows, "validation": rows})
     direct = load_task("b", {"source": "boolq", "path": path})
     assert direct.texts[0] == "Passage: A is.\nQuestion: is a true?" and direct.labels.tolist() == [1, 0, 1, 0]
@@ -80,19 +82,24 @@ def test_rows_may_be_columns_or_a_frame(registered, shape):
     assert data.groups is None and data.difficulty is None
 
 
-@pytest.mark.parametrize("rows,message", [
-    ([{"text": "a", "label": 0}, {"text": "b"}], r"1 of 2 rows have a missing label; first row indices: 1"),
-    ([{"text": "a", "label": 0}, {"text": "b", "label": 0}], r"need at least 2 classes, found 1"),
-    ([{"text": " ", "label": 0}, {"text": "b", "label": 1}], r"1 of 2 rows have empty.*indices: 0"),
-    ([{"text": "a", "label": 0, "source": "x"}], r"the task's rows have unknown field\(s\) \['source'\]"),
-    ([{"label": 0}, {"label": 1}], r"column 'text' not found"),
-    ([{"text": "a", "label": 0, "group": "q"}, {"text": "b", "label": 1, "group": None}],
-     r"1 rows have no group \('group'\); first row indices: 1"),
-    ([("a", 0), ("b", 1)], r"row 0 is a tuple, not a mapping"),
-    ({"text": ["a", "b"], "label": [0]}, r"the task's rows do not form a table: All arrays"),
-    ("a,0\nb,1", r"the task returned str; expected rows"),
-    (None, r"the task returned NoneType"),
-])
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ([{"text": "a", "label": 0}, {"text": "b"}], r"1 of 2 rows have a missing label; first row indices: 1"),
+        ([{"text": "a", "label": 0}, {"text": "b", "label": 0}], r"need at least 2 classes, found 1"),
+        ([{"text": " ", "label": 0}, {"text": "b", "label": 1}], r"1 of 2 rows have empty.*indices: 0"),
+        ([{"text": "a", "label": 0, "source": "x"}], r"the task's rows have unknown field\(s\) \['source'\]"),
+        ([{"label": 0}, {"label": 1}], r"column 'text' not found"),
+        (
+            [{"text": "a", "label": 0, "group": "q"}, {"text": "b", "label": 1, "group": None}],
+            r"1 rows have no group \('group'\); first row indices: 1",
+        ),
+        ([("a", 0), ("b", 1)], r"row 0 is a tuple, not a mapping"),
+        ({"text": ["a", "b"], "label": [0]}, r"the task's rows do not form a table: All arrays"),
+        ("a,0\nb,1", r"the task returned str; expected rows"),
+        (None, r"the task returned NoneType"),
+    ],
+)
 def test_bad_rows_are_data_errors_naming_the_task(registered, rows, message):
     register_task("toy_bad")(lambda: rows)
     registered.append("toy_bad")
@@ -148,14 +155,17 @@ def test_unknown_names_list_every_registered_name(registered):
     registered.append("toy_listed")
     with pytest.raises(DataError, match=r"unknown source 'nope'; registered: \[.*'boolq'.*'file'.*'toy_listed'"):
         load_task("t", {"source": "nope"})
-    with pytest.raises(DataError, match=r"unknown builtin task 'boolq'; builtin tasks: \['rotten_tomatoes', "
-                                        r"'toy_listed', 'tweet_sentiment'\]; every registered task: \[.*'hf'"):
+    with pytest.raises(
+        DataError,
+        match=r"unknown builtin task 'boolq'; builtin tasks: \['rotten_tomatoes', "
+        r"'toy_listed', 'tweet_sentiment'\]; every registered task: \[.*'hf'",
+    ):
         check_task("t", {"source": "builtin", "name": "boolq"})
     with pytest.raises(DataError, match=r"unknown suite task 'toy_listed'; suite tasks: \['amazon_polarity'"):
         check_task("t", {"source": "suite", "name": "toy_listed"})
 
 
-PLUGIN = '''
+PLUGIN = """
 from w2s.tasks import register_task
 
 @register_task("plugin_reviews", label_names=["bad", "good"])
@@ -163,7 +173,7 @@ def plugin_reviews(spec):
     words = spec.get("name", "fine")
     return {"text": [f"{words} review {i}" for i in range(40)], "label": ["good", "bad"] * 20,
             "group": [f"r{i // 2}" for i in range(40)]}
-'''
+"""
 
 
 def test_a_plugin_file_task_runs_through_the_data_stage(tmp_path, registered):
@@ -180,17 +190,25 @@ def test_a_plugin_file_task_runs_through_the_data_stage(tmp_path, registered):
 
 def test_the_config_checks_task_names_after_plugins_load(tmp_path, registered):
     (tmp_path / "my_tasks.py").write_text(PLUGIN)
-    config = {"models": {"a": {"checkpoint": "x"}, "b": {"checkpoint": "y"}},
-              "weak": {"models": ["a"]}, "strong": {"models": ["b"]},
-              "plugins": ["my_tasks.py"],
-              "tasks": {"reviews": {"source": "plugin_reviews", "sizes": SIZES},
-                        "boolq": {"source": "suite", "sizes": SIZES}}}
+    config = {
+        "models": {"a": {"checkpoint": "x"}, "b": {"checkpoint": "y"}},
+        "weak": {"models": ["a"]},
+        "strong": {"models": ["b"]},
+        "plugins": ["my_tasks.py"],
+        "tasks": {
+            "reviews": {"source": "plugin_reviews", "sizes": SIZES},
+            "boolq": {"source": "suite", "sizes": SIZES},
+        },
+    }
     registered.append("plugin_reviews")
     resolved = resolve_config(config, tmp_path)
     assert resolved["tasks"]["reviews"]["source"] == "plugin_reviews"
     config["tasks"]["reviews"]["source"] = "plugin_review"
-    with pytest.raises(ConfigError, match=r"tasks\.reviews: .*unknown source 'plugin_review'; "
-                                          r"registered: \[.*'plugin_reviews'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"tasks\.reviews: .*unknown source 'plugin_review'; "
+        r"registered: \[.*'plugin_reviews'",
+    ):
         resolve_config(config, tmp_path)
 
 

@@ -19,8 +19,9 @@ SETTINGS = TrainSettings(epochs=2, batch_size=4, lr=1e-3, max_length=16)
 
 
 def _fine_tune(checkpoint, seed: int, settings: TrainSettings) -> tuple[TextLearner, dict]:
-    learner = TextLearner(str(checkpoint), ["neg", "pos"], {"transfer": TEXTS}, seed, torch.device("cpu"),
-                          settings.max_length, 8)
+    learner = TextLearner(
+        str(checkpoint), ["neg", "pos"], {"transfer": TEXTS}, seed, torch.device("cpu"), settings.max_length, 8
+    )
     result = train_loop(learner.module, learner.logits_of, one_hot(LABELS, 2), build_loss("xent"), settings, seed)
     return learner, result
 

@@ -90,8 +90,9 @@ def test_label_model_is_deterministic_and_order_free():
 
 def test_label_model_by_hand_on_two_voters():
     # One item, tpr 0.8 / fpr 0.2 for both, prior 0.5: two positive votes give odds 16:1.
-    posterior = V.label_model_posterior(np.array([[1.0, 1.0], [1.0, np.nan], [np.nan, np.nan]]),
-                                        [0.8, 0.8], [0.2, 0.2], 0.5)
+    posterior = V.label_model_posterior(
+        np.array([[1.0, 1.0], [1.0, np.nan], [np.nan, np.nan]]), [0.8, 0.8], [0.2, 0.2], 0.5
+    )
     np.testing.assert_allclose(posterior, [16 / 17, 0.8, 0.5])
 
 
@@ -109,8 +110,9 @@ def test_quantile_by_hand():
     params = V.fit_normalizer(np.array([5.0, 1.0, 3.0, 2.0, 4.0]), "quantile", n_quantiles=5)
     assert params["quantiles"] == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert params["probs"] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    np.testing.assert_allclose(V.apply_normalizer(params, np.array([2.5, 3.0, 0.0, 10.0, np.nan])),
-                               [0.375, 0.5, 0.0, 1.0, np.nan])
+    np.testing.assert_allclose(
+        V.apply_normalizer(params, np.array([2.5, 3.0, 0.0, 10.0, np.nan])), [0.375, 0.5, 0.0, 1.0, np.nan]
+    )
 
 
 def test_quantile_maps_tied_values_to_the_middle_of_their_range():
@@ -141,11 +143,13 @@ def test_class_balance_threshold_by_hand():
 
 
 def test_estimate_positive_rate_is_the_median_verifier_rate():
-    normalized = np.column_stack([
-        [0.9, 0.1, 0.1, 0.1, 0.1],  # 0.2
-        [0.9, 0.9, 0.1, 0.1, np.nan],  # 0.5 of its 4 scores
-        [0.9, 0.9, 0.9, 0.9, 0.1],  # 0.8
-    ])
+    normalized = np.column_stack(
+        [
+            [0.9, 0.1, 0.1, 0.1, 0.1],  # 0.2
+            [0.9, 0.9, 0.1, 0.1, np.nan],  # 0.5 of its 4 scores
+            [0.9, 0.9, 0.9, 0.9, 0.1],  # 0.8
+        ]
+    )
     assert V.estimate_positive_rate(normalized, 0.5) == pytest.approx(0.5)
 
 
@@ -180,8 +184,13 @@ def test_degenerate_filter_records_reasons():
     good = rng.random(200)
     rows = []
     for k, item in enumerate(items):
-        rows += [(item, "good", good[k]), (item, "good2", 1 - good[k] ** 2), (item, "const", 0.7),
-                 (item, "always_yes", 0.6 + 0.3 * good[k]), (item, "rare", 0.9 if k == 0 else 0.1)]
+        rows += [
+            (item, "good", good[k]),
+            (item, "good2", 1 - good[k] ** 2),
+            (item, "const", 0.7),
+            (item, "always_yes", 0.6 + 0.3 * good[k]),
+            (item, "rare", 0.9 if k == 0 else 0.1),
+        ]
     rows += [("i_late", "late", 0.8)]  # scores only an item outside the fit split
     scores = long_frame(rows)
     aggregated, table, metadata = V.aggregate_weak_labels(scores, {"aggregator": "majority"}, fit_items=items)
@@ -211,12 +220,21 @@ def test_every_verifier_dropped_raises():
 
 
 def test_simple_aggregators_by_hand():
-    scores = long_frame([
-        ("a", "v0", 0.9), ("a", "v1", 0.2), ("a", "v2", 0.7),
-        ("b", "v1", 0.4), ("b", "v2", np.nan),  # v0 abstains by a missing row, v2 by NaN
-        ("c", "v0", 0.1), ("c", "v1", 0.8), ("c", "v2", 0.3),
-        ("d", "v0", 0.6), ("d", "v1", 0.3), ("d", "v2", 0.2),
-    ])
+    scores = long_frame(
+        [
+            ("a", "v0", 0.9),
+            ("a", "v1", 0.2),
+            ("a", "v2", 0.7),
+            ("b", "v1", 0.4),
+            ("b", "v2", np.nan),  # v0 abstains by a missing row, v2 by NaN
+            ("c", "v0", 0.1),
+            ("c", "v1", 0.8),
+            ("c", "v2", 0.3),
+            ("d", "v0", 0.6),
+            ("d", "v1", 0.3),
+            ("d", "v2", 0.2),
+        ]
+    )
     base = {"drop_degenerate": False}
 
     def scores_of(aggregator: str, **extra) -> dict:
@@ -237,7 +255,8 @@ def test_averaging_aggregators_need_unit_scores():
     with pytest.raises(ValueError, match="normalize"):
         V.aggregate_weak_labels(scores, {"aggregator": "mean", "drop_degenerate": False})
     aggregated, _, _ = V.aggregate_weak_labels(
-        scores, {"aggregator": "mean", "normalize": "minmax", "drop_degenerate": False})
+        scores, {"aggregator": "mean", "normalize": "minmax", "drop_degenerate": False}
+    )
     assert aggregated.set_index("item_id")["score"].round(6).to_dict() == {"a": 0.5, "b": 0.5}
 
 
@@ -245,13 +264,18 @@ def test_abstains_as_nan_or_missing_rows_are_the_same():
     scores, _ = synthetic()
     with_nan = scores.pivot(index="item_id", columns="verifier_id", values="raw_score").reset_index()
     with_nan = with_nan.melt("item_id", var_name="verifier_id", value_name="raw_score").assign(
-        candidate_id=V.ITEM_CANDIDATE)
+        candidate_id=V.ITEM_CANDIDATE
+    )
     assert with_nan["raw_score"].isna().any()
     a = V.aggregate_weak_labels(scores, {})[0].set_index("item_id")
     b = V.aggregate_weak_labels(with_nan, {})[0].set_index("item_id").reindex(a.index)
     pd.testing.assert_frame_equal(a, b)
-    assert (a["n_votes"] == (~scores.pivot(index="item_id", columns="verifier_id", values="raw_score")
-                            .reindex(a.index).isna()).sum(axis=1)).all()
+    assert (
+        a["n_votes"]
+        == (~scores.pivot(index="item_id", columns="verifier_id", values="raw_score").reindex(a.index).isna()).sum(
+            axis=1
+        )
+    ).all()
 
 
 def test_label_using_aggregators_are_flagged():
@@ -265,7 +289,9 @@ def test_label_using_aggregators_are_flagged():
     assert lm_meta["uses_labels"] is False  # dev labels passed but never read
     assert best_meta["steps"]["aggregate"]["verifier"] == "v0"  # the most accurate one
     # Dev items on which some verifier voted (one of the 500 has all five abstaining).
-    assert best_meta["steps"]["aggregate"]["n_dev"] == scores.loc[scores["item_id"].isin(dev.index), "item_id"].nunique()
+    assert (
+        best_meta["steps"]["aggregate"]["n_dev"] == scores.loc[scores["item_id"].isin(dev.index), "item_id"].nunique()
+    )
     # The supervised reference and the unsupervised label model land close together.
     assert abs(accuracy(logistic, gold) - accuracy(label_model, gold)) < 0.03
     assert accuracy(best, gold) < accuracy(label_model, gold)
@@ -284,8 +310,9 @@ def test_fit_on_one_split_apply_to_another_through_json():
     direct = V.apply(model, held_out)
     assert len(direct) == held_out["item_id"].nunique() and direct["score"].between(0, 1).all()
     joint, _, _ = V.aggregate_weak_labels(scores, settings, fit_items=fit_items)
-    pd.testing.assert_frame_equal(direct.reset_index(drop=True),
-                                  joint[joint["item_id"].isin(direct["item_id"])].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        direct.reset_index(drop=True), joint[joint["item_id"].isin(direct["item_id"])].reset_index(drop=True)
+    )
     with pytest.raises(ValueError, match="not in the fitted model"):
         V.apply(model, long_frame([("x", "new_verifier", 0.5)]))
 
@@ -294,8 +321,9 @@ def test_multiple_candidates_per_item_are_scored_separately():
     scores, _ = synthetic(abstain=0.0)
     # The same votes presented as two candidates of 1,000 items.
     half = scores["item_id"].str[4:].astype(int) % 2
-    as_candidates = scores.assign(item_id="q" + (scores["item_id"].str[4:].astype(int) // 2).astype(str),
-                                  candidate_id="c" + half.astype(str))
+    as_candidates = scores.assign(
+        item_id="q" + (scores["item_id"].str[4:].astype(int) // 2).astype(str), candidate_id="c" + half.astype(str)
+    )
     a, _, _ = V.aggregate_weak_labels(scores, {})
     b, _, _ = V.aggregate_weak_labels(as_candidates, {})
     assert b.groupby("item_id").size().eq(2).all()
@@ -326,7 +354,8 @@ def test_scores_from_labeling_functions_leave_abstains_out():
     functions = {"len": lambda t: 1.0 if len(t) > 3 else None, "nan": lambda t: float("nan")}
     scores = V.scores_from_labeling_functions(["a", "b"], ["long text", "no"], functions)
     assert scores.to_dict("records") == [
-        {"item_id": "a", "candidate_id": V.ITEM_CANDIDATE, "verifier_id": "len", "raw_score": 1.0}]
+        {"item_id": "a", "candidate_id": V.ITEM_CANDIDATE, "verifier_id": "len", "raw_score": 1.0}
+    ]
 
 
 # --------------------------------------------------------------------------- dependent verifiers
@@ -368,8 +397,15 @@ def test_correlated_teachers_are_merged_and_the_aggregate_is_calibrated():
     assert not any(d["dependent"] for d in lm["dependence"])  # none left after the merge
     assert lm["converged"] and lm["n_iter"] < 200
     assert np.abs(table["est_accuracy"] - table["true_accuracy"]).max() < 0.05
-    assert set(table["verifier_id"]) == {"teacher_a", "teacher_b", "lf0", "lf1", "lf2", "lf3",
-                                         "merged:teacher_a+teacher_b"}
+    assert set(table["verifier_id"]) == {
+        "teacher_a",
+        "teacher_b",
+        "lf0",
+        "lf1",
+        "lf2",
+        "lf3",
+        "merged:teacher_a+teacher_b",
+    }
     assert table.set_index("verifier_id").loc["teacher_a", "merged_into"] == "merged:teacher_a+teacher_b"
     p = aggregated["score"].to_numpy()
     hard = binary_hard_labels(p)

@@ -71,7 +71,10 @@ def test_engines_start_without_usage_reports_unless_the_user_says(monkeypatch):
     monkeypatch.delenv("VLLM_NO_USAGE_STATS", raising=False)
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     assert VLLMEngine._start_environment(1.5, True) == {
-        "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_NO_USAGE_STATS": "1"}
+        "VLLM_CPU_KVCACHE_SPACE": "2",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_NO_USAGE_STATS": "1",
+    }
     monkeypatch.setenv("VLLM_NO_USAGE_STATS", "0")
     assert "VLLM_NO_USAGE_STATS" not in VLLMEngine._start_environment(1.5, False)
 
@@ -79,8 +82,10 @@ def test_engines_start_without_usage_reports_unless_the_user_says(monkeypatch):
 # --------------------------------------------------------------------------- vllm_compat without an engine
 
 
-@pytest.mark.parametrize(("version", "written_for"), [
-    ("0.32.0", True), ("0.32.3rc1", True), ("0.33.0", False), ("0.3.2", False), ("1.32.0", False)])
+@pytest.mark.parametrize(
+    ("version", "written_for"),
+    [("0.32.0", True), ("0.32.3rc1", True), ("0.33.0", False), ("0.3.2", False), ("1.32.0", False)],
+)
 def test_the_private_attribute_code_is_used_only_on_the_version_it_was_written_for(version, written_for):
     assert vllm_compat.written_for(version) is written_for
 
@@ -145,19 +150,36 @@ def test_an_output_thread_alive_after_the_timeout_is_a_warning(caplog):
 
 
 def _start(checkpoint, *, in_process: bool, process_exits: bool) -> VLLMEngine:
-    return VLLMEngine("(test)", kv_cache_gb=1, in_process=in_process, process_exits=process_exits,
-                      model=str(checkpoint), runner="pooling", dtype="float32", max_model_len=32, max_num_seqs=4,
-                      max_num_batched_tokens=128, enforce_eager=True, seed=0, skip_tokenizer_init=True)
+    return VLLMEngine(
+        "(test)",
+        kv_cache_gb=1,
+        in_process=in_process,
+        process_exits=process_exits,
+        model=str(checkpoint),
+        runner="pooling",
+        dtype="float32",
+        max_model_len=32,
+        max_num_seqs=4,
+        max_num_batched_tokens=128,
+        enforce_eager=True,
+        seed=0,
+        skip_tokenizer_init=True,
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("process_exits", "cpu", "expected"), [
-    (True, True, vllm_compat.DETACHED),   # a CPU job: left to the exit
-    (True, False, vllm_compat.SHUTDOWN),  # a GPU job: NCCL groups and caches are torn down
-    (False, True, vllm_compat.SHUTDOWN),  # a process that goes on
-], ids=["cpu-job", "gpu-job", "no-job"])
-def test_an_in_process_engine_is_left_to_the_exit_only_in_a_cpu_job(tiny_classifier, monkeypatch, process_exits,
-                                                                    cpu, expected):
+@pytest.mark.parametrize(
+    ("process_exits", "cpu", "expected"),
+    [
+        (True, True, vllm_compat.DETACHED),  # a CPU job: left to the exit
+        (True, False, vllm_compat.SHUTDOWN),  # a GPU job: NCCL groups and caches are torn down
+        (False, True, vllm_compat.SHUTDOWN),  # a process that goes on
+    ],
+    ids=["cpu-job", "gpu-job", "no-job"],
+)
+def test_an_in_process_engine_is_left_to_the_exit_only_in_a_cpu_job(
+    tiny_classifier, monkeypatch, process_exits, cpu, expected
+):
     """Against vLLM's own in-process client: its teardown (EngineCore.shutdown) runs at close, or not
     at all (its exit finalizer detached). The allocator policy is a job's only."""
     from vllm.v1.engine.core import EngineCore

@@ -56,25 +56,33 @@ def _labels(path, probs, ids=("a", "b")):
 def test_combine_files_keeps_schema_and_records_members(tmp_path):
     _labels(tmp_path / "a.parquet", A)
     _labels(tmp_path / "b.parquet", B)
-    combine_weak_labels({"a": str(tmp_path / "a.parquet"), "b": str(tmp_path / "b.parquet")}, "mean",
-                        tmp_path / "out.parquet", {"task": "t"})
+    combine_weak_labels(
+        {"a": str(tmp_path / "a.parquet"), "b": str(tmp_path / "b.parquet")},
+        "mean",
+        tmp_path / "out.parquet",
+        {"task": "t"},
+    )
     table, probs = read_weak_labels(tmp_path / "out.parquet")
     np.testing.assert_allclose(probs, [[0.7, 0.3], [0.3, 0.7]], rtol=1e-6)
     provenance = read_provenance(tmp_path / "out.parquet")
     assert provenance["source"] == "ensemble" and set(provenance["members"]) == {"a", "b"}
     _labels(tmp_path / "c.parquet", C, ids=("b", "a"))
     with pytest.raises(ValueError, match="labels other examples"):
-        combine_weak_labels({"a": str(tmp_path / "a.parquet"), "c": str(tmp_path / "c.parquet")}, "mean",
-                            tmp_path / "bad.parquet", {})
+        combine_weak_labels(
+            {"a": str(tmp_path / "a.parquet"), "c": str(tmp_path / "c.parquet")}, "mean", tmp_path / "bad.parquet", {}
+        )
     assert not (tmp_path / "bad.parquet").exists()
 
 
 def test_degrade_file_flags_gold_use(tmp_path):
     _labels(tmp_path / "weak.parquet", A)  # predicts [0, 1]
-    write_parquet(pa.table({"id": ["b", "a"], "text": ["y", "x"], "label": pa.array([1, 0], pa.int64())}),
-                  tmp_path / "gold.parquet")
-    achieved = degrade_weak_labels(str(tmp_path / "weak.parquet"), str(tmp_path / "gold.parquet"), 0.5, 0,
-                                   tmp_path / "out.parquet", {})
+    write_parquet(
+        pa.table({"id": ["b", "a"], "text": ["y", "x"], "label": pa.array([1, 0], pa.int64())}),
+        tmp_path / "gold.parquet",
+    )
+    achieved = degrade_weak_labels(
+        str(tmp_path / "weak.parquet"), str(tmp_path / "gold.parquet"), 0.5, 0, tmp_path / "out.parquet", {}
+    )
     assert achieved == 0.5
     provenance = read_provenance(tmp_path / "out.parquet")
     assert provenance["uses_gold"] is True and provenance["achieved_accuracy"] == 0.5
@@ -84,8 +92,9 @@ def test_degrade_file_flags_gold_use(tmp_path):
 
 
 def test_weak_label_table_matches_the_label_schema():
-    aggregated = pd.DataFrame({"item_id": ["b", "a"], "candidate_id": ITEM_CANDIDATE,
-                               "score": [0.25, 0.9], "n_votes": [2, 2]})
+    aggregated = pd.DataFrame(
+        {"item_id": ["b", "a"], "candidate_id": ITEM_CANDIDATE, "score": [0.25, 0.9], "n_votes": [2, 2]}
+    )
     texts = pd.DataFrame({"id": ["a", "b"], "text": ["good", "bad"]})
     table = weak_label_table(aggregated, texts)
     assert table.schema.equals(LABEL_SCHEMA)
@@ -119,8 +128,13 @@ def test_aggregate_label_files_end_to_end(tmp_path):
             files.setdefault(teacher, {})[split] = str(path)
     outputs = {split: tmp_path / f"agg_{split}.parquet" for split in splits}
     metadata = aggregate_label_files(
-        files, outputs, {"normalize": "minmax"}, fit_split="transfer", labeling_functions=["lexicon"],
-        table_out=tmp_path / "verifiers.parquet", metadata_out=tmp_path / "meta.json",
+        files,
+        outputs,
+        {"normalize": "minmax"},
+        fit_split="transfer",
+        labeling_functions=["lexicon"],
+        table_out=tmp_path / "verifiers.parquet",
+        metadata_out=tmp_path / "meta.json",
         provenance={"experiment": "x"},
     )
     assert metadata["uses_labels"] is False and metadata["n_fit_units"] == 300
@@ -192,8 +206,9 @@ def test_best_single_ranks_over_all_items_abstentions_as_the_prior_class(tmp_pat
     sharp = {split: pd.DataFrame({"id": [f"{split}{k}" for k in range(n)], "y": y}) for split, y in gold.items()}
     from w2s import labeling_functions
 
-    votes = {f"{split}{k}": float(y) for split, frame in sharp.items() for k, y in zip(range(n), frame["y"])
-             if k % 10 == 0}
+    votes = {
+        f"{split}{k}": float(y) for split, frame in sharp.items() for k, y in zip(range(n), frame["y"]) if k % 10 == 0
+    }
     texts = {split: [f"{split}{k}" for k in range(n)] for split in gold}
     for teacher, by_split in probs.items():  # texts carry the item id so the function can look it up
         for split, p in by_split.items():
@@ -241,12 +256,17 @@ def test_label_model_posterior_and_second_step_by_hand():
     fitted = fit_label_model(HAND_VOTES, max_iter=2, smoothing=1.0)
     tpr0 = (q[0] + q[1] + q[3] + 1) / (q.sum() + 2)
     fpr1 = ((1 - q[0]) + 1) / ((1 - q[:3]).sum() + 2)  # column 1's only positive vote is on unit 0
-    np.testing.assert_allclose([fitted["tpr"][0], fitted["fpr"][1], fitted["prior"]],
-                               [tpr0, fpr1, (q.sum() + 1) / 6])
+    np.testing.assert_allclose([fitted["tpr"][0], fitted["fpr"][1], fitted["prior"]], [tpr0, fpr1, (q.sum() + 1) / 6])
     assert fitted["n_iter"] == 2
-    assert fitted["final_change"] == pytest.approx(max(abs(tpr0 - 7 / 9), abs(fpr1 - 2 / 7),
-                                                       abs(fitted["tpr"][1] - 4 / 7), abs(fitted["fpr"][0] - 3 / 7),
-                                                       abs(fitted["prior"] - 7 / 12)))
+    assert fitted["final_change"] == pytest.approx(
+        max(
+            abs(tpr0 - 7 / 9),
+            abs(fpr1 - 2 / 7),
+            abs(fitted["tpr"][1] - 4 / 7),
+            abs(fitted["fpr"][0] - 3 / 7),
+            abs(fitted["prior"] - 7 / 12),
+        )
+    )
 
 
 def test_label_model_objective_by_hand():
@@ -307,8 +327,10 @@ def test_verifier_report_carries_the_label_model_convergence(tmp_path):
     rng = np.random.default_rng(0)
     n = 300
     gold = {split: rng.integers(0, 2, n) for split in ("transfer", "test")}
-    probs = {t: {split: np.where((rng.random(n) < 0.8) == (y == 1), 0.8, 0.2) for split, y in gold.items()}
-             for t in ("t0", "t1", "t2")}
+    probs = {
+        t: {split: np.where((rng.random(n) < 0.8) == (y == 1), 0.8, 0.2) for split, y in gold.items()}
+        for t in ("t0", "t1", "t2")
+    }
     report, _ = evaluate_verifiers(_teacher_files(tmp_path, probs), [], {}, _gold_files(tmp_path, gold))
     for section in (report["label_model"], report["aggregators"]["label_model"]):
         assert section["converged"] is True and 1 < section["n_iter"] <= section["max_iter"] == 200
@@ -329,6 +351,7 @@ def test_an_accelerated_cycle_falls_back_to_two_plain_steps_when_it_overshoots()
         v[rng.random(200) < rng.uniform(0, 0.9)] = np.nan
         columns.append(v)
     votes = np.column_stack(columns)
+
     def objective(t):
         return lm.log_objective(votes, t[:4], t[4:8], t[-1], 1.0)
 

@@ -19,16 +19,28 @@ MAX_LENGTH = 32
 def _config() -> dict:
     return {
         "seeds": [0],
-        "tasks": {"rotten_tomatoes": {"source": "builtin",
-                                      "sizes": {"weak_train": 32, "transfer": 32, "val": 8, "test": 32}}},
+        "tasks": {
+            "rotten_tomatoes": {"source": "builtin", "sizes": {"weak_train": 32, "transfer": 32, "val": 8, "test": 32}}
+        },
         "models": {"smol": {"checkpoint": SMOL}},
         "weak": {"models": ["smol"], "train": {"epochs": 1, "batch_size": 8, "max_length": MAX_LENGTH}},
         # float32: the engines are compared at 1e-3 below (bf16, where `auto` picks it, differs more).
-        "labeling": {"engine": "vllm", "max_length": MAX_LENGTH, "kv_cache_gb": 1, "in_process": True,
-                     "max_num_batched_tokens": 256, "max_num_seqs": 8, "dtype": "float32"},
-        "strong": {"models": ["smol"], "mode": "linear_probe", "methods": {"xent": {}},
-                   "train": {"epochs": 1, "batch_size": 8, "max_length": MAX_LENGTH},
-                   "probe": {"max_length": MAX_LENGTH, "epochs": 5, "feature_batch_size": 16}},
+        "labeling": {
+            "engine": "vllm",
+            "max_length": MAX_LENGTH,
+            "kv_cache_gb": 1,
+            "in_process": True,
+            "max_num_batched_tokens": 256,
+            "max_num_seqs": 8,
+            "dtype": "float32",
+        },
+        "strong": {
+            "models": ["smol"],
+            "mode": "linear_probe",
+            "methods": {"xent": {}},
+            "train": {"epochs": 1, "batch_size": 8, "max_length": MAX_LENGTH},
+            "probe": {"max_length": MAX_LENGTH, "epochs": 5, "feature_batch_size": 16},
+        },
     }
 
 
@@ -42,9 +54,11 @@ def test_smollm2_as_weak_and_strong_model_end_to_end(tmp_path):
         path = base / f"weak/smol/labels/{split}.parquet"
         assert read_provenance(path)["engine"] == "vllm", split
         labels = pd.read_parquet(path)
-        reference = label_texts(base / "weak/smol/model", labels["text"].tolist(),
-                                {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 8,
-                                 "device": "cpu", "dtype": "float32"})
+        reference = label_texts(
+            base / "weak/smol/model",
+            labels["text"].tolist(),
+            {"engine": "transformers", "max_length": MAX_LENGTH, "batch_size": 8, "device": "cpu", "dtype": "float32"},
+        )
         assert np.abs(np.stack(labels["soft_label"]) - reference).max() < 1e-3, split
 
     for split in ("transfer", "test"):

@@ -37,7 +37,9 @@ def team_config(tiny_config, tmp_path_factory) -> dict:
 def team_a(team_config, tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("team_a")
     ran = jobs_in(snakemake(workdir, configfile=write_config(workdir / "config.yaml", team_config)))
-    assert {"train_weak", "label_weak", "store_publish_weak_labels"} <= set(ran) and "store_fetch_weak_labels" not in ran
+    assert {"train_weak", "label_weak", "store_publish_weak_labels"} <= set(
+        ran
+    ) and "store_fetch_weak_labels" not in ran
     assert len(LabelStore(team_config["label_store"]).keys()) == 1
     return workdir
 
@@ -125,5 +127,7 @@ def test_corrupt_entry_is_detected_and_recomputed(team_a, team_config, tmp_path)
     result = snakemake(tmp_path, STORE_ENTRY, configfile=write_config(tmp_path / "config.yaml", team_config))
     assert "is corrupt" in result.stdout + result.stderr
     ran = jobs_in(result)
-    assert {"train_weak", "label_weak", "store_publish_weak_labels"} <= set(ran) and "store_fetch_weak_labels" not in ran
+    assert {"train_weak", "label_weak", "store_publish_weak_labels"} <= set(
+        ran
+    ) and "store_fetch_weak_labels" not in ran
     assert store.verify(key) is not None  # republished, valid again

@@ -40,17 +40,30 @@ def cluster():
     try:
         started = local_cluster.start()
     except local_cluster.ClusterError as error:
-        pytest.fail(f"the local Slurm cluster could not be started (root, apt-get and the Slurm daemons are "
-                    f"needed; see tests/workflow/slurm/local_cluster.py):\n{error}")
+        pytest.fail(
+            f"the local Slurm cluster could not be started (root, apt-get and the Slurm daemons are "
+            f"needed; see tests/workflow/slurm/local_cluster.py):\n{error}"
+        )
     yield
     if started:
         local_cluster.stop()
 
 
 def start_snakemake(workdir: Path, configfile: Path, *args: str, profile: str = "slurm-local") -> subprocess.Popen:
-    command = [sys.executable, "-m", "snakemake", "--profile", str(ROOT / "profiles" / profile),
-               "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args,
-               "--configfile", str(configfile)]  # last: --configfile takes every path after it
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(ROOT / "profiles" / profile),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+        "--configfile",
+        str(configfile),
+    ]  # last: --configfile takes every path after it
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -157,16 +170,20 @@ def test_gpu_stages_are_slurm_jobs_that_get_their_gpus(workflow_run, slurm_confi
     logs = workdir / "results" / "logs" / "rotten_tomatoes" / "seed0"
     for stage in GPU_STAGES:
         (log,) = (logs / stage).rglob("*.log")
-        granted = [line.rsplit("CUDA_VISIBLE_DEVICES=", 1)[1].strip()
-                   for line in log.read_text().splitlines() if "CUDA_VISIBLE_DEVICES=" in line]
+        granted = [
+            line.rsplit("CUDA_VISIBLE_DEVICES=", 1)[1].strip()
+            for line in log.read_text().splitlines()
+            if "CUDA_VISIBLE_DEVICES=" in line
+        ]
         assert granted, f"{log} does not record CUDA_VISIBLE_DEVICES"
         devices = granted[0].split(",")
         assert all(device.isdigit() for device in devices), (stage, granted)
         assert len(devices) == (LABEL_GPUS if stage == "label_weak" else 1), (stage, granted)
 
     # The student's Slurm job imported the plugin beside the config and trained with its loss.
-    student = read_provenance(workdir / "results/rotten_tomatoes/seed0/strong/tiny_strong/students/tiny_weak/gce"
-                              / "predictions.parquet")
+    student = read_provenance(
+        workdir / "results/rotten_tomatoes/seed0/strong/tiny_strong/students/tiny_weak/gce" / "predictions.parquet"
+    )
     (loss,) = [ext for ext in student["extensions"] if ext["name"] == "gce"]
     assert loss["plugin"]["source"].startswith("sha256:"), loss
 
@@ -218,8 +235,14 @@ def test_a_failing_job_is_retried_with_more_memory_then_reported_with_its_slurm_
 
     # The report names each failed job's Slurm log, which exists and holds the job's own error report.
     for job in jobs:
-        slurm_log = (workdir / ".snakemake" / "slurm_logs" / "rule_train_weak" / "rotten_tomatoes_0_tiny_weak"
-                     / f"{job['JobId']}.log")
+        slurm_log = (
+            workdir
+            / ".snakemake"
+            / "slurm_logs"
+            / "rule_train_weak"
+            / "rotten_tomatoes_0_tiny_weak"
+            / f"{job['JobId']}.log"
+        )
         assert str(slurm_log) in log, f"{slurm_log} not named in:\n{log}"
         assert "Error in rule train_weak" in slurm_log.read_text()
     stage_log = workdir / "results" / "logs" / "rotten_tomatoes" / "seed0" / "train_weak" / "tiny_weak.log"
@@ -249,8 +272,10 @@ def test_cluster_profile_puts_gpu_stages_on_the_gpu_partition(cluster, tmp_path)
 def test_cluster_profile_sends_the_reasoning_gpu_rules_to_the_gpu_partition(cluster, tmp_path):
     """The generative track's sampling and training rules are GPU jobs with the config's requests."""
     config = yaml.safe_load((ROOT / "examples" / "reasoning_cpu.yaml").read_text())
-    config["resources"] = {"reasoning_sample_base": {"gpus": 2, "mem_mb": 48000},
-                           "reasoning_train": {"gpus": 1, "runtime": 600}}
+    config["resources"] = {
+        "reasoning_sample_base": {"gpus": 2, "mem_mb": 48000},
+        "reasoning_train": {"gpus": 1, "runtime": 600},
+    }
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, configfile, "--dry-run", "--replace-workflow-config", profile="slurm")
@@ -266,21 +291,38 @@ def test_cluster_profile_sends_the_reasoning_gpu_rules_to_the_gpu_partition(clus
 def test_make_slurm_profile_installs_the_profile_that_snakemake_profile_slurm_finds(cluster, tmp_path):
     """`make slurm-profile`, then `snakemake --profile slurm` as the README types it (a name, not a path)."""
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    installed = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"], env=env,
-                               capture_output=True, text=True)
+    installed = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"], env=env, capture_output=True, text=True
+    )
     assert installed.returncode == 0, installed.stderr
     link = tmp_path / "xdg" / "snakemake" / "slurm"
     assert link.is_symlink() and link.resolve() == (ROOT / "profiles" / "slurm").resolve()
-    again = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"], env=env,
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"], env=env, capture_output=True, text=True
+    )
     assert again.returncode == 0, again.stderr  # idempotent
 
     workdir = tmp_path / "work"
     workdir.mkdir()
     planned = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--profile", "slurm", "--configfile", str(ROOT / "config.yaml"), "--dry-run"],
-        env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--profile",
+            "slurm",
+            "--configfile",
+            str(ROOT / "config.yaml"),
+            "--dry-run",
+        ],
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"},
+        capture_output=True,
+        text=True,
+    )
     assert planned.returncode == 0, planned.stderr
     assert "slurm_partition=gpu" in dry_run_resources(planned)["train_weak"]
 
@@ -289,8 +331,12 @@ def test_make_slurm_profile_refuses_to_replace_a_profile_it_did_not_install(tmp_
     own = tmp_path / "xdg" / "snakemake" / "slurm"
     own.mkdir(parents=True)
     (own / "config.yaml").write_text("jobs: 1\n")
-    result = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"],
-                            env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}, capture_output=True, text=True)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "slurm-profile"],
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "is not a link" in result.stderr
     assert (own / "config.yaml").read_text() == "jobs: 1\n"
 
@@ -314,8 +360,9 @@ def test_burns_gpu_example_plans_the_paper_grid_on_the_cluster_profile(cluster, 
     n_tasks, n_seeds = len(config["tasks"]), len(config["seeds"])
     n_pairs, n_methods = len(config["strong"]["pairs"]), len(config["strong"]["methods"])
     assert n_tasks >= 6 and n_seeds >= 3
-    result = snakemake(tmp_path, ROOT / "examples" / "burns_gpu.yaml", "--dry-run", "--replace-workflow-config",
-                       profile="slurm")
+    result = snakemake(
+        tmp_path, ROOT / "examples" / "burns_gpu.yaml", "--dry-run", "--replace-workflow-config", profile="slurm"
+    )
     assert result.returncode == 0, result.stderr
     jobs = jobs_in(result)
     runs = n_tasks * n_seeds

@@ -18,8 +18,17 @@ from w2s.config import resolve_config
 from w2s.io import read_provenance
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["prepare_data", "train_weak", "label_weak", "extract_features", "train_ceiling", "train_student",
-          "evaluate", "summarize", "plots"]
+STAGES = [
+    "prepare_data",
+    "train_weak",
+    "label_weak",
+    "extract_features",
+    "train_ceiling",
+    "train_student",
+    "evaluate",
+    "summarize",
+    "plots",
+]
 
 
 def test_lint_is_clean(tmp_path):
@@ -40,9 +49,22 @@ def test_rules_run_the_interpreter_that_runs_snakemake_without_the_venv_on_path(
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = "/usr/bin:/bin"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory",
-         str(tmp_path), "--cores", "1", target, "--configfile", str(configfile)],
-        env=env, capture_output=True, text=True)
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--cores",
+            "1",
+            target,
+            "--configfile",
+            str(configfile),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((tmp_path / target).read_text())
     assert manifest["splits"]["test"]["n"] == 64
@@ -77,8 +99,12 @@ def test_weak_sources_enter_the_dag(tmp_path):
 def test_end_to_end_tiny_run_then_nothing_to_do(tiny_config, tmp_path):
     tiny_config = copy.deepcopy(tiny_config)
     tiny_config["weak"]["aggregated"] = {
-        "verified": {"teachers": ["tiny_weak"], "labeling_functions": ["lexicon", "phrases"],
-                     "settings": {"aggregator": "majority"}}}
+        "verified": {
+            "teachers": ["tiny_weak"],
+            "labeling_functions": ["lexicon", "phrases"],
+            "settings": {"aggregator": "majority"},
+        }
+    }
     configfile = write_config(tmp_path / "config.yaml", tiny_config)
     snakemake(tmp_path, configfile=configfile)
     base = tmp_path / "results" / "rotten_tomatoes" / "seed0"

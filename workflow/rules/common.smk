@@ -123,9 +123,7 @@ def source_files(sources):
 
 def source_file_args(sources):
     """params function: SOURCE/SPLIT=PATH for the weak labels of each source, in the config's order."""
-    return lambda w: " ".join(
-        f"{s}/{split}={labels_of(w, s, split)}" for s in sources(w) for split in LABELED_SPLITS
-    )
+    return lambda w: " ".join(f"{s}/{split}={labels_of(w, s, split)}" for s in sources(w) for split in LABELED_SPLITS)
 
 
 def split_args(files):
@@ -165,26 +163,19 @@ def as_json(value):
 
 
 def metrics_files(wildcards):
-    return [
-        METRICS.format(task=e.task, seed=e.seed, weak=e.weak, strong=e.strong, method=e.method)
-        for e in GRID
-    ]
+    return [METRICS.format(task=e.task, seed=e.seed, weak=e.weak, strong=e.strong, method=e.method) for e in GRID]
 
 
 def feature_inputs(wildcards):
     """Frozen features of transfer and test, needed only in linear_probe mode."""
     if strong_spec(CFG, wildcards.strong)["mode"] != "linear_probe":
         return {}
-    return {
-        f"features_{split}": FEATURES.format(**wildcards, split=split) for split in LABELED_SPLITS
-    }
+    return {f"features_{split}": FEATURES.format(**wildcards, split=split) for split in LABELED_SPLITS}
 
 
 def feature_args(wildcards, input):
     return " ".join(
-        f"{split}={input[f'features_{split}']}"
-        for split in LABELED_SPLITS
-        if f"features_{split}" in input.keys()
+        f"{split}={input[f'features_{split}']}" for split in LABELED_SPLITS if f"features_{split}" in input.keys()
     )
 
 
@@ -285,13 +276,9 @@ def store_publish_targets(wildcards):
     if not LABEL_STORE:
         return []
     weak = {
-        WEAK_STORE_ENTRY.format(task=e.task, seed=e.seed, weak=e.weak)
-        for e in GRID
-        if e.weak in CFG["weak"]["models"]
+        WEAK_STORE_ENTRY.format(task=e.task, seed=e.seed, weak=e.weak) for e in GRID if e.weak in CFG["weak"]["models"]
     }
-    samples = expand(
-        R_SAMPLES_STORE_ENTRY, task=REASONING.get("tasks", []), seed=CFG["seeds"], generator=R_BASE
-    )
+    samples = expand(R_SAMPLES_STORE_ENTRY, task=REASONING.get("tasks", []), seed=CFG["seeds"], generator=R_BASE)
     return [*sorted(weak), *samples]
 
 

@@ -5,6 +5,12 @@ rule prepare_data:
     output:
         splits=[fill(DATA_SPLIT, split=split) for split in SPLITS],
         manifest=DATA_MANIFEST,
+    log:
+        LOG("prepare_data"),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=4000,
     params:
         task=lambda w: w.task,
         seed=lambda w: w.seed,
@@ -14,12 +20,6 @@ rule prepare_data:
         extensions=lambda w: as_json(code_identity(task_extensions(CFG, w.task))),
         plugins=lambda w: plugin_args(task_extensions(CFG, w.task)),
         out_dir=lambda w, output: os.path.dirname(output.manifest),
-    conda:
-        CONDA_ENV
-    log:
-        LOG("prepare_data"),
-    resources:
-        mem_mb=4000,
     shell:
         "w2s {params.plugins} prepare-data --task {params.task} --seed {params.seed} --spec {params.spec:q}"
         " --out-dir {params.out_dir} > {log} 2>&1"

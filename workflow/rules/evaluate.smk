@@ -2,6 +2,7 @@
 # bootstrap interval, diagnostics; the summary tables over the grid and over seeds; the plots.
 # Outputs wrapped in report() make up `snakemake --report report.html`.
 
+
 # Plotting is light: run it beside evaluate and summarize on the submitting machine.
 localrules:
     plots,
@@ -19,6 +20,12 @@ rule evaluate:
         ceiling=rules.train_ceiling.output.predictions,
     output:
         per_method(METRICS),
+    log:
+        LOG("evaluate", "{weak}/{strong}"),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("evaluate"),
         settings=as_json(CFG["evaluation"]),
@@ -33,12 +40,6 @@ rule evaluate:
                 "mode": strong_spec(CFG, w.strong)["mode"],
             }
         ),
-    conda:
-        CONDA_ENV
-    log:
-        LOG("evaluate", "{weak}/{strong}"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s evaluate --test {input.test} --transfer {input.transfer}"
         " --weak-test {input.weak_test} --weak-transfer {input.weak_transfer}"
@@ -76,17 +77,17 @@ rule summarize:
             caption="../report/config.rst",
             category="Configuration",
         ),
+    log:
+        RUN_LOG("summarize"),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("summarize"),
         settings=as_json(CFG["evaluation"]),
         # A function: the config's text (a reasoning prompt's "{question}") is not a wildcard pattern.
         config=lambda w: as_json(CFG),
-    conda:
-        CONDA_ENV
-    log:
-        RUN_LOG("summarize"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s summarize --metrics {input} --out-parquet {output.parquet}"
         " --out-csv {output.csv} --out-by-seed-parquet {output.by_seed_parquet}"
@@ -145,18 +146,18 @@ rule plots:
         ),
         pgr_table_csv=f"{PLOTS}/pgr_table.csv",
         pgr_table_md=f"{PLOTS}/pgr_table.md",
+    log:
+        RUN_LOG("plots"),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("plots"),
         # The model-family plots show one method: the config's first.
         method=lambda w: next(iter(CFG["strong"]["methods"])),
         weak_order=lambda w: " ".join(shlex.quote(name) for name in weak_sources(CFG)),
         strong_order=lambda w: " ".join(shlex.quote(name) for name in CFG["strong"]["models"]),
-    conda:
-        CONDA_ENV
-    log:
-        RUN_LOG("plots"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s plots --summary {input.summary} --by-seed {input.by_seed}"
         " --metrics {input.metrics} --outputs accuracy={output.accuracy} pgr={output.pgr}"

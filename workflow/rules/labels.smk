@@ -2,8 +2,6 @@
 
 
 rule label_weak:
-    wildcard_constraints:
-        weak=TEACHERS,
     input:
         model=TEACHER_MODEL,
         transfer=fill(DATA_SPLIT, split="transfer"),
@@ -11,12 +9,21 @@ rule label_weak:
     output:
         transfer=fill(WEAK_LABELS, split="transfer"),
         test=fill(WEAK_LABELS, split="test"),
+    log:
+        LOG("label_weak", "{weak}"),
+    benchmark:
+        BENCHMARK("label_weak", "{weak}")
+    wildcard_constraints:
+        weak=TEACHERS,
+    conda:
+        CONDA_ENV
+    threads: stage_threads(CFG, "label_weak")
+    resources:
+        **rule_resources(CFG, "label_weak"),
     params:
         code=code_hash("label_weak"),
         # vLLM shards the teacher over every GPU the job is granted.
-        settings=as_json(
-            {**CFG["labeling"], "tensor_parallel_size": tensor_parallel_size(CFG)}
-        ),
+        settings=as_json({**CFG["labeling"], "tensor_parallel_size": tensor_parallel_size(CFG)}),
         provenance=lambda w: as_json(
             {
                 "task": w.task,
@@ -25,15 +32,6 @@ rule label_weak:
                 "store_key": store_key("weak_labels")(w),
             }
         ),
-    conda:
-        CONDA_ENV
-    log:
-        LOG("label_weak", "{weak}"),
-    benchmark:
-        BENCHMARK("label_weak", "{weak}")
-    threads: stage_threads(CFG, "label_weak")
-    resources:
-        **rule_resources(CFG, "label_weak"),
     shell:
         "w2s --threads {threads} label-weak --checkpoint {input.model}"
         " --inputs transfer={input.transfer} test={input.test}"

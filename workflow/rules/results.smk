@@ -19,6 +19,12 @@ rule publish_results:
         weak_labels=fill(WEAK_LABELS, split="test"),
     output:
         RESULTS_RECEIPT,
+    log:
+        LOG("publish_results", "{weak}/{strong}"),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
     params:
         code=code_hash("publish_results"),
         store=RESULTS_STORE,
@@ -28,12 +34,6 @@ rule publish_results:
         comparability=lambda w: as_json(comparability_inputs(CFG, w.task, w.weak, w.strong)),
         # Present when this run trained the teacher (not for labels fetched from the label store).
         teacher_info=lambda w: f"{TEACHER_MODEL.format(**w)}/train_info.json",
-    conda:
-        CONDA_ENV
-    log:
-        LOG("publish_results", "{weak}/{strong}"),
-    resources:
-        mem_mb=1000,
     shell:
         "w2s publish-results --store {params.store:q} --team {params.team:q}"
         " --comparability {params.comparability:q} --method-options {params.options:q}"
@@ -59,15 +59,15 @@ rule leaderboard:
             category="Leaderboard",
             labels={"view": "PGR heatmap"},
         ),
+    log:
+        RUN_LOG("leaderboard"),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("leaderboard"),
         store=RESULTS_STORE,
         out_dir=lambda w, output: os.path.dirname(output.csv),
-    conda:
-        CONDA_ENV
-    log:
-        RUN_LOG("leaderboard"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s leaderboard --store {params.store:q} --out-dir {params.out_dir} > {log} 2>&1"

@@ -20,51 +20,51 @@ ruleorder: store_fetch_weak_labels > label_weak
 
 
 rule store_fetch_weak_labels:
-    wildcard_constraints:
-        weak=TEACHERS,
     input:
         unpack(store_fetch_inputs("weak_labels")),
     output:
         transfer=fill(WEAK_LABELS, split="transfer"),
         test=fill(WEAK_LABELS, split="test"),
+    log:
+        LOG("store_fetch_weak_labels", "{weak}"),
+    wildcard_constraints:
+        weak=TEACHERS,
+    conda:
+        CONDA_ENV
+    resources:
+        gpu=store_fetch_gpus("weak_labels"),
+        mem_mb=2000,
+        runtime=15,
     params:
         store=LABEL_STORE,
         key=store_key("weak_labels"),
         files=lambda w, output: entry_files(output),
         precision=store_precision("weak_labels"),
-    conda:
-        CONDA_ENV
-    log:
-        LOG("store_fetch_weak_labels", "{weak}"),
-    resources:
-        gpu=store_fetch_gpus("weak_labels"),
-        mem_mb=2000,
-        runtime=15,
     shell:
         "w2s store-fetch --store {params.store:q} --key {params.key} --manifest {input.manifest}"
         " --outputs {params.files} --precision {params.precision:q} > {log} 2>&1"
 
 
 rule store_publish_weak_labels:
-    wildcard_constraints:
-        weak=TEACHERS,
     input:
         manifest=DATA_MANIFEST,
         transfer=fill(WEAK_LABELS, split="transfer"),
         test=fill(WEAK_LABELS, split="test"),
     output:
         WEAK_STORE_ENTRY,
+    log:
+        LOG("store_publish_weak_labels", "{weak}"),
+    wildcard_constraints:
+        weak=TEACHERS,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
     params:
         store=LABEL_STORE,
         key=store_key("weak_labels"),
         key_inputs=store_key_inputs("weak_labels"),
         files=lambda w, input: entry_files(input),
-    conda:
-        CONDA_ENV
-    log:
-        LOG("store_publish_weak_labels", "{weak}"),
-    resources:
-        mem_mb=1000,
     shell:
         "w2s store-publish --store {params.store:q} --key {params.key}"
         " --key-inputs {params.key_inputs:q} --manifest {input.manifest}"
@@ -79,36 +79,36 @@ if REASONING:
     ruleorder: store_fetch_reasoning_samples > reasoning_sample_base
 
     use rule store_fetch_weak_labels as store_fetch_reasoning_samples with:
-        wildcard_constraints:
-            generator=name_pattern(R_BASE),
         input:
             unpack(store_fetch_inputs("reasoning_samples")),
         output:
             samples=R_SAMPLES,
+        log:
+            R_LOG("store_fetch", "{generator}"),
+        wildcard_constraints:
+            generator=name_pattern(R_BASE),
+        resources:
+            gpu=store_fetch_gpus("reasoning_samples"),
+            mem_mb=2000,
+            runtime=15,
         params:
             store=LABEL_STORE,
             key=store_key("reasoning_samples"),
             files=lambda w, output: entry_files(output),
             precision=store_precision("reasoning_samples"),
-        log:
-            R_LOG("store_fetch", "{generator}"),
-        resources:
-            gpu=store_fetch_gpus("reasoning_samples"),
-            mem_mb=2000,
-            runtime=15,
 
     use rule store_publish_weak_labels as store_publish_reasoning_samples with:
-        wildcard_constraints:
-            generator=name_pattern(R_BASE),
         input:
             manifest=R_PROBLEMS_MANIFEST,
             samples=R_SAMPLES,
         output:
             R_SAMPLES_STORE_ENTRY,
+        log:
+            R_LOG("store_publish", "{generator}"),
+        wildcard_constraints:
+            generator=name_pattern(R_BASE),
         params:
             store=LABEL_STORE,
             key=store_key("reasoning_samples"),
             key_inputs=store_key_inputs("reasoning_samples"),
             files=lambda w, input: entry_files(input),
-        log:
-            R_LOG("store_publish", "{generator}"),

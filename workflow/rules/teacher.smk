@@ -2,29 +2,29 @@
 
 
 rule train_weak:
-    wildcard_constraints:
-        weak=TEACHERS,
     input:
         manifest=DATA_MANIFEST,
         train=fill(DATA_SPLIT, split="weak_train"),
         val=fill(DATA_SPLIT, split="val"),
     output:
         model=directory(TEACHER_MODEL),
+    log:
+        LOG("train_weak", "{weak}"),
+    benchmark:
+        BENCHMARK("train_weak", "{weak}")
+    wildcard_constraints:
+        weak=TEACHERS,
+    conda:
+        CONDA_ENV
+    threads: stage_threads(CFG, "train_weak")
+    resources:
+        **rule_resources(CFG, "train_weak"),
     params:
         model_ref=lambda w: model_reference(CFG, w.weak),
         settings=lambda w: as_json(teacher_train_settings(CFG, w.weak)),
         code=code_hash("train_weak"),
         seed=teacher_seed,
         device=CFG["device"],
-    conda:
-        CONDA_ENV
-    log:
-        LOG("train_weak", "{weak}"),
-    benchmark:
-        BENCHMARK("train_weak", "{weak}")
-    threads: stage_threads(CFG, "train_weak")
-    resources:
-        **rule_resources(CFG, "train_weak"),
     shell:
         "w2s --threads {threads} train-weak --train {input.train} --val {input.val}"
         " --manifest {input.manifest} --checkpoint {params.model_ref:q} --settings {params.settings:q}"

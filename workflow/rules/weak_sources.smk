@@ -11,33 +11,31 @@ localrules:
 
 
 rule combine_weak_labels:
-    wildcard_constraints:
-        weak=ENSEMBLES,
     input:
         source_files(ensemble_members),
     output:
         transfer=fill(WEAK_LABELS, split="transfer"),
         test=fill(WEAK_LABELS, split="test"),
+    log:
+        LOG("combine_weak_labels", "{weak}"),
+    wildcard_constraints:
+        weak=ENSEMBLES,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("combine_weak_labels"),
         members=source_file_args(ensemble_members),
         combine=lambda w: CFG["weak"]["ensembles"][w.weak]["combine"],
         outputs=lambda w, output: split_args(output),
         provenance=source_provenance,
-    conda:
-        CONDA_ENV
-    log:
-        LOG("combine_weak_labels", "{weak}"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s combine-weak-labels --members {params.members} --rule {params.combine}"
         " --outputs {params.outputs} --provenance {params.provenance:q} > {log} 2>&1"
 
 
 rule degrade_weak_labels:
-    wildcard_constraints:
-        weak=DEGRADED,
     input:
         source=source_files(degraded_source),
         gold_transfer=fill(DATA_SPLIT, split="transfer"),
@@ -45,6 +43,14 @@ rule degrade_weak_labels:
     output:
         transfer=fill(WEAK_LABELS, split="transfer"),
         test=fill(WEAK_LABELS, split="test"),
+    log:
+        LOG("degrade_weak_labels", "{weak}"),
+    wildcard_constraints:
+        weak=DEGRADED,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("degrade_weak_labels"),
         source=lambda w, input: split_args(dict(zip(LABELED_SPLITS, input.source))),
@@ -52,12 +58,6 @@ rule degrade_weak_labels:
         seed=lambda w: w.seed,
         outputs=lambda w, output: split_args(output),
         provenance=source_provenance,
-    conda:
-        CONDA_ENV
-    log:
-        LOG("degrade_weak_labels", "{weak}"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s degrade-weak-labels --source {params.source} --gold transfer={input.gold_transfer}"
         " test={input.gold_test} --target-accuracy {params.target} --seed {params.seed}"
@@ -65,8 +65,6 @@ rule degrade_weak_labels:
 
 
 rule aggregate_weak_labels:
-    wildcard_constraints:
-        weak=AGGREGATED,
     input:
         source_files(aggregated_teachers),
     output:
@@ -74,6 +72,14 @@ rule aggregate_weak_labels:
         test=fill(WEAK_LABELS, split="test"),
         table=VERIFIER_TABLE,
         metadata=AGGREGATION,
+    log:
+        LOG("aggregate_weak_labels", "{weak}"),
+    wildcard_constraints:
+        weak=AGGREGATED,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("aggregate_weak_labels"),
         teachers=source_file_args(aggregated_teachers),
@@ -81,15 +87,10 @@ rule aggregate_weak_labels:
         settings=lambda w: as_json(CFG["weak"]["aggregated"][w.weak]["settings"]),
         outputs=lambda w, output: split_args(output),
         # the aggregator and labeling functions: names and plugin files' hashes (code and provenance)
-        provenance=lambda w: as_json({**json.loads(source_provenance(w)),
-                                      "extensions": code_identity(aggregation_extensions(CFG, w.weak))}),
+        provenance=lambda w: as_json(
+            {**json.loads(source_provenance(w)), "extensions": code_identity(aggregation_extensions(CFG, w.weak))}
+        ),
         plugins=lambda w: plugin_args(aggregation_extensions(CFG, w.weak)),
-    conda:
-        CONDA_ENV
-    log:
-        LOG("aggregate_weak_labels", "{weak}"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s {params.plugins} aggregate-weak-labels --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"
@@ -98,8 +99,6 @@ rule aggregate_weak_labels:
 
 
 rule evaluate_verifiers:
-    wildcard_constraints:
-        weak=AGGREGATED,
     input:
         source_files(aggregated_teachers),
         gold_transfer=fill(DATA_SPLIT, split="transfer"),
@@ -107,6 +106,14 @@ rule evaluate_verifiers:
     output:
         json=VERIFIER_REPORT,
         table=VERIFIER_REPORT_TABLE,
+    log:
+        LOG("evaluate_verifiers", "{weak}"),
+    wildcard_constraints:
+        weak=AGGREGATED,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         code=code_hash("evaluate_verifiers"),
         teachers=source_file_args(aggregated_teachers),
@@ -114,12 +121,6 @@ rule evaluate_verifiers:
         settings=lambda w: as_json(CFG["weak"]["aggregated"][w.weak]["settings"]),
         extensions=lambda w: as_json(code_identity(aggregation_extensions(CFG, w.weak))),
         plugins=lambda w: plugin_args(aggregation_extensions(CFG, w.weak)),
-    conda:
-        CONDA_ENV
-    log:
-        LOG("evaluate_verifiers", "{weak}"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s {params.plugins} evaluate-verifiers --teachers {params.teachers}"
         " --labeling-functions {params.functions} --settings {params.settings:q}"

@@ -34,15 +34,25 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "Aggregated", "EvaluationResult", "Labels", "Split", "Student", "TaskData", "Teacher",
-    "aggregate", "evaluate", "label", "load_task", "prepare_splits", "read_splits", "train_ceiling",
-    "train_student", "train_teacher",
+    "Aggregated",
+    "EvaluationResult",
+    "Labels",
+    "Split",
+    "Student",
+    "TaskData",
+    "Teacher",
+    "aggregate",
+    "evaluate",
+    "label",
+    "load_task",
+    "prepare_splits",
+    "read_splits",
+    "train_ceiling",
+    "train_student",
+    "train_teacher",
 ]
 
 STRONG_SPEC_KEYS = ("mode", "train", "lora", "probe", "early_stopping")
-
-
-# --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,10 @@ class Labels:
 
     def __post_init__(self) -> None:
         if np.ndim(self.probs) != 2 or len(self.probs) != len(self.ids):
-            raise ValueError(f"Labels: probs of shape {np.shape(self.probs)} for {len(self.ids)} ids; "
-                             "need one row of class probabilities per id")
+            raise ValueError(
+                f"Labels: probs of shape {np.shape(self.probs)} for {len(self.ids)} ids; "
+                "need one row of class probabilities per id"
+            )
 
     @property
     def hard(self) -> np.ndarray:
@@ -149,9 +161,6 @@ class EvaluationResult:
     metrics: dict = field(repr=False)
 
 
-# --------------------------------------------------------------------------- data
-
-
 def load_task(name: str, spec: Mapping[str, Any]) -> Any:
     """The labeled texts of task ``name`` as described by ``spec`` (one entry of the config's ``tasks``):
     :class:`w2s.labeled.LabeledTexts` (texts, labels, label_names)."""
@@ -174,8 +183,12 @@ def read_splits(data_dir: str | Path) -> TaskData:
         difficulty = None
         if "difficulty" in table.column_names:
             difficulty = table.column("difficulty").to_numpy(zero_copy_only=False)
-        splits[name] = Split(table.column("id").to_pylist(), table.column("text").to_pylist(),
-                             table.column("label").to_numpy(), difficulty)
+        splits[name] = Split(
+            table.column("id").to_pylist(),
+            table.column("text").to_pylist(),
+            table.column("label").to_numpy(),
+            difficulty,
+        )
     manifest = read_json(data_dir / MANIFEST)
     return TaskData(list(manifest["label_names"]), splits, manifest)
 
@@ -189,19 +202,33 @@ def prepare_splits(task: str, spec: Mapping[str, Any], seed: int, out_dir: str |
     return read_splits(out_dir)
 
 
-# --------------------------------------------------------------------------- stages
-
-
-def train_teacher(train: Split, label_names: Sequence[str], checkpoint: str, out_dir: str | Path, *,
-                  settings: dict | None = None, seed: int = 0, val: Split | None = None,
-                  device: str = "auto") -> Teacher:
+def train_teacher(
+    train: Split,
+    label_names: Sequence[str],
+    checkpoint: str,
+    out_dir: str | Path,
+    *,
+    settings: dict | None = None,
+    seed: int = 0,
+    val: Split | None = None,
+    device: str = "auto",
+) -> Teacher:
     """Fine-tune the weak teacher ``checkpoint`` on the gold labels of ``train`` (``settings``: the
     config's ``weak.train``) and save it to ``out_dir``; with ``val``, the info has ``val_accuracy``."""
     from .teacher import fit_teacher
 
-    info = fit_teacher(train.texts, train.gold(), label_names, checkpoint, settings, seed, out_dir,
-                       val_texts=val.texts if val is not None else (),
-                       val_labels=val.gold() if val is not None else None, device=device)
+    info = fit_teacher(
+        train.texts,
+        train.gold(),
+        label_names,
+        checkpoint,
+        settings,
+        seed,
+        out_dir,
+        val_texts=val.texts if val is not None else (),
+        val_labels=val.gold() if val is not None else None,
+        device=device,
+    )
     return Teacher(Path(out_dir), info)
 
 
@@ -226,53 +253,120 @@ def _strong_spec(spec: Mapping[str, Any] | None) -> dict:
     return {key: filled[key] for key in STRONG_SPEC_KEYS}
 
 
-def _train_strong(role: str, transfer: Split, targets: np.ndarray, test: Split, label_names: Sequence[str],
-                  checkpoint: str, method: dict | None, spec: Mapping[str, Any] | None, seed: int,
-                  features: Mapping[str, np.ndarray] | None, out_dir: str | Path | None, device: str) -> Student:
+def _train_strong(
+    role: str,
+    transfer: Split,
+    targets: np.ndarray,
+    test: Split,
+    label_names: Sequence[str],
+    checkpoint: str,
+    method: dict | None,
+    spec: Mapping[str, Any] | None,
+    seed: int,
+    features: Mapping[str, np.ndarray] | None,
+    out_dir: str | Path | None,
+    device: str,
+) -> Student:
     from .strong import fit_role
 
     spec = _strong_spec(spec)
     if spec["mode"] == "linear_probe" and (features is None or not {"transfer", "test"} <= set(features)):
-        raise ValueError("linear_probe mode needs features={'transfer': array, 'test': array} "
-                         "(frozen features of the strong model, rows in split order)")
-    split_features = None if spec["mode"] != "linear_probe" else {s: np.asarray(features[s]) for s in
-                                                                   ("transfer", "test")}
-    trained = fit_role(role, spec, method, {"transfer": list(transfer.texts), "test": list(test.texts)}, targets,
-                       split_features, checkpoint, list(label_names), seed, device, out_dir)
-    return Student(trained.info, trained.learner.module, None if out_dir is None else Path(out_dir),
-                   {"transfer": Labels(list(transfer.ids), trained.transfer), "test": Labels(list(test.ids),
-                                                                                            trained.test)})
+        raise ValueError(
+            "linear_probe mode needs features={'transfer': array, 'test': array} "
+            "(frozen features of the strong model, rows in split order)"
+        )
+    split_features = (
+        None if spec["mode"] != "linear_probe" else {s: np.asarray(features[s]) for s in ("transfer", "test")}
+    )
+    trained = fit_role(
+        role,
+        spec,
+        method,
+        {"transfer": list(transfer.texts), "test": list(test.texts)},
+        targets,
+        split_features,
+        checkpoint,
+        list(label_names),
+        seed,
+        device,
+        out_dir,
+    )
+    return Student(
+        trained.info,
+        trained.learner.module,
+        None if out_dir is None else Path(out_dir),
+        {"transfer": Labels(list(transfer.ids), trained.transfer), "test": Labels(list(test.ids), trained.test)},
+    )
 
 
-def train_student(transfer: Split, weak: Labels, test: Split, label_names: Sequence[str], checkpoint: str, *,
-                  method: dict | None = None, spec: Mapping[str, Any] | None = None, seed: int = 0,
-                  features: Mapping[str, np.ndarray] | None = None, out_dir: str | Path | None = None,
-                  device: str = "auto") -> Student:
+def train_student(
+    transfer: Split,
+    weak: Labels,
+    test: Split,
+    label_names: Sequence[str],
+    checkpoint: str,
+    *,
+    method: dict | None = None,
+    spec: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    features: Mapping[str, np.ndarray] | None = None,
+    out_dir: str | Path | None = None,
+    device: str = "auto",
+) -> Student:
     """Train the strong student ``checkpoint`` on the ``weak`` labels of ``transfer`` with ``method`` (one
     entry of ``strong.methods``: any registered loss and selection rule; default ``xent``), and predict
     transfer and test. ``spec``: the config's ``strong`` settings (mode, train, lora, probe,
     early_stopping); linear_probe mode needs the strong model's frozen ``features`` per split. With
     ``out_dir`` the model is saved there (before predicting, as the workflow does)."""
     targets = np.asarray(weak.aligned(transfer.ids, "weak labels"), dtype=np.float32)
-    return _train_strong("student", transfer, targets, test, label_names, checkpoint, dict(method or {}), spec,
-                         seed, features, out_dir, device)
+    return _train_strong(
+        "student",
+        transfer,
+        targets,
+        test,
+        label_names,
+        checkpoint,
+        dict(method or {}),
+        spec,
+        seed,
+        features,
+        out_dir,
+        device,
+    )
 
 
-def train_ceiling(transfer: Split, test: Split, label_names: Sequence[str], checkpoint: str, *,
-                  spec: Mapping[str, Any] | None = None, seed: int = 0,
-                  features: Mapping[str, np.ndarray] | None = None, out_dir: str | Path | None = None,
-                  device: str = "auto") -> Student:
+def train_ceiling(
+    transfer: Split,
+    test: Split,
+    label_names: Sequence[str],
+    checkpoint: str,
+    *,
+    spec: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    features: Mapping[str, np.ndarray] | None = None,
+    out_dir: str | Path | None = None,
+    device: str = "auto",
+) -> Student:
     """Train the strong ceiling: :func:`train_student`'s model and settings on the gold labels of ``transfer``."""
     from .train import one_hot
 
     targets = one_hot(transfer.gold(), len(label_names))
-    return _train_strong("ceiling", transfer, targets, test, label_names, checkpoint, None, spec, seed, features,
-                         out_dir, device)
+    return _train_strong(
+        "ceiling", transfer, targets, test, label_names, checkpoint, None, spec, seed, features, out_dir, device
+    )
 
 
-def evaluate(test: Split, transfer: Split, weak: Mapping[str, Labels], student: Student | Mapping[str, Labels],
-             ceiling: Student | Labels, settings: dict | None = None, *, method: dict | None = None,
-             experiment: dict | None = None) -> EvaluationResult:
+def evaluate(
+    test: Split,
+    transfer: Split,
+    weak: Mapping[str, Labels],
+    student: Student | Mapping[str, Labels],
+    ceiling: Student | Labels,
+    settings: dict | None = None,
+    *,
+    method: dict | None = None,
+    experiment: dict | None = None,
+) -> EvaluationResult:
     """Score weak teacher, student and ceiling against the gold labels of ``test`` (and ``transfer``):
     accuracies, PGR with its Fieller interval, calibration, diagnostics and generalization metrics, as
     the workflow's evaluate stage computes them. ``weak`` and ``student`` need ``test`` and ``transfer``
@@ -290,22 +384,37 @@ def evaluate(test: Split, transfer: Split, weak: Mapping[str, Labels], student: 
     def predictions(labels: Labels, split: Split, what: str) -> Predictions:
         return Predictions.from_probs(labels.aligned(split.ids, what))
 
-    pair = PairInputs(pd.Series(test.gold(), index=list(test.ids)),
-                      pd.Series(transfer.gold(), index=list(transfer.ids)),
-                      predictions(weak["test"], test, "weak"), predictions(weak["transfer"], transfer, "weak"),
-                      predictions(ceiling, test, "ceiling"), test.difficulty)
+    pair = PairInputs(
+        pd.Series(test.gold(), index=list(test.ids)),
+        pd.Series(transfer.gold(), index=list(transfer.ids)),
+        predictions(weak["test"], test, "weak"),
+        predictions(weak["transfer"], transfer, "weak"),
+        predictions(ceiling, test, "ceiling"),
+        test.difficulty,
+    )
     band = confidence_bands({"method": method or {}})["method"]
-    metrics = student_metrics(pair, predictions(student["test"], test, "student"),
-                              predictions(student["transfer"], transfer, "student"),
-                              from_config(EvaluationSettings, settings, "evaluation"), dict(experiment or {}), band)
+    metrics = student_metrics(
+        pair,
+        predictions(student["test"], test, "student"),
+        predictions(student["transfer"], transfer, "student"),
+        from_config(EvaluationSettings, settings, "evaluation"),
+        dict(experiment or {}),
+        band,
+    )
     interval = {key: metrics[f"pgr_ci_{key}"] for key in ("kind", "low", "high", "ray_low", "ray_high", "unbounded")}
-    return EvaluationResult(metrics["weak_acc"], metrics["student_acc"], metrics["ceiling_acc"], metrics["pgr"],
-                            interval, metrics)
+    return EvaluationResult(
+        metrics["weak_acc"], metrics["student_acc"], metrics["ceiling_acc"], metrics["pgr"], interval, metrics
+    )
 
 
-def aggregate(teachers: Mapping[str, Mapping[str, Labels]], splits: Mapping[str, Split],
-              settings: dict | None = None, *, fit_split: str = "transfer",
-              labeling_functions: Sequence[str] = ()) -> Aggregated:
+def aggregate(
+    teachers: Mapping[str, Mapping[str, Labels]],
+    splits: Mapping[str, Split],
+    settings: dict | None = None,
+    *,
+    fit_split: str = "transfer",
+    labeling_functions: Sequence[str] = (),
+) -> Aggregated:
     """Combine several binary teachers' weak labels (``teachers[name][split]``) and the named labeling
     functions into one set of weak labels per split of ``splits``, fitted on ``fit_split`` without gold
     (``settings``: an aggregation spec, the schema's ``$defs.aggregation``; the label model by default)."""
@@ -315,13 +424,20 @@ def aggregate(teachers: Mapping[str, Mapping[str, Labels]], splits: Mapping[str,
     from .weak_sources.aggregate import aggregate_teacher_labels
 
     texts = {name: pd.DataFrame({"id": list(split.ids), "text": list(split.texts)}) for name, split in splits.items()}
-    given = {name: {split: (list(labels[split].ids), np.asarray(labels[split].probs, dtype=np.float32))
-                    for split in splits if split in labels} for name, labels in teachers.items()}
+    given = {
+        name: {
+            split: (list(labels[split].ids), np.asarray(labels[split].probs, dtype=np.float32))
+            for split in splits
+            if split in labels
+        }
+        for name, labels in teachers.items()
+    }
     for name, labels in given.items():
         missing = sorted(set(splits) - set(labels))
         if missing:
             raise ValueError(f"teacher {name!r} has no weak labels for splits {missing}")
-    metadata, tables = aggregate_teacher_labels(given, texts, settings, fit_split=fit_split,
-                                                labeling_functions=labeling_functions)
+    metadata, tables = aggregate_teacher_labels(
+        given, texts, settings, fit_split=fit_split, labeling_functions=labeling_functions
+    )
     labels = {name: Labels(table.column("id").to_pylist(), soft_labels(table)) for name, table in tables.items()}
     return Aggregated(labels, metadata)

@@ -79,4 +79,4 @@ def length_sorted_batches(token_ids: Sequence[list[int]], batch_size: int) -> It
     """Index batches of similar length, so inference wastes little compute on padding."""
     order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
     for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]

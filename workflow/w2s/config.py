@@ -70,8 +70,10 @@ def _check_aggregation(where: str, spec: dict) -> None:
     except (RegistryError, ValueError) as error:
         raise ConfigError(f"{where}: {error}") from error
     if spec["settings"].get("aggregator") in LABEL_USING_AGGREGATORS:
-        raise ConfigError(f"{where}.settings.aggregator: {spec['settings']['aggregator']!r} "
-                          "uses gold labels and cannot make training labels; it is in the verifier report")
+        raise ConfigError(
+            f"{where}.settings.aggregator: {spec['settings']['aggregator']!r} "
+            "uses gold labels and cannot make training labels; it is in the verifier report"
+        )
 
 
 def _check_methods(config: dict) -> None:
@@ -103,8 +105,10 @@ def aggregation_extensions(config: dict, source: str) -> list[dict]:
 
     spec = config["weak"]["aggregated"][source]
     aggregator = spec["settings"].get("aggregator", "label_model")
-    return [provenance(AGGREGATOR_REGISTRY.entry(aggregator)),
-            *(provenance(LABELING_FUNCTION_REGISTRY.entry(name)) for name in spec["labeling_functions"])]
+    return [
+        provenance(AGGREGATOR_REGISTRY.entry(aggregator)),
+        *(provenance(LABELING_FUNCTION_REGISTRY.entry(name)) for name in spec["labeling_functions"]),
+    ]
 
 
 def task_extensions(config: dict, task: str) -> list[dict]:
@@ -138,8 +142,10 @@ def _check_models(config: dict) -> None:
 
 def _check_overrides(config: dict, schema: dict) -> None:
     """Per-model overrides name models of their role, and the merged settings are valid."""
-    targets = {"weak": {"train": "$defs.train"},
-               "strong": {"train": "$defs.train", "lora": "strong.lora", "probe": "strong.probe"}}
+    targets = {
+        "weak": {"train": "$defs.train"},
+        "strong": {"train": "$defs.train", "lora": "strong.lora", "probe": "strong.probe"},
+    }
     for role, sections in targets.items():
         for model, override in config[role]["overrides"].items():
             if model not in config[role]["models"]:
@@ -189,7 +195,9 @@ def _check_weak_sources(weak: dict) -> None:
         if unknown:
             raise ConfigError(f"weak.aggregated.{name}.teachers: {sorted(unknown)} are not in weak.models")
         if not spec["teachers"]:
-            raise ConfigError(f"weak.aggregated.{name}.teachers: name at least one teacher (labeling functions need its texts)")
+            raise ConfigError(
+                f"weak.aggregated.{name}.teachers: name at least one teacher (labeling functions need its texts)"
+            )
         _check_aggregation(f"weak.aggregated.{name}", spec)
     for name, ensemble in weak["ensembles"].items():
         unknown = set(ensemble["members"]) - teachers
@@ -197,8 +205,10 @@ def _check_weak_sources(weak: dict) -> None:
             raise ConfigError(f"weak.ensembles.{name}.members: {sorted(unknown)} are not in weak.models")
     for name, spec in weak["degraded"].items():
         if spec["source"] not in teachers | ensembles | aggregated:
-            raise ConfigError(f"weak.degraded.{name}.source: {spec['source']!r} is not in weak.models, "
-                              "weak.ensembles or weak.aggregated")
+            raise ConfigError(
+                f"weak.degraded.{name}.source: {spec['source']!r} is not in weak.models, "
+                "weak.ensembles or weak.aggregated"
+            )
 
 
 def _check_reasoning(config: dict) -> None:
@@ -208,8 +218,10 @@ def _check_reasoning(config: dict) -> None:
     for generator in REASONING_BASE:
         spec = reasoning.get(generator)
         if spec and spec["model"] not in config["models"]:
-            raise ConfigError(f"reasoning.{generator}.model: {spec['model']!r} is not defined under `models` "
-                              f"(defined: {sorted(config['models'])})")
+            raise ConfigError(
+                f"reasoning.{generator}.model: {spec['model']!r} is not defined under `models` "
+                f"(defined: {sorted(config['models'])})"
+            )
     trained = {"ceiling": reasoning["ceiling"], **reasoning["students"]}
     for name, method in trained.items():
         where = "reasoning.ceiling" if name == "ceiling" else f"reasoning.students.{name}"

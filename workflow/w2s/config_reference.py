@@ -65,10 +65,18 @@ def render(schema: dict | None = None) -> str:
     lines = [HEADER]
     for name in schema["properties"]:
         rows = [row for row in entries({"properties": {name: schema["properties"][name]}}, schema)]
-        lines += [f"## `{name}`", "", _cell(rows[0][3]), "", "| key | type | default | description |",
-                  "|---|---|---|---|"]
-        lines += [f"| `{key}` | {_cell(kind)} | {f'`{_cell(default)}`' if default else ''} | {_cell(text)} |"
-                  for key, kind, default, text in rows]
+        lines += [
+            f"## `{name}`",
+            "",
+            _cell(rows[0][3]),
+            "",
+            "| key | type | default | description |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{key}` | {_cell(kind)} | {f'`{_cell(default)}`' if default else ''} | {_cell(text)} |"
+            for key, kind, default, text in rows
+        ]
         lines.append("")
     return "\n".join(lines)
 

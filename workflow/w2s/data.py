@@ -25,8 +25,17 @@ from .labeled import DataError, LabeledTexts
 from .tasks import TASK_REGISTRY, load_task
 
 __all__ = [
-    "SPLITS", "SPLIT_SCHEMA", "TASK_REGISTRY", "DataError", "LabeledTexts",
-    "allocate", "check_disjoint", "content_hash", "load_task", "prepare_splits", "row_id",
+    "SPLITS",
+    "SPLIT_SCHEMA",
+    "TASK_REGISTRY",
+    "DataError",
+    "LabeledTexts",
+    "allocate",
+    "check_disjoint",
+    "content_hash",
+    "load_task",
+    "prepare_splits",
+    "row_id",
 ]
 
 SPLITS = ("weak_train", "transfer", "val", "test")
@@ -52,8 +61,7 @@ def row_id(task: str, text: str) -> str:
 def content_hash(frame: pd.DataFrame) -> str:
     """Hash of the ids, texts and labels in row order (independent of the file encoding)."""
     return stable_hash(
-        {"id": frame["id"].tolist(), "text": frame["text"].tolist(),
-         "label": [int(v) for v in frame["label"]]},
+        {"id": frame["id"].tolist(), "text": frame["text"].tolist(), "label": [int(v) for v in frame["label"]]},
         length=64,
     )
 
@@ -63,8 +71,9 @@ def _requested_sizes(task: str, spec: dict) -> dict[str, int]:
     unknown = sorted(set(sizes) - set(SPLITS))
     missing = [s for s in SPLITS if s != "val" and s not in sizes]
     if unknown or missing:
-        raise DataError(f"task {task!r}: sizes must have keys {list(SPLITS)} (val optional); "
-                        f"unknown: {unknown}, missing: {missing}")
+        raise DataError(
+            f"task {task!r}: sizes must have keys {list(SPLITS)} (val optional); unknown: {unknown}, missing: {missing}"
+        )
     sizes.setdefault("val", 0)
     bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 0}
     if bad:
@@ -99,8 +108,7 @@ def _balance(frame: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFram
     return kept, len(frame) - len(kept)
 
 
-def _augment(need_row: list[int], need_col: list[int], open_cell: list[list[bool]],
-             taken: list[list[bool]]) -> bool:
+def _augment(need_row: list[int], need_col: list[int], open_cell: list[list[bool]], taken: list[list[bool]]) -> bool:
     """Round one more cell up along an augmenting path (rows short -> columns short)."""
     row_from: dict[int, int | None] = {r: None for r, need in enumerate(need_row) if need > 0}
     col_from: dict[int, int] = {}
@@ -149,8 +157,9 @@ def allocate(class_counts: list[int], sizes: list[int]) -> np.ndarray:
     return matrix[:, :-1]
 
 
-def _split(frame: pd.DataFrame, sizes: dict[str, int], num_classes: int,
-           rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+def _split(
+    frame: pd.DataFrame, sizes: dict[str, int], num_classes: int, rng: np.random.Generator
+) -> dict[str, pd.DataFrame]:
     labels = frame["label"].to_numpy()
     counts = [int((labels == c).sum()) for c in range(num_classes)]
     matrix = allocate(counts, [sizes[s] for s in SPLITS])
@@ -159,15 +168,13 @@ def _split(frame: pd.DataFrame, sizes: dict[str, int], num_classes: int,
         rows = rng.permutation(np.flatnonzero(labels == c))
         bounds = np.concatenate([[0], np.cumsum(matrix[c])])
         for k, split in enumerate(SPLITS):
-            parts[split].append(rows[bounds[k]:bounds[k + 1]])
+            parts[split].append(rows[bounds[k] : bounds[k + 1]])
     return {
-        split: frame.iloc[np.concatenate(parts[split])].sort_values("id").reset_index(drop=True)
-        for split in SPLITS
+        split: frame.iloc[np.concatenate(parts[split])].sort_values("id").reset_index(drop=True) for split in SPLITS
     }
 
 
-def _split_grouped(frame: pd.DataFrame, sizes: dict[str, int],
-                   rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+def _split_grouped(frame: pd.DataFrame, sizes: dict[str, int], rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     """Assign whole groups to splits in a seeded order until each split's size is reached."""
     groups = rng.permutation(np.array(sorted(frame["group"].unique()), dtype=object))
     by_group = frame.groupby("group").indices
@@ -183,22 +190,25 @@ def _split_grouped(frame: pd.DataFrame, sizes: dict[str, int],
                 rest.append(group)
         left = rest
         if len(parts[split]) < sizes[split]:
-            raise DataError(f"groups cannot fill split {split!r} to {sizes[split]} examples "
-                            f"(got {len(parts[split])}); lower the sizes")
-    return {split: frame.iloc[parts[split]].sort_values("id").reset_index(drop=True)
-            for split in SPLITS}
+            raise DataError(
+                f"groups cannot fill split {split!r} to {sizes[split]} examples "
+                f"(got {len(parts[split])}); lower the sizes"
+            )
+    return {split: frame.iloc[parts[split]].sort_values("id").reset_index(drop=True) for split in SPLITS}
 
 
-def _split_any(frame: pd.DataFrame, sizes: dict[str, int], num_classes: int,
-               rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+def _split_any(
+    frame: pd.DataFrame, sizes: dict[str, int], num_classes: int, rng: np.random.Generator
+) -> dict[str, pd.DataFrame]:
     """Stratified splits, or whole groups per split when the frame has a ``group`` column."""
     if "group" in frame:
         return _split_grouped(frame, sizes, rng)
     return _split(frame, sizes, num_classes, rng)
 
 
-def _split_easy_to_hard(task: str, frame: pd.DataFrame, sizes: dict[str, int], num_classes: int,
-                        setting: dict, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+def _split_easy_to_hard(
+    task: str, frame: pd.DataFrame, sizes: dict[str, int], num_classes: int, setting: dict, rng: np.random.Generator
+) -> dict[str, pd.DataFrame]:
     """Test from the test pool first, then weak_train, transfer and val from what is left of the
     training pool (less every group the test split holds), so splits stay disjoint and group-aware."""
     levels = frame["difficulty"].to_numpy()
@@ -209,8 +219,10 @@ def _split_easy_to_hard(task: str, frame: pd.DataFrame, sizes: dict[str, int], n
         left = left[~left["group"].isin(set(test["group"]))]
     available = sum(sizes[s] for s in SPLITS if s != "test")
     if len(left) < available:
-        raise DataError(f"task {task!r}: the training pool {setting.get('train', 'easy')!r} has {len(left)} items "
-                        f"left after the test split, fewer than weak_train + transfer + val = {available}")
+        raise DataError(
+            f"task {task!r}: the training pool {setting.get('train', 'easy')!r} has {len(left)} items "
+            f"left after the test split, fewer than weak_train + transfer + val = {available}"
+        )
     splits = _split_any(left, {**sizes, "test": 0}, num_classes, rng)
     splits["test"] = test
     return splits
@@ -221,14 +233,14 @@ def check_disjoint(splits: dict[str, pd.DataFrame], task: str = "?") -> None:
     for name, frame in splits.items():
         repeated = frame["id"][frame["id"].duplicated()].tolist()
         if repeated:
-            raise DataError(f"task {task!r}: split {name!r} repeats {len(repeated)} ids, "
-                            f"e.g. {repeated[:3]}")
+            raise DataError(f"task {task!r}: split {name!r} repeats {len(repeated)} ids, e.g. {repeated[:3]}")
     for (a, fa), (b, fb) in combinations(splits.items(), 2):
         for column in ("id", "text"):
             shared = sorted(set(fa[column]) & set(fb[column]))
             if shared:
-                raise DataError(f"task {task!r}: splits {a!r} and {b!r} share {len(shared)} "
-                                f"{column}s, e.g. {shared[:3]}")
+                raise DataError(
+                    f"task {task!r}: splits {a!r} and {b!r} share {len(shared)} {column}s, e.g. {shared[:3]}"
+                )
 
 
 def check_groups(splits: dict[str, pd.DataFrame], task: str = "?") -> None:
@@ -236,14 +248,12 @@ def check_groups(splits: dict[str, pd.DataFrame], task: str = "?") -> None:
     for (a, fa), (b, fb) in combinations(splits.items(), 2):
         shared = sorted(set(fa["group"]) & set(fb["group"]))
         if shared:
-            raise DataError(f"task {task!r}: splits {a!r} and {b!r} share {len(shared)} "
-                            f"groups, e.g. {shared[:3]}")
+            raise DataError(f"task {task!r}: splits {a!r} and {b!r} share {len(shared)} groups, e.g. {shared[:3]}")
 
 
 def _clean(name: str, spec: dict, data: LabeledTexts, rng: np.random.Generator) -> Cleaned:
     texts = [t.strip() for t in data.texts]
-    frame = pd.DataFrame({"id": [row_id(name, t) for t in texts], "text": texts,
-                          "label": data.labels.astype(np.int64)})
+    frame = pd.DataFrame({"id": [row_id(name, t) for t in texts], "text": texts, "label": data.labels.astype(np.int64)})
     if data.groups is not None:
         frame["group"] = data.groups
     if spec.get("difficulty"):
@@ -252,8 +262,10 @@ def _clean(name: str, spec: dict, data: LabeledTexts, rng: np.random.Generator) 
     cleaned.frame = cleaned.frame.sort_values("id").reset_index(drop=True)
     present = sorted(set(cleaned.frame["label"]))
     if len(present) < 2:
-        raise DataError(f"task {name!r}: only {len(present)} class left after dropping "
-                        f"{cleaned.n_dropped_conflicting} rows with conflicting labels")
+        raise DataError(
+            f"task {name!r}: only {len(present)} class left after dropping "
+            f"{cleaned.n_dropped_conflicting} rows with conflicting labels"
+        )
     if spec.get("balance", False):
         cleaned.frame, cleaned.n_dropped_balance = _balance(cleaned.frame, rng)
     return cleaned
@@ -265,8 +277,7 @@ def _ensure_replaceable(name: str, out_dir: Path) -> None:
         return
     foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in ours)
     if foreign:
-        raise DataError(f"task {name!r}: refusing to replace {str(out_dir)!r}: it holds other "
-                        f"files {foreign[:5]}")
+        raise DataError(f"task {name!r}: refusing to replace {str(out_dir)!r}: it holds other files {foreign[:5]}")
 
 
 def _split_summary(frame: pd.DataFrame, label_names: list[str], path: Path) -> dict:
@@ -310,32 +321,49 @@ def prepare_splits(name: str, spec: dict, seed: int, out_dir: str | Path) -> dic
     check_disjoint(splits, name)
     _ensure_replaceable(name, out_dir)
     manifest = {
-        "task": name, "seed": seed, "source": dict(spec), "label_names": data.label_names,
-        "num_classes": len(data.label_names), "n_loaded": len(data.texts),
+        "task": name,
+        "seed": seed,
+        "source": dict(spec),
+        "label_names": data.label_names,
+        "num_classes": len(data.label_names),
+        "n_loaded": len(data.texts),
         "n_dropped_duplicates": cleaned.n_dropped_duplicates,
         "n_dropped_conflicting": cleaned.n_dropped_conflicting,
         "n_dropped_balance": cleaned.n_dropped_balance,
-        "n_available": available, "sizes": sizes, "splits": {},
+        "n_available": available,
+        "sizes": sizes,
+        "splits": {},
     }
     if data.groups is not None:
         manifest["group_column"] = spec.get("group_column")
         manifest["n_groups"] = int(cleaned.frame["group"].nunique())
     if difficulty:
-        manifest["difficulty"] = {"setting": dict(difficulty), "counts": {
-            split: frame["difficulty"].value_counts().sort_index().to_dict() for split, frame in splits.items()}}
+        manifest["difficulty"] = {
+            "setting": dict(difficulty),
+            "counts": {
+                split: frame["difficulty"].value_counts().sort_index().to_dict() for split, frame in splits.items()
+            },
+        }
     schema = SPLIT_SCHEMA.append(DIFFICULTY_FIELD) if difficulty else SPLIT_SCHEMA
     with atomic_dir(out_dir) as tmp:
         for split, frame in splits.items():
             path = tmp / f"{split}.parquet"
             table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-            provenance = {"task": name, "split": split, "seed": seed, "source": dict(spec),
-                          "label_names": data.label_names, "content_hash": content_hash(frame)}
+            provenance = {
+                "task": name,
+                "split": split,
+                "seed": seed,
+                "source": dict(spec),
+                "label_names": data.label_names,
+                "content_hash": content_hash(frame),
+            }
             write_parquet(table, path, provenance=provenance)
             manifest["splits"][split] = _split_summary(frame, data.label_names, path)
         written = {s: pq.read_table(tmp / f"{s}.parquet").to_pandas() for s in SPLITS}
         check_disjoint(written, name)
         manifest["data_hash"] = stable_hash(
-            {"label_names": data.label_names,
-             "splits": {s: manifest["splits"][s]["content_hash"] for s in SPLITS}}, length=64)
+            {"label_names": data.label_names, "splits": {s: manifest["splits"][s]["content_hash"] for s in SPLITS}},
+            length=64,
+        )
         write_json(manifest, tmp / MANIFEST)
     return manifest

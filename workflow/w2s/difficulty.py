@@ -43,20 +43,26 @@ def _is_missing(value: Any) -> bool:
 def _from_column(task: str, setting: dict, values: Sequence[Any] | None) -> np.ndarray:
     column = setting["column"]
     if values is None:
-        raise DataError(f"task {task!r}: difficulty column {column!r} was not read: its source gives no "
-                        f"difficulty values (use a rule, one of {sorted(DIFFICULTY_RULES)})")
+        raise DataError(
+            f"task {task!r}: difficulty column {column!r} was not read: its source gives no "
+            f"difficulty values (use a rule, one of {sorted(DIFFICULTY_RULES)})"
+        )
     missing = sum(_is_missing(v) for v in values)
     counts = Counter(str(v) for v in values if not _is_missing(v))
     if missing:
-        raise DataError(f"task {task!r}: difficulty column {column!r} has {missing} missing values of "
-                        f"{len(values)} (values: {dict(counts)})")
+        raise DataError(
+            f"task {task!r}: difficulty column {column!r} has {missing} missing values of "
+            f"{len(values)} (values: {dict(counts)})"
+        )
     if len(counts) < 2:
         raise DataError(f"task {task!r}: difficulty column {column!r} has a single value: {dict(counts)}")
     easy = {str(v) for v in setting.get("easy", [])}
     unknown = sorted(easy - set(counts))
     if not easy or unknown:
-        raise DataError(f"task {task!r}: difficulty easy values {sorted(easy)} must be values of column "
-                        f"{column!r} (found {dict(counts)}; unknown: {unknown})")
+        raise DataError(
+            f"task {task!r}: difficulty easy values {sorted(easy)} must be values of column "
+            f"{column!r} (found {dict(counts)}; unknown: {unknown})"
+        )
     return np.array([EASY if str(v) in easy else HARD for v in values])
 
 
@@ -68,8 +74,9 @@ def assign_difficulty(task: str, setting: dict, texts: Sequence[str], values: Se
     elif setting.get("rule") in DIFFICULTY_RULES:
         levels = DIFFICULTY_RULES[setting["rule"]](texts, setting)
     else:
-        raise DataError(f"task {task!r}: difficulty needs a column or a rule, one of {sorted(DIFFICULTY_RULES)}; "
-                        f"got {setting}")
+        raise DataError(
+            f"task {task!r}: difficulty needs a column or a rule, one of {sorted(DIFFICULTY_RULES)}; got {setting}"
+        )
     counts = {level: int((levels == level).sum()) for level in (EASY, HARD)}
     if min(counts.values()) == 0:
         raise DataError(f"task {task!r}: difficulty leaves a level empty: {counts}")
@@ -95,7 +102,8 @@ def check_pool_sizes(task: str, levels: np.ndarray, setting: dict, sizes: dict[s
         raise DataError(
             f"task {task!r}: easy-to-hard split cannot be filled: test from {setting.get('test', HARD)!r} "
             f"needs {sizes['test']} of {n_test_pool}; weak_train + transfer + val from "
-            f"{setting.get('train', EASY)!r} need {n_train} of {n_train_left} left; items per level: {counts}")
+            f"{setting.get('train', EASY)!r} need {n_train} of {n_train_left} left; items per level: {counts}"
+        )
 
 
 def subset_scores(correct: dict[str, np.ndarray], levels: np.ndarray) -> dict:

@@ -1,4 +1,4 @@
-"""Stage 5: score weak teacher, strong student and strong ceiling against gold; summarize the grid.
+"""Stage 5: score weak teacher, strong student and strong ceiling against gold (the grid's summary: :mod:`w2s.summary`).
 
 One metrics JSON per (task, seed, weak, strong, method) experiment, written by one job per (task, seed,
 weak, strong) pair; flat scalar keys become the columns of the summary table, nested keys
@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
 
 from .difficulty import subset_scores
 from .generalization import band_coverage, generalization_metrics
-from .io import atomic_path, read_json, write_json, write_parquet
+from .io import write_json
 from .metrics import (
     NO_INTERVAL,
     accuracy,
@@ -35,32 +33,18 @@ from .metrics import (
     conditional_agreement,
     expected_calibration_error,
     interval_fields,
-    mean_t_interval,
     performance_gap_recovered,
     pgr_fieller_set,
-    pgr_values,
+    prefixed_interval,
     reliability_bins,
     subset_accuracy,
 )
-from .model_size import model_parameters
 from .schema import defaults_from_schema
-from .tables import hard_labels, soft_labels, summary_page
+from .summary import ROLES
+from .tables import hard_labels, soft_labels
 
-EXPERIMENT_AXES = ("task", "weak_model", "strong_model", "mode", "method", "seed")
-SEED_GROUP_AXES = tuple(axis for axis in EXPERIMENT_AXES if axis != "seed")
-ROLES = ("weak", "student", "ceiling")
 # The ceiling is trained on transfer gold, so its transfer accuracy is training accuracy: left out.
 TRANSFER_ROLES = ("weak", "student")
-# Summary columns shown first, after the axes; the rest follow in name order.
-HEADLINE_COLUMNS = (
-    "n_test", "weak_acc", "weak_acc_se", "student_acc", "student_acc_se", "ceiling_acc", "ceiling_acc_se",
-    "pgr", "pgr_ci_kind", "pgr_ci_low", "pgr_ci_high", "pgr_ci_ray_low", "pgr_ci_ray_high",
-    "pgr_boot_undefined_frac", "pgr_note",
-)
-# Per-experiment columns whose mean over seeds says nothing new (counts, per-seed uncertainty).
-_NOT_AVERAGED = {"seed", "weak_params", "strong_params", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded",
-                 "pgr_ci_ray_low", "pgr_ci_ray_high", "pgr_boot_undefined_frac", "min_pgr_gap",
-                 "weak_confidence_threshold"}
 
 
 @dataclass(frozen=True)
@@ -134,24 +118,29 @@ def _model_metrics(prefix: str, predictions: Predictions, labels: np.ndarray, n_
     return {f"{prefix}_{name}{suffix}": value for name, value in values.items()}
 
 
-def _pgr_metrics(test: dict[str, Predictions], labels: np.ndarray, accs: dict[str, float],
-                 settings: EvaluationSettings) -> dict:
+def _pgr_metrics(
+    test: dict[str, Predictions], labels: np.ndarray, accs: dict[str, float], settings: EvaluationSettings
+) -> dict:
     """PGR, its Fieller interval over test items (null when PGR is undefined) and the bootstrap undefined share."""
     pgr, note = performance_gap_recovered(accs["weak"], accs["student"], accs["ceiling"], settings.min_pgr_gap)
     correct = [test[role].correct(labels).astype(np.float64) for role in ROLES]
-    boot = bootstrap_pgr(*correct, n_boot=settings.bootstrap_samples, confidence=settings.confidence_level,
-                         seed=settings.bootstrap_seed, min_gap=settings.min_pgr_gap)
+    boot = bootstrap_pgr(
+        *correct,
+        n_boot=settings.bootstrap_samples,
+        confidence=settings.confidence_level,
+        seed=settings.bootstrap_seed,
+        min_gap=settings.min_pgr_gap,
+    )
     interval = NO_INTERVAL
     if pgr is not None:
         found = pgr_fieller_set(*correct, confidence=settings.confidence_level)
         interval = interval_fields(found.kind, float(found.low), float(found.high))
-    return {"pgr": pgr, "pgr_note": note, **prefixed_interval("pgr_ci", interval),
-            "pgr_boot_undefined_frac": boot.undefined_fraction}
-
-
-def prefixed_interval(prefix: str, fields: dict) -> dict:
-    """:func:`w2s.metrics.interval_fields` as flat metric columns ``<prefix>_low``, ``<prefix>_kind``, ..."""
-    return {f"{prefix}_{name}": value for name, value in fields.items()}
+    return {
+        "pgr": pgr,
+        "pgr_note": note,
+        **prefixed_interval("pgr_ci", interval),
+        "pgr_boot_undefined_frac": boot.undefined_fraction,
+    }
 
 
 def confidence_threshold(confidence: np.ndarray, split: float | str) -> float:
@@ -190,42 +179,93 @@ class PairInputs:
     difficulty: np.ndarray | None  # easy/hard per test item, for tasks with a difficulty setting
 
     @classmethod
-    def read(cls, test_split: str | Path, transfer_split: str | Path, weak_test: str | Path,
-             weak_transfer: str | Path, ceiling_predictions: str | Path) -> PairInputs:
+    def read(
+        cls,
+        test_split: str | Path,
+        transfer_split: str | Path,
+        weak_test: str | Path,
+        weak_transfer: str | Path,
+        ceiling_predictions: str | Path,
+    ) -> PairInputs:
         gold, transfer_gold = _gold(test_split), _gold(transfer_split)
         difficulty = None
         if "difficulty" in pq.read_schema(test_split).names:
-            difficulty = pq.read_table(test_split, columns=["difficulty"]).column("difficulty").to_numpy(
-                zero_copy_only=False)
-        return cls(gold, transfer_gold, _predictions(weak_test, gold, "weak", "test"),
-                   _predictions(weak_transfer, transfer_gold, "weak", "transfer"),
-                   _predictions(ceiling_predictions, gold, "ceiling", "test"), difficulty)
+            difficulty = (
+                pq.read_table(test_split, columns=["difficulty"]).column("difficulty").to_numpy(zero_copy_only=False)
+            )
+        return cls(
+            gold,
+            transfer_gold,
+            _predictions(weak_test, gold, "weak", "test"),
+            _predictions(weak_transfer, transfer_gold, "weak", "transfer"),
+            _predictions(ceiling_predictions, gold, "ceiling", "test"),
+            difficulty,
+        )
 
 
-def _generalization(test: dict[str, Predictions], transfer: dict[str, Predictions], labels: np.ndarray,
-                    transfer_labels: np.ndarray, band: Sequence[float] | None, settings: EvaluationSettings) -> dict:
+def _generalization(
+    test: dict[str, Predictions],
+    transfer: dict[str, Predictions],
+    labels: np.ndarray,
+    transfer_labels: np.ndarray,
+    band: Sequence[float] | None,
+    settings: EvaluationSettings,
+) -> dict:
     """Misfit and gain on transfer and test, correction/expansion and the blind-spot rate on test
     (:mod:`w2s.generalization`); coverage is the confidence band the method trains on."""
     covered = band_coverage(test["weak"].confidence, band)
     source = "all items (no confidence band)" if band is None else f"weak confidence in [{band[0]}, {band[1]}]"
     weak_threshold = confidence_threshold(test["weak"].confidence, settings.confidence_split)
-    out = generalization_metrics(transfer["student"].probs, transfer["weak"].probs, transfer_labels, "transfer",
-                                 None, source, weak_threshold, settings.blind_spot_confidence)
-    return out | generalization_metrics(test["student"].probs, test["weak"].probs, labels, "test", covered, source,
-                                        weak_threshold, settings.blind_spot_confidence)
+    out = generalization_metrics(
+        transfer["student"].probs,
+        transfer["weak"].probs,
+        transfer_labels,
+        "transfer",
+        None,
+        source,
+        weak_threshold,
+        settings.blind_spot_confidence,
+    )
+    return out | generalization_metrics(
+        test["student"].probs,
+        test["weak"].probs,
+        labels,
+        "test",
+        covered,
+        source,
+        weak_threshold,
+        settings.blind_spot_confidence,
+    )
 
 
-def _score_student(pair: PairInputs, student_predictions: str | Path, settings: EvaluationSettings,
-                   experiment: dict, out_path: str | Path, band: Sequence[float] | None = None) -> dict:
-    metrics = student_metrics(pair, _predictions(student_predictions, pair.gold, "student", "test"),
-                              _predictions(student_predictions, pair.transfer_gold, "student", "transfer"),
-                              settings, experiment, band)
+def _score_student(
+    pair: PairInputs,
+    student_predictions: str | Path,
+    settings: EvaluationSettings,
+    experiment: dict,
+    out_path: str | Path,
+    band: Sequence[float] | None = None,
+) -> dict:
+    metrics = student_metrics(
+        pair,
+        _predictions(student_predictions, pair.gold, "student", "test"),
+        _predictions(student_predictions, pair.transfer_gold, "student", "transfer"),
+        settings,
+        experiment,
+        band,
+    )
     write_json(metrics, out_path)
     return metrics
 
 
-def student_metrics(pair: PairInputs, student_test: Predictions, student_transfer: Predictions,
-                    settings: EvaluationSettings, experiment: dict, band: Sequence[float] | None = None) -> dict:
+def student_metrics(
+    pair: PairInputs,
+    student_test: Predictions,
+    student_transfer: Predictions,
+    settings: EvaluationSettings,
+    experiment: dict,
+    band: Sequence[float] | None = None,
+) -> dict:
     """Every metric of one student against ``pair`` (gold, weak and ceiling predictions): accuracies,
     PGR with its Fieller interval, calibration, diagnostics, generalization; ``experiment`` keys first.
     The student's predictions are aligned to ``pair.gold`` (test) and ``pair.transfer_gold``."""
@@ -286,151 +326,7 @@ def evaluate_students(
         raise ValueError(f"students {sorted(students)} and outputs {sorted(outputs)} name different methods")
     inputs = PairInputs.read(test_split, transfer_split, weak_test, weak_transfer, ceiling_predictions)
     bands = bands or {}
-    return {method: _score_student(inputs, path, settings, {**pair, "method": method}, outputs[method],
-                                   bands.get(method))
-            for method, path in students.items()}
-
-
-def _is_scalar(value: object) -> bool:
-    return not isinstance(value, (dict, list))
-
-
-def _as_float_where_numeric(frame: pd.DataFrame) -> pd.DataFrame:
-    """Metric columns holding numbers and None (undefined) become float columns with NaN."""
-    for column in frame.columns:
-        values = frame[column].dropna()
-        if frame[column].dtype == object and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-        ):
-            frame[column] = frame[column].astype("float64")
-    return frame
-
-
-def summary_table(metrics: list[dict]) -> pd.DataFrame:
-    """One row per experiment: config axes, headline metrics, then every other scalar metric by name."""
-    rows = [{k: v for k, v in m.items() if _is_scalar(v)} | _gap_setting(m) for m in metrics]
-    frame = _as_float_where_numeric(pd.DataFrame(rows))
-    axes = [c for c in EXPERIMENT_AXES if c in frame]
-    headline = [c for c in HEADLINE_COLUMNS if c in frame]
-    rest = sorted(c for c in frame if c not in axes and c not in headline)
-    return frame[axes + headline + rest].sort_values(axes).reset_index(drop=True)
-
-
-def _gap_setting(metrics: dict) -> dict:
-    """The run's min_pgr_gap as a column, so the over-seed PGR uses the same guard."""
-    settings = metrics.get("settings", {})
-    return {"min_pgr_gap": settings["min_pgr_gap"]} if "min_pgr_gap" in settings else {}
-
-
-def pgr_of_means(group: pd.DataFrame, confidence_level: float) -> dict:
-    """PGR of the mean accuracies over seeds, with a Fieller interval paired over seeds.
-
-    The interval treats seeds as the replicates: numerator student - weak and denominator
-    ceiling - weak per seed (t with n_seeds - 1 degrees of freedom). Null when the PGR is undefined
-    (mean gap below the runs' min_pgr_gap) or with one seed; ``pgr_of_means_ci_unbounded`` when
-    the mean gap is not significantly non-zero over seeds.
-    """
-    weak, student, ceiling = (group[f"{r}_acc"].to_numpy(dtype=np.float64) for r in ROLES)
-    min_gap = float(group["min_pgr_gap"].max()) if "min_pgr_gap" in group else 0.0
-    point = float(pgr_values(weak.mean(), student.mean(), ceiling.mean(), min_gap))
-    fields = NO_INTERVAL
-    if np.isfinite(point) and len(group) >= 2:
-        found = pgr_fieller_set(weak, student, ceiling, confidence_level)
-        fields = interval_fields(found.kind, float(found.low), float(found.high))
-    return {"pgr_of_means": point if np.isfinite(point) else None, **prefixed_interval("pgr_of_means_ci", fields)}
-
-
-def _averaged_columns(summary: pd.DataFrame) -> list[str]:
-    return [
-        c for c in summary.columns
-        if c not in EXPERIMENT_AXES and c not in _NOT_AVERAGED and not c.startswith("n_") and not c.endswith("_se")
-        and pd.api.types.is_numeric_dtype(summary[c])
-    ]
-
-
-def aggregate_seeds(summary: pd.DataFrame, confidence_level: float) -> pd.DataFrame:
-    """One row per (task, weak, strong, mode, method): PGR mean with a t-interval over seeds, metric means and sds.
-
-    Seeds where PGR is undefined are left out of the PGR mean and counted in ``n_seeds_pgr_defined``
-    and ``n_seeds_pgr_undefined``. Beside the mean of per-seed PGRs stands :func:`pgr_of_means`.
-    """
-    axes = [c for c in SEED_GROUP_AXES if c in summary]
-    averaged = _averaged_columns(summary)
-    rows = []
-    for key, group in summary.groupby(axes, sort=True):
-        pgr = group["pgr"].to_numpy(dtype=np.float64)
-        mean, low, high = mean_t_interval(pgr, confidence_level)
-        row = dict(zip(axes, key))
-        row |= {
-            "n_seeds": len(group),
-            "seeds": ",".join(str(seed) for seed in sorted(group["seed"])),
-            "n_seeds_pgr_defined": int(np.isfinite(pgr).sum()),
-            "pgr_mean": mean,
-            "pgr_seed_ci_low": low,
-            "pgr_seed_ci_high": high,
-            "pgr_seed_sd": float(np.nanstd(pgr, ddof=1)) if np.isfinite(pgr).sum() > 1 else None,
-            "n_seeds_pgr_undefined": int((~np.isfinite(pgr)).sum()),
-        }
-        if "pgr_boot_undefined_frac" in group:
-            row["pgr_boot_undefined_frac_max"] = float(group["pgr_boot_undefined_frac"].max())
-        if all(f"{r}_acc" in group for r in ROLES):
-            row |= pgr_of_means(group, confidence_level)
-        for column in averaged:
-            row[f"{column}_mean"] = group[column].mean()
-            row[f"{column}_sd"] = group[column].std(ddof=1) if len(group) > 1 else None
-        rows.append(row)
-    return _as_float_where_numeric(pd.DataFrame(rows))
-
-
-def with_parameter_counts(summary: pd.DataFrame, counts: dict[str, int | None]) -> pd.DataFrame:
-    """``weak_params`` and ``strong_params`` columns (float, NaN when unknown) after the axes."""
-    out = summary.copy()
-    for role in ("weak", "strong"):
-        out[f"{role}_params"] = [float(c) if (c := counts.get(name)) is not None else np.nan
-                                 for name in out[f"{role}_model"]]
-    return out
-
-
-def _write_table(frame: pd.DataFrame, out_parquet: str | Path, out_csv: str | Path) -> None:
-    write_parquet(pa.Table.from_pandas(frame, preserve_index=False), out_parquet)
-    with atomic_path(out_csv) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-
-
-def write_summary_html(summary: pd.DataFrame, by_seed: pd.DataFrame, out_html: str | Path) -> None:
-    """Both tables as one small HTML page, headline first (the report shows it inline): the method, the
-    student's accuracy and PGR [interval], then where it ran, then the diagnostics (``tables.summary_page``)."""
-    with atomic_path(out_html) as tmp:
-        tmp.write_text(summary_page(summary, by_seed))
-
-
-def summarize(
-    metrics_paths: list[str | Path],
-    out_parquet: str | Path,
-    out_csv: str | Path,
-    by_seed_parquet: str | Path,
-    by_seed_csv: str | Path,
-    out_html: str | Path,
-    confidence_level: float = 0.95,
-    models: dict | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write the per-experiment table, the over-seeds table (Parquet + CSV each) and their HTML view.
-
-    With ``models`` (the config section), ``weak_params`` and ``strong_params`` give each model's
-    parameter count from its local safetensors headers (null when the weights are not local).
-    """
-    summary = summary_table([read_json(path) for path in metrics_paths])
-    if models:
-        summary = with_parameter_counts(summary, model_parameters(models))
-    by_seed = aggregate_seeds(summary, confidence_level)
-    _write_table(summary, out_parquet, out_csv)
-    _write_table(by_seed, by_seed_parquet, by_seed_csv)
-    write_summary_html(summary, by_seed, out_html)
-    return summary, by_seed
-
-
-def write_resolved_config(config: dict, out_path: str | Path) -> None:
-    """The config with every default filled in, as the experiments saw it (for the report)."""
-    with atomic_path(out_path) as tmp:
-        tmp.write_text("# Resolved configuration: config file(s) plus schema defaults.\n"
-                       + yaml.safe_dump(config, sort_keys=False))
+    return {
+        method: _score_student(inputs, path, settings, {**pair, "method": method}, outputs[method], bands.get(method))
+        for method, path in students.items()
+    }

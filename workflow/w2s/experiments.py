@@ -39,7 +39,7 @@ def experiment_grid(config: dict) -> list[Experiment]:
     return [
         Experiment(task, seed, weak, strong, method)
         for task, seed, (weak, strong), method in itertools.product(
-            config["tasks"], config["seeds"], model_pairs(config), config["strong"]["methods"],
+            config["tasks"], config["seeds"], model_pairs(config), config["strong"]["methods"]
         )
     ]
 
@@ -74,8 +74,12 @@ def feature_settings(config: dict, strong: str) -> dict:
     """What frozen-feature extraction needs of the strong model's probe settings (overrides applied);
     the probe's training settings are left out, so changing them reuses the features."""
     probe = strong_spec(config, strong)["probe"]
-    return {"max_length": probe["max_length"], "batch_size": probe["feature_batch_size"],
-            "layer": probe["layer"], "pooling": probe["pooling"]}
+    return {
+        "max_length": probe["max_length"],
+        "batch_size": probe["feature_batch_size"],
+        "layer": probe["layer"],
+        "pooling": probe["pooling"],
+    }
 
 
 def method_spec(config: dict, method: str) -> dict:

@@ -22,7 +22,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
 from .io import atomic_path
-from .plots import _figure, _palette, _save
+from .plot_style import figure, palette, save
 
 FAMILY_OUTPUTS = ("accuracy_vs_strong_size", "pgr_heatmap", "pgr_table_csv", "pgr_table_md")
 PAIR_AXES = ["task", "weak_model", "strong_model", "method"]
@@ -62,8 +62,7 @@ def _seed_stats(rows: pd.DataFrame, keys: list[str], column: str) -> pd.DataFram
     runs = rows.drop_duplicates(keys + ["seed"])
     frame = runs.groupby(keys, sort=True)[column].agg(["mean", "count", "std"]).reset_index()
     se = f"{column}_se"
-    single = (runs.groupby(keys, sort=True)[se].first().to_numpy() if se in runs
-              else np.full(len(frame), np.nan))
+    single = runs.groupby(keys, sort=True)[se].first().to_numpy() if se in runs else np.full(len(frame), np.nan)
     frame["err"] = np.where(frame["count"] > 1, frame["std"] / np.sqrt(frame["count"]), single)
     return frame.rename(columns={"count": "n_seeds"}).drop(columns="std")
 
@@ -111,34 +110,51 @@ def _strong_ticks(ax, positions: dict[str, float], log: bool) -> None:
     else:
         ax.set_xlim(-0.5, len(at) - 0.5)
     rotate = len(at) > 2 or log and len(at) > 1
-    ax.set_xticks(list(at), labels, rotation=30 if rotate else 0, ha="right" if rotate else "center",
-                  rotation_mode="anchor")
+    ax.set_xticks(
+        list(at), labels, rotation=30 if rotate else 0, ha="right" if rotate else "center", rotation_mode="anchor"
+    )
     ax.set_xlabel("strong model (parameters, log scale)" if log else "strong model")
 
 
-def plot_accuracy_vs_strong_size(summary: pd.DataFrame, method: str, path: Path, weak_order: Sequence[str] = (),
-                                 strong_order: Sequence[str] = ()) -> Path:
+def plot_accuracy_vs_strong_size(
+    summary: pd.DataFrame, method: str, path: Path, weak_order: Sequence[str] = (), strong_order: Sequence[str] = ()
+) -> Path:
     """Student accuracy against strong-model size, one line per weak model; ceiling dashed, weak models dotted."""
     series = accuracy_series(summary, method, strong_order)
     rows = _method_rows(summary, method)
     positions, log = strong_axis(rows, strong_order)
     weak_models = model_order(rows, "weak", weak_order)
-    colors = dict(zip(weak_models, _palette(len(weak_models))))
+    colors = dict(zip(weak_models, palette(len(weak_models))))
     tasks = sorted(series["task"].unique())
-    fig, axes = _figure(len(tasks), ncols=2, panel_size=(7.0, 4.4))
+    fig, axes = figure(len(tasks), ncols=2, panel_size=(7.0, 4.4))
     for ax, task in zip(axes, tasks):
         points = series[series["task"] == task]
         for weak in weak_models:
             own = points[(points["kind"] == "student") & (points["weak_model"] == weak)].sort_values("x")
             if own.empty:
                 continue
-            ax.errorbar(own["x"], own["mean"], yerr=own["err"], marker="o", color=colors[weak], capsize=3,
-                        label=f"student of {weak}")
+            ax.errorbar(
+                own["x"],
+                own["mean"],
+                yerr=own["err"],
+                marker="o",
+                color=colors[weak],
+                capsize=3,
+                label=f"student of {weak}",
+            )
             level = points[(points["kind"] == "weak") & (points["weak_model"] == weak)]["mean"]
             ax.axhline(float(level.iloc[0]), color=colors[weak], ls=":", lw=1.4)
         ceiling = points[points["kind"] == "ceiling"].sort_values("x")
-        ax.errorbar(ceiling["x"], ceiling["mean"], yerr=ceiling["err"], color="black", ls="--", marker="^",
-                    capsize=3, label="strong ceiling (gold)")
+        ax.errorbar(
+            ceiling["x"],
+            ceiling["mean"],
+            yerr=ceiling["err"],
+            color="black",
+            ls="--",
+            marker="^",
+            capsize=3,
+            label="strong ceiling (gold)",
+        )
         _strong_ticks(ax, {k: v for k, v in positions.items() if k in set(ceiling["strong_model"])}, log)
         handles, _ = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], color="#7f7f7f", ls=":", lw=1.4, label="weak model's own accuracy"))
@@ -146,9 +162,10 @@ def plot_accuracy_vs_strong_size(summary: pd.DataFrame, method: str, path: Path,
         ax.set_ylabel("test accuracy")
         ax.set_title(task)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Test accuracy vs strong model ({method} students; mean over seeds, error bars s.e.)",
-                 fontsize="medium")
-    return _save(fig, path)
+    fig.suptitle(
+        f"Test accuracy vs strong model ({method} students; mean over seeds, error bars s.e.)", fontsize="medium"
+    )
+    return save(fig, path)
 
 
 def _run_interval(summary: pd.DataFrame, key: tuple) -> tuple[float, float, str]:
@@ -181,20 +198,31 @@ def _pooled_pgr(group: pd.Series, summary: pd.DataFrame, key: tuple) -> tuple[fl
     if pd.isna(pgr):
         return np.nan, np.nan, np.nan, "undefined"
     if of_means and group.get("pgr_of_means_ci_kind") == "two_rays":
-        return (float(pgr), _finite(group["pgr_of_means_ci_ray_low"], -np.inf),
-                _finite(group["pgr_of_means_ci_ray_high"], np.inf), "two rays (Fieller over seeds)")
+        return (
+            float(pgr),
+            _finite(group["pgr_of_means_ci_ray_low"], -np.inf),
+            _finite(group["pgr_of_means_ci_ray_high"], np.inf),
+            "two rays (Fieller over seeds)",
+        )
     if of_means and bool(group.get("pgr_of_means_ci_unbounded", False)):
         return float(pgr), -np.inf, np.inf, "unbounded (Fieller over seeds)"
-    low, high = (group["pgr_of_means_ci_low"], group["pgr_of_means_ci_high"]) if of_means else (
-        group["pgr_seed_ci_low"], group["pgr_seed_ci_high"])
+    low, high = (
+        (group["pgr_of_means_ci_low"], group["pgr_of_means_ci_high"])
+        if of_means
+        else (group["pgr_seed_ci_low"], group["pgr_seed_ci_high"])
+    )
     if pd.notna(low) and pd.notna(high):
         return float(pgr), float(low), float(high), "Fieller over seeds" if of_means else "t over seeds"
     low, high, shape = _run_interval(summary, key)
     return float(pgr), low, high, _RUN_SET_LABELS[shape]
 
 
-_RUN_SET_LABELS = {"bounded": "Fieller over test examples", "two rays": "two rays (Fieller over test examples)",
-                   "unbounded": "unbounded (Fieller over test examples)", "none": "none"}
+_RUN_SET_LABELS = {
+    "bounded": "Fieller over test examples",
+    "two rays": "two rays (Fieller over test examples)",
+    "unbounded": "unbounded (Fieller over test examples)",
+    "none": "none",
+}
 
 
 def pgr_table(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
@@ -211,8 +239,9 @@ def pgr_table(summary: pd.DataFrame, by_seed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(TABLE_COLUMNS[:4]).reset_index(drop=True)
 
 
-def pgr_matrix(table: pd.DataFrame, task: str, method: str, weak_order: Sequence[str],
-               strong_order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def pgr_matrix(
+    table: pd.DataFrame, task: str, method: str, weak_order: Sequence[str], strong_order: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(PGR, present) as weak x strong frames: PGR NaN where undefined or not run; present says which were run."""
     rows = table[(table["task"] == task) & (table["method"] == method)]
     values = rows.pivot(index="weak", columns="strong", values="pgr")
@@ -252,8 +281,9 @@ def _draw_heatmap(ax, values: pd.DataFrame, present: pd.DataFrame, norm: tuple[f
             shade = (value - norm[0]) / (norm[1] - norm[0])
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="black" if shade > 0.6 else "white")
     rotate = len(values.columns) > 3
-    ax.set_xticks(range(len(values.columns)), values.columns, rotation=25 if rotate else 0,
-                  ha="right" if rotate else "center")
+    ax.set_xticks(
+        range(len(values.columns)), values.columns, rotation=25 if rotate else 0, ha="right" if rotate else "center"
+    )
     ax.set_yticks(range(len(values.index)), values.index)
     ax.set_xlabel("strong model")
     ax.set_ylabel("weak model")
@@ -262,25 +292,37 @@ def _draw_heatmap(ax, values: pd.DataFrame, present: pd.DataFrame, norm: tuple[f
 
 def _in_order(rows: pd.DataFrame, weak_order: Sequence[str], strong_order: Sequence[str]) -> pd.DataFrame:
     """Table rows in the heatmap's order: by task, weak model (rows), strong model (columns), method."""
-    rank = rows.assign(_weak=rows["weak"].map({name: i for i, name in enumerate(weak_order)}),
-                       _strong=rows["strong"].map({name: i for i, name in enumerate(strong_order)}))
+    rank = rows.assign(
+        _weak=rows["weak"].map({name: i for i, name in enumerate(weak_order)}),
+        _strong=rows["strong"].map({name: i for i, name in enumerate(strong_order)}),
+    )
     order = ["task", "_weak", "_strong", "method"]
     return rank.sort_values(order, na_position="last").drop(columns=["_weak", "_strong"]).reset_index(drop=True)
 
 
 def _draw_table(ax, rows: pd.DataFrame) -> None:
     ax.axis("off")
-    cells = [[r["weak"], r["strong"], "undef." if pd.isna(r["pgr"]) else f"{r['pgr']:.2f}", _interval_text(r),
-              str(r["n_seeds"])] for _, r in rows.iterrows()]
-    table = ax.table(cellText=cells, colLabels=["weak", "strong", "PGR", "interval", "seeds"], loc="center",
-                     cellLoc="center")
+    cells = [
+        [
+            r["weak"],
+            r["strong"],
+            "undef." if pd.isna(r["pgr"]) else f"{r['pgr']:.2f}",
+            _interval_text(r),
+            str(r["n_seeds"]),
+        ]
+        for _, r in rows.iterrows()
+    ]
+    table = ax.table(
+        cellText=cells, colLabels=["weak", "strong", "PGR", "interval", "seeds"], loc="center", cellLoc="center"
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table.auto_set_column_width(list(range(5)))
 
 
-def plot_pgr_heatmap(table: pd.DataFrame, method: str, path: Path, weak_order: Sequence[str],
-                     strong_order: Sequence[str]) -> Path:
+def plot_pgr_heatmap(
+    table: pd.DataFrame, method: str, path: Path, weak_order: Sequence[str], strong_order: Sequence[str]
+) -> Path:
     """Weak x strong PGR heatmap per task for ``method``, annotated, with its intervals in a table beside it."""
     rows = table[table["method"] == method]
     if rows.empty:
@@ -300,9 +342,12 @@ def plot_pgr_heatmap(table: pd.DataFrame, method: str, path: Path, weak_order: S
         fig.colorbar(image, ax=heat_ax, label="PGR", shrink=0.85)
         heat_ax.set_title(task)
         _draw_table(table_ax, _in_order(rows[rows["task"] == task], weak_order, strong_order))
-    fig.suptitle(f"Performance gap recovered ({method}; PGR of the mean accuracies over seeds;\n"
-                 "grey: undefined, gap below the minimum; blank: pair not in the grid)", fontsize="medium")
-    return _save(fig, path)
+    fig.suptitle(
+        f"Performance gap recovered ({method}; PGR of the mean accuracies over seeds;\n"
+        "grey: undefined, gap below the minimum; blank: pair not in the grid)",
+        fontsize="medium",
+    )
+    return save(fig, path)
 
 
 def write_pgr_table(table: pd.DataFrame, csv_path: Path, md_path: Path) -> None:
@@ -313,16 +358,30 @@ def write_pgr_table(table: pd.DataFrame, csv_path: Path, md_path: Path) -> None:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in table.iterrows():
         pgr = "undef." if pd.isna(r["pgr"]) else _format(r["pgr"])
-        cells = [r["task"], r["weak"], r["strong"], r["method"], pgr, _format(r["low"]), _format(r["high"]),
-                 str(r["n_seeds"]), r["interval"]]
+        cells = [
+            r["task"],
+            r["weak"],
+            r["strong"],
+            r["method"],
+            pgr,
+            _format(r["low"]),
+            _format(r["high"]),
+            str(r["n_seeds"]),
+            r["interval"],
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     with atomic_path(md_path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
-def make_family_plots(summary: pd.DataFrame, by_seed: pd.DataFrame, method: str,
-                      outputs: Mapping[str, str | Path], weak_order: Sequence[str] = (),
-                      strong_order: Sequence[str] = ()) -> dict[str, Path]:
+def make_family_plots(
+    summary: pd.DataFrame,
+    by_seed: pd.DataFrame,
+    method: str,
+    outputs: Mapping[str, str | Path],
+    weak_order: Sequence[str] = (),
+    strong_order: Sequence[str] = (),
+) -> dict[str, Path]:
     """Write every file in FAMILY_OUTPUTS to its path in ``outputs``; ``*_order``: config order of the models."""
     missing = set(FAMILY_OUTPUTS) - set(outputs)
     if missing:

@@ -32,8 +32,16 @@ def resolve_pooling(pooling: str, config) -> str:
 
 
 def extract_features(
-    checkpoint: str, inputs: dict[str, str], outputs: dict[str, str], max_length: int, batch_size: int,
-    device: str = "auto", *, layer: int, pooling: str, precision: str = "auto",
+    checkpoint: str,
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    max_length: int,
+    batch_size: int,
+    device: str = "auto",
+    *,
+    layer: int,
+    pooling: str,
+    precision: str = "auto",
 ) -> None:
     """Pooled frozen features per split: Parquet with ``id`` and ``embedding`` (fixed-size float32 list).
 
@@ -52,15 +60,31 @@ def extract_features(
     used = resolve_pooling(pooling, model.config)
     for split, path in inputs.items():
         table = pq.read_table(path, columns=["id", "text"])
-        features = pooled_features(model, tokenizer, table.column("text").to_pylist(), max_length, batch_size,
-                                   used, layer, desc=f"features {split}")
+        features = pooled_features(
+            model,
+            tokenizer,
+            table.column("text").to_pylist(),
+            max_length,
+            batch_size,
+            used,
+            layer,
+            desc=f"features {split}",
+        )
         embedding = pa.FixedSizeListArray.from_arrays(pa.array(features.ravel(), pa.float32()), features.shape[1])
         write_parquet(
             pa.table({"id": table.column("id"), "embedding": embedding}),
             outputs[split],
-            provenance={"checkpoint": checkpoint, "split": split, "max_length": max_length,
-                        "input_sha256": sha256_file(path), "pooling": used, "pooling_setting": pooling,
-                        "layer": layer, "precision": used_precision, "precision_setting": precision},
+            provenance={
+                "checkpoint": checkpoint,
+                "split": split,
+                "max_length": max_length,
+                "input_sha256": sha256_file(path),
+                "pooling": used,
+                "pooling_setting": pooling,
+                "layer": layer,
+                "precision": used_precision,
+                "precision_setting": precision,
+            },
         )
 
 

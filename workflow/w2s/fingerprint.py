@@ -33,7 +33,7 @@ PACKAGE = "w2s"
 CLI = f"{PACKAGE}.cli"
 # Modules that define commands: each one is read as a command sees it (its handler and parser entry
 # only), so editing one command's handler changes that command's hash alone.
-CLI_MODULES = frozenset({CLI, f"{PACKAGE}.cli_reasoning"})
+CLI_MODULES = frozenset({CLI, *(f"{PACKAGE}.cli_{part}" for part in ("reasoning", "sharing", "weak_sources"))})
 MAIN = f"{PACKAGE}.__main__"
 
 
@@ -121,8 +121,9 @@ def imported_modules(package: Package, module: str, tree: ast.AST) -> set[str]:
                 continue
             found.add(base)
             # `from pkg import name` loads the submodule pkg.name when there is one.
-            found.update(f"{base}.{alias.name}" for alias in node.names
-                         if package.path(f"{base}.{alias.name}") is not None)
+            found.update(
+                f"{base}.{alias.name}" for alias in node.names if package.path(f"{base}.{alias.name}") is not None
+            )
     return {name for name in found if package.path(name) is not None}
 
 
@@ -140,9 +141,14 @@ def _registrations(tree: ast.Module) -> dict[str, tuple[str, ast.Call]]:
     functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     found = {}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str) and isinstance(node.args[1], ast.Name)
-                and node.args[1].id in functions):
+        if (
+            isinstance(node, ast.Call)
+            and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and isinstance(node.args[1], ast.Name)
+            and node.args[1].id in functions
+        ):
             found[node.args[0].value] = (node.args[1].id, node)
     return found
 
@@ -155,9 +161,12 @@ def _drop_other_commands(tree: ast.Module, registrations: dict[str, tuple[str, a
     calls = {id(call) for name, (_, call) in registrations.items() if name != command}
     for node in ast.walk(tree):
         if isinstance(getattr(node, "body", None), list):
-            node.body = [child for child in node.body
-                         if not (isinstance(child, ast.FunctionDef) and child.name in handlers)
-                         and not (isinstance(child, ast.Expr) and id(child.value) in calls)]
+            node.body = [
+                child
+                for child in node.body
+                if not (isinstance(child, ast.FunctionDef) and child.name in handlers)
+                and not (isinstance(child, ast.Expr) and id(child.value) in calls)
+            ]
 
 
 def cli_tree(tree: ast.Module, command: str) -> ast.Module:
@@ -200,8 +209,11 @@ def _strip_docstrings(tree: ast.Module) -> ast.Module:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 node.body = node.body[1:]
     return tree
 

@@ -59,8 +59,10 @@ def gain(student: np.ndarray, weak: np.ndarray, labels: np.ndarray) -> dict[str,
     labels = np.asarray(labels)
     student_acc = float(np.mean(np.asarray(student).argmax(axis=1) == labels))
     weak_acc = float(np.mean(np.asarray(weak).argmax(axis=1) == labels))
-    return {"acc_gain": student_acc - weak_acc,
-            "brier_reduction": brier_score(weak, labels) - brier_score(student, labels)}
+    return {
+        "acc_gain": student_acc - weak_acc,
+        "brier_reduction": brier_score(weak, labels) - brier_score(student, labels),
+    }
 
 
 def _subset(correct: np.ndarray, mask: np.ndarray, empty_reason: str) -> dict:
@@ -70,8 +72,9 @@ def _subset(correct: np.ndarray, mask: np.ndarray, empty_reason: str) -> dict:
     return {"acc": float(correct[mask].mean()), "n": n, "note": "ok"}
 
 
-def correction_expansion(student_hard: np.ndarray, weak_hard: np.ndarray, labels: np.ndarray,
-                         covered: np.ndarray) -> dict[str, dict]:
+def correction_expansion(
+    student_hard: np.ndarray, weak_hard: np.ndarray, labels: np.ndarray, covered: np.ndarray
+) -> dict[str, dict]:
     """The student's accuracy on three disjoint subsets, each with its count.
 
     ``covered_weak_right``: items the teacher covers and labels correctly; ``correction``: items it
@@ -90,8 +93,13 @@ def correction_expansion(student_hard: np.ndarray, weak_hard: np.ndarray, labels
     }
 
 
-def blind_spot_rate(student: np.ndarray, labels: np.ndarray, weak_confidence: np.ndarray,
-                    student_threshold: float, weak_threshold: float) -> float:
+def blind_spot_rate(
+    student: np.ndarray,
+    labels: np.ndarray,
+    weak_confidence: np.ndarray,
+    student_threshold: float,
+    weak_threshold: float,
+) -> float:
     """Share of items where the student is confidently wrong (its confidence > ``student_threshold``)
     while the teacher was unsure (its confidence <= ``weak_threshold``)."""
     student = np.asarray(student, dtype=np.float64)
@@ -112,9 +120,16 @@ def band_coverage(weak_confidence: np.ndarray, band: tuple[float, float] | None)
     return (confidence >= low) & (confidence <= high)
 
 
-def generalization_metrics(student: np.ndarray, weak: np.ndarray, labels: np.ndarray, split: str,
-                           covered: np.ndarray | None, coverage_source: str, weak_threshold: float,
-                           student_threshold: float) -> dict:
+def generalization_metrics(
+    student: np.ndarray,
+    weak: np.ndarray,
+    labels: np.ndarray,
+    split: str,
+    covered: np.ndarray | None,
+    coverage_source: str,
+    weak_threshold: float,
+    student_threshold: float,
+) -> dict:
     """Flat metric columns of one student on one split: ``misfit_*_<split>``, ``acc_gain_<split>``,
     ``brier_reduction_<split>``, and on test (where ``covered`` is given) the correction/expansion
     subsets, where the coverage came from, and the blind-spot rate."""
@@ -122,13 +137,13 @@ def generalization_metrics(student: np.ndarray, weak: np.ndarray, labels: np.nda
     out |= {f"{name}_{split}": value for name, value in gain(student, weak, labels).items()}
     if covered is None:
         return out
-    subsets = correction_expansion(np.asarray(student).argmax(axis=1), np.asarray(weak).argmax(axis=1),
-                                   labels, covered)
+    subsets = correction_expansion(np.asarray(student).argmax(axis=1), np.asarray(weak).argmax(axis=1), labels, covered)
     for name, subset in subsets.items():
         out |= {f"student_acc_{name}": subset["acc"], f"n_{name}": subset["n"], f"{name}_note": subset["note"]}
     out["coverage_source"] = coverage_source
-    out["blind_spot_rate"] = blind_spot_rate(student, labels, np.asarray(weak).max(axis=1), student_threshold,
-                                             weak_threshold)
+    out["blind_spot_rate"] = blind_spot_rate(
+        student, labels, np.asarray(weak).max(axis=1), student_threshold, weak_threshold
+    )
     out["blind_spot_student_threshold"] = student_threshold
     return out
 

@@ -46,8 +46,16 @@ def predict_proba(
     desc: str = "predict",
 ) -> np.ndarray:
     """Softmax probabilities (n, num_classes) in input order."""
-    return _length_sorted_map(model, tokenizer, texts, max_length, batch_size, model.config.num_labels,
-                              lambda batch: torch.softmax(model(**batch).logits.float(), dim=-1), desc)
+    return _length_sorted_map(
+        model,
+        tokenizer,
+        texts,
+        max_length,
+        batch_size,
+        model.config.num_labels,
+        lambda batch: torch.softmax(model(**batch).logits.float(), dim=-1),
+        desc,
+    )
 
 
 POOLINGS = ("mean", "cls", "last_token")
@@ -87,8 +95,10 @@ def pooled_features(
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
     num_layers = model.config.get_text_config().num_hidden_layers
     if not -(num_layers + 1) <= layer <= num_layers:
-        raise ValueError(f"feature layer {layer} is out of range for a model with {num_layers} layers "
-                         f"(valid: {-(num_layers + 1)} .. {num_layers})")
+        raise ValueError(
+            f"feature layer {layer} is out of range for a model with {num_layers} layers "
+            f"(valid: {-(num_layers + 1)} .. {num_layers})"
+        )
     last = layer in (-1, num_layers)
 
     def pooled(batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -63,15 +63,19 @@ def recorded_precision(files: dict[str, str | Path]) -> tuple[dict, str | None]:
     for name, path in files.items():
         provenance = read_provenance(path)
         if "dtype" not in provenance:
-            raise ValueError(f"{name} ({path}) records no engine dtype in its provenance; the store cannot say "
-                             "what precision it was computed at")
+            raise ValueError(
+                f"{name} ({path}) records no engine dtype in its provenance; the store cannot say "
+                "what precision it was computed at"
+            )
         precision = {"engine_dtype": provenance["dtype"]}
         if "teacher_checkpoint" in provenance:  # weak labels: the teacher that made them
             checkpoint = Path(provenance["teacher_checkpoint"])
             info = checkpoint / "train_info.json"
             if not info.is_file():
-                raise FileNotFoundError(f"{name} ({path}) was labelled by {checkpoint}, which has no train_info.json "
-                                        "to record the teacher's training precision from")
+                raise FileNotFoundError(
+                    f"{name} ({path}) was labelled by {checkpoint}, which has no train_info.json "
+                    "to record the teacher's training precision from"
+                )
             precision["train_precision"] = read_json(info)["precision"]
         else:  # samples of a base generator: its checkpoint as the producer resolved it
             from .models import resolve_checkpoint
@@ -98,8 +102,9 @@ def expected_precision(settings: dict, model_type: str | None) -> dict:
 
     resolved = {"engine_dtype": engine_dtype(settings["engine_dtype"], settings["engine_device"], model_type)}
     if "train_precision" in settings:
-        resolved["train_precision"] = resolve_precision(settings["train_precision"],
-                                                        pick_device(settings["train_device"]))
+        resolved["train_precision"] = resolve_precision(
+            settings["train_precision"], pick_device(settings["train_device"])
+        )
     return resolved
 
 
@@ -158,9 +163,12 @@ class LabelStore:
         manifest = self._read_manifest(key)
         if manifest is None:
             return None
-        bad = [name for name, meta in manifest["files"].items()
-               if not self.fs.exists(f"{self.entry_dir(key)}/{name}")
-               or self._checksum(f"{self.entry_dir(key)}/{name}") != meta["sha256"]]
+        bad = [
+            name
+            for name, meta in manifest["files"].items()
+            if not self.fs.exists(f"{self.entry_dir(key)}/{name}")
+            or self._checksum(f"{self.entry_dir(key)}/{name}") != meta["sha256"]
+        ]
         if bad:
             self._quarantine(key)
             log.warning("label store entry %s is corrupt (%s); moved aside, labels will be recomputed", key, bad)
@@ -191,7 +199,8 @@ class LabelStore:
                     f"run resolves {_describe(expected)} here; nothing was copied and the local files are "
                     "unchanged. Labels are shared only at one precision: set the precision this run should use "
                     "explicitly in the config (weak.train.precision, labeling.dtype or reasoning.engine.dtype), "
-                    "which gives its own key, or run where the entry's precision resolves.")
+                    "which gives its own key, or run where the entry's precision resolves."
+                )
         for name, destination in outputs.items():
             with atomic_path(destination) as tmp:
                 self.fs.get(f"{self.entry_dir(key)}/{name}", str(tmp))
@@ -210,7 +219,9 @@ class LabelStore:
         precision, model_type = recorded_precision(files)
         manifest = {
             "key": key,
-            "files": {name: {"sha256": sha256_file(path), "bytes": os.path.getsize(path)} for name, path in files.items()},
+            "files": {
+                name: {"sha256": sha256_file(path), "bytes": os.path.getsize(path)} for name, path in files.items()
+            },
             "key_inputs": key_inputs,
             "precision": precision,
             "model_type": model_type,
@@ -285,14 +296,21 @@ class LabelStore:
         for key in self.keys():
             manifest = self._read_manifest(key) or {}
             inputs = manifest.get("key_inputs", {})
-            rows.append({
-                "key": key, "published_by": manifest.get("published_by"), "host": manifest.get("host"),
-                "published_at": manifest.get("published_at"),
-                "bytes": sum(f["bytes"] for f in manifest.get("files", {}).values()),
-                "task": inputs.get("task"), "seed": inputs.get("seed"), "weak_checkpoint": inputs.get("weak_checkpoint"),
-            })
-        return pd.DataFrame(rows, columns=["key", "published_by", "host", "published_at", "bytes", "task", "seed",
-                                           "weak_checkpoint"])
+            rows.append(
+                {
+                    "key": key,
+                    "published_by": manifest.get("published_by"),
+                    "host": manifest.get("host"),
+                    "published_at": manifest.get("published_at"),
+                    "bytes": sum(f["bytes"] for f in manifest.get("files", {}).values()),
+                    "task": inputs.get("task"),
+                    "seed": inputs.get("seed"),
+                    "weak_checkpoint": inputs.get("weak_checkpoint"),
+                }
+            )
+        return pd.DataFrame(
+            rows, columns=["key", "published_by", "host", "published_at", "bytes", "task", "seed", "weak_checkpoint"]
+        )
 
     def show(self, key: str) -> dict:
         manifest = self._read_manifest(key)
@@ -300,7 +318,9 @@ class LabelStore:
             raise KeyError(f"no entry {key} under {self.root}")
         return manifest
 
-    def gc(self, keep: set[str] | None = None, older_than_days: float | None = None, dry_run: bool = False) -> list[str]:
+    def gc(
+        self, keep: set[str] | None = None, older_than_days: float | None = None, dry_run: bool = False
+    ) -> list[str]:
         """Remove incomplete/corrupt leftovers, and entries not in ``keep`` or older than the limit."""
         complete = {self.entry_dir(key) for key in self.keys()}
         removed = self.fs.glob(f"{self.base}/.tmp/*") + self.fs.glob(f"{self.base}/.corrupt/*")

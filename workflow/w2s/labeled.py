@@ -72,14 +72,12 @@ def _infer_label_names(task: str, labels: Sequence[Any]) -> list[str]:
         negative = sorted({i for i in ints if i < 0})
         if negative:
             raise DataError(
-                f"task {task!r}: integer labels must be >= 0 without label_names; "
-                f"found {_examples(negative)}"
+                f"task {task!r}: integer labels must be >= 0 without label_names; found {_examples(negative)}"
             )
         return [str(i) for i in range(max(ints) + 1)]
     kinds = sorted({type(v).__name__ for v in labels})
     raise DataError(
-        f"task {task!r}: labels must be all strings or all integers (or give label_names); "
-        f"found types {kinds}"
+        f"task {task!r}: labels must be all strings or all integers (or give label_names); found types {kinds}"
     )
 
 
@@ -106,8 +104,9 @@ def _map_labels(task: str, labels: Sequence[Any], label_names: list[str]) -> np.
     return mapped
 
 
-def to_labeled(task: str, texts: Sequence[Any], labels: Sequence[Any],
-               label_names: list[str] | None = None) -> LabeledTexts:
+def to_labeled(
+    task: str, texts: Sequence[Any], labels: Sequence[Any], label_names: list[str] | None = None
+) -> LabeledTexts:
     """Validate raw texts and labels and map labels to class indices."""
     texts = _check_texts(task, texts)
     missing = [i for i, v in enumerate(labels) if _is_missing(v)]
@@ -131,9 +130,7 @@ def require_columns(task: str, columns: Sequence[str], wanted: Sequence[str | No
     """Raise DataError naming the task and the first wanted column (None: not wanted) it lacks."""
     for column in wanted:
         if column is not None and column not in columns:
-            raise DataError(
-                f"task {task!r}: column {column!r} not found; available columns: {list(columns)}"
-            )
+            raise DataError(f"task {task!r}: column {column!r} not found; available columns: {list(columns)}")
 
 
 def _values(column: Any) -> list:
@@ -141,9 +138,15 @@ def _values(column: Any) -> list:
     return column.tolist() if isinstance(column, (pd.Series, np.ndarray)) else list(column)
 
 
-def from_columns(task: str, columns: Mapping[str, Sequence[Any]], label_names: list[str] | None = None,
-                 text: str = "text", label: str = "label", group: str | None = None,
-                 difficulty: str | None = None) -> LabeledTexts:
+def from_columns(
+    task: str,
+    columns: Mapping[str, Sequence[Any]],
+    label_names: list[str] | None = None,
+    text: str = "text",
+    label: str = "label",
+    group: str | None = None,
+    difficulty: str | None = None,
+) -> LabeledTexts:
     """Labeled texts from named columns (a DataFrame, a ``datasets.Dataset`` or a dict of lists):
     ``text`` and ``label`` validated by :func:`to_labeled`, and the optional ``group`` (kept as
     strings; a missing group is an error) and ``difficulty`` (raw values) columns."""
@@ -154,8 +157,9 @@ def from_columns(task: str, columns: Mapping[str, Sequence[Any]], label_names: l
         groups = _values(columns[group])
         missing = [i for i, g in enumerate(groups) if _is_missing(g)]
         if missing:
-            raise DataError(f"task {task!r}: {len(missing)} rows have no group ({group!r}); "
-                            f"first row indices: {_examples(missing)}")
+            raise DataError(
+                f"task {task!r}: {len(missing)} rows have no group ({group!r}); first row indices: {_examples(missing)}"
+            )
         data.groups = [str(g) for g in groups]
     if difficulty is not None:
         data.difficulty = _values(columns[difficulty])
@@ -168,24 +172,30 @@ def from_rows(task: str, rows: Any, label_names: list[str] | None = None) -> Lab
     optionally ``group`` and ``difficulty``: a list of mappings, a mapping of columns or a DataFrame."""
     if isinstance(rows, LabeledTexts):
         if label_names and list(label_names) != rows.label_names:
-            raise DataError(f"task {task!r}: label_names {list(label_names)} differ from the task's "
-                            f"{rows.label_names}")
+            raise DataError(f"task {task!r}: label_names {list(label_names)} differ from the task's {rows.label_names}")
         return rows
     if isinstance(rows, (str, bytes)) or not isinstance(rows, (Mapping, Sequence, pd.DataFrame)):
-        raise DataError(f"task {task!r}: the task returned {type(rows).__name__}; expected rows with "
-                        f"{list(ROW_FIELDS[:2])} (and optionally {list(ROW_FIELDS[2:])}): a list of "
-                        "mappings, a mapping of columns or a DataFrame")
+        raise DataError(
+            f"task {task!r}: the task returned {type(rows).__name__}; expected rows with "
+            f"{list(ROW_FIELDS[:2])} (and optionally {list(ROW_FIELDS[2:])}): a list of "
+            "mappings, a mapping of columns or a DataFrame"
+        )
     if isinstance(rows, Sequence) and not all(isinstance(row, Mapping) for row in rows):
         bad = next(i for i, row in enumerate(rows) if not isinstance(row, Mapping))
-        raise DataError(f"task {task!r}: row {bad} is a {type(rows[bad]).__name__}, not a mapping "
-                        f"with {list(ROW_FIELDS[:2])}")
+        raise DataError(
+            f"task {task!r}: row {bad} is a {type(rows[bad]).__name__}, not a mapping with {list(ROW_FIELDS[:2])}"
+        )
     try:
         frame = pd.DataFrame(rows)
     except ValueError as error:  # columns of unequal length
         raise DataError(f"task {task!r}: the task's rows do not form a table: {error}") from error
     unknown = sorted(set(map(str, frame.columns)) - set(ROW_FIELDS))
     if unknown:
-        raise DataError(f"task {task!r}: the task's rows have unknown field(s) {unknown}; "
-                        f"fields: {list(ROW_FIELDS)}")
-    return from_columns(task, frame, label_names, group="group" if "group" in frame else None,
-                        difficulty="difficulty" if "difficulty" in frame else None)
+        raise DataError(f"task {task!r}: the task's rows have unknown field(s) {unknown}; fields: {list(ROW_FIELDS)}")
+    return from_columns(
+        task,
+        frame,
+        label_names,
+        group="group" if "group" in frame else None,
+        difficulty="difficulty" if "difficulty" in frame else None,
+    )

@@ -90,13 +90,19 @@ def resolve_settings(settings: dict | None) -> dict:
         "tensor_parallel_size",
         "must be an integer >= 1",
     )
-    check(resolved["in_process"] == "auto" or isinstance(resolved["in_process"], bool), "in_process",
-          "must be auto, true or false")
+    check(
+        resolved["in_process"] == "auto" or isinstance(resolved["in_process"], bool),
+        "in_process",
+        "must be auto, true or false",
+    )
     if resolved["in_process"] == "auto":
         # One process cannot hold several tensor-parallel workers; a single device needs no spawned ones.
         resolved["in_process"] = resolved["tensor_parallel_size"] == 1
-    check(not (resolved["in_process"] and resolved["tensor_parallel_size"] > 1), "in_process",
-          "must be false (or auto) when tensor_parallel_size > 1: tensor-parallel workers run in their own processes")
+    check(
+        not (resolved["in_process"] and resolved["tensor_parallel_size"] > 1),
+        "in_process",
+        "must be false (or auto) when tensor_parallel_size > 1: tensor-parallel workers run in their own processes",
+    )
     return resolved
 
 
@@ -191,8 +197,9 @@ class _TransformersEngine:
     def classify(self, texts: Sequence[str]) -> np.ndarray:
         from .inference import predict_proba
 
-        return predict_proba(self.model, self.tokenizer, texts, self.max_length, self.batch_size,
-                             desc="weak labels (transformers)")
+        return predict_proba(
+            self.model, self.tokenizer, texts, self.max_length, self.batch_size, desc="weak labels (transformers)"
+        )
 
     def close(self) -> None:
         self.model = None
@@ -224,12 +231,20 @@ class _VLLMEngine:
                 f"max_length={self.max_length}; vLLM needs room for one whole text per step"
             )
         self.engine = VLLMEngine(
-            VLLM_HINT, kv_cache_gb=settings["kv_cache_gb"], in_process=settings["in_process"],
+            VLLM_HINT,
+            kv_cache_gb=settings["kv_cache_gb"],
+            in_process=settings["in_process"],
             process_exits=process_exits,
-            model=str(checkpoint), runner="pooling", dtype=settings["dtype"], max_model_len=self.max_length,
-            max_num_seqs=settings["max_num_seqs"], max_num_batched_tokens=max_tokens,
-            enforce_eager=settings["enforce_eager"], gpu_memory_utilization=settings["gpu_memory_utilization"],
-            tensor_parallel_size=settings["tensor_parallel_size"], seed=0,
+            model=str(checkpoint),
+            runner="pooling",
+            dtype=settings["dtype"],
+            max_model_len=self.max_length,
+            max_num_seqs=settings["max_num_seqs"],
+            max_num_batched_tokens=max_tokens,
+            enforce_eager=settings["enforce_eager"],
+            gpu_memory_utilization=settings["gpu_memory_utilization"],
+            tensor_parallel_size=settings["tensor_parallel_size"],
+            seed=0,
             skip_tokenizer_init=True,  # it gets token ids (classify): no tokenizer of its own, ~0.2 s of a start
         )
         self.version = self.engine.version
@@ -369,8 +384,10 @@ def label_splits(
             for name, split in splits.items():
                 meta = {**engine_provenance, "split": name, "data_sha256": data_sha256[name], **(provenance or {})}
                 pq.write_table(io.with_provenance(label_table(split, probs[name]), meta), temps[name])
-        log.info("labels written: %s", ", ".join(f"{splits[name].num_rows} for {name!r} to {outputs[name]}"
-                                                  for name in splits))
+        log.info(
+            "labels written: %s",
+            ", ".join(f"{splits[name].num_rows} for {name!r} to {outputs[name]}" for name in splits),
+        )
 
 
 def _engine_provenance(engine, checkpoint: Path, teacher_sha256: str, settings: dict) -> dict:

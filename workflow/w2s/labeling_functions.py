@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 
 from .registry import LABELING_FUNCTION_REGISTRY
 
-POSITIVE_WORDS = frozenset("""
+POSITIVE_WORDS = frozenset(
+    """
     good great best better fine nice fun funny hilarious charming delightful delight lovely beautiful
     beautifully gorgeous stunning moving touching poignant heartfelt warm sweet wonderful wonderfully
     enjoyable entertaining engaging engrossing absorbing compelling gripping riveting thrilling exciting
@@ -28,9 +29,11 @@ POSITIVE_WORDS = frozenset("""
     love loved lovable likable likeable winning worth worthy treat triumph succeeds success accomplished
     appealing amusing endearing irresistible sharp sly gem classic glorious exhilarating captivating
     beauty energetic lively subtle nuanced provocative ambitious assured confident inspired inspiring
-""".split())
+""".split()
+)
 
-NEGATIVE_WORDS = frozenset("""
+NEGATIVE_WORDS = frozenset(
+    """
     bad worse worst dull boring bored bore tedious tiresome tired flat lame stupid dumb silly mess messy
     pointless predictable formulaic cliched clichéd cliche cliché clichés cliches mediocre forgettable
     bland lifeless listless sloppy annoying irritating contrived incoherent plodding slow sluggish
@@ -41,23 +44,66 @@ NEGATIVE_WORDS = frozenset("""
     problems unfortunately routine banal trite stale labored laboured repetitive monotonous inept
     amateurish embarrassing excruciating unbearable insufferable numbing wearisome lacks lacking
     misfire misguided ugly crude cheap sour sappy schmaltzy mawkish manipulative dreary grating
-""".split())
+""".split()
+)
 
 NEGATORS = frozenset("not no never nothing nor neither hardly barely without n't cannot".split())
 NEGATION_WINDOW = 3  # a negator flips the polarity of the next few words ("not very funny")
 CONTRAST_WORDS = frozenset("but yet however though although".split())
 
 POSITIVE_PHRASES = (
-    "one of the best", "one of the year's best", "must see", "must-see", "worth seeing", "worth watching",
-    "worth the", "a joy", "a treat", "a pleasure", "a delight", "well worth", "well made", "well-made",
-    "well acted", "well-acted", "at its best", "a triumph", "don't miss", "highly recommend",
-    "beautifully", "a winner", "laugh-out-loud", "laugh out loud", "a must",
+    "one of the best",
+    "one of the year's best",
+    "must see",
+    "must-see",
+    "worth seeing",
+    "worth watching",
+    "worth the",
+    "a joy",
+    "a treat",
+    "a pleasure",
+    "a delight",
+    "well worth",
+    "well made",
+    "well-made",
+    "well acted",
+    "well-acted",
+    "at its best",
+    "a triumph",
+    "don't miss",
+    "highly recommend",
+    "beautifully",
+    "a winner",
+    "laugh-out-loud",
+    "laugh out loud",
+    "a must",
 )
 NEGATIVE_PHRASES = (
-    "waste of", "not worth", "falls flat", "fall flat", "too long", "doesn't work", "does not work",
-    "never quite", "not enough", "fails to", "not much", "not very", "no reason", "not funny",
-    "too much", "runs out of", "nothing new", "by the numbers", "by-the-numbers", "worst",
-    "it's hard to", "should have been", "could have been", "would have been", "mess",
+    "waste of",
+    "not worth",
+    "falls flat",
+    "fall flat",
+    "too long",
+    "doesn't work",
+    "does not work",
+    "never quite",
+    "not enough",
+    "fails to",
+    "not much",
+    "not very",
+    "no reason",
+    "not funny",
+    "too much",
+    "runs out of",
+    "nothing new",
+    "by the numbers",
+    "by-the-numbers",
+    "worst",
+    "it's hard to",
+    "should have been",
+    "could have been",
+    "would have been",
+    "mess",
 )
 # Hedges and backhanded praise signal a lukewarm (usually rotten) review.
 HEDGE_WORDS = frozenset("merely only mildly somewhat passable watchable decent tolerable harmless adequate".split())
@@ -101,7 +147,7 @@ def contrast_clause(text: str) -> float | None:
     positions = [i for i, t in enumerate(tokens) if t in CONTRAST_WORDS]
     if not positions:
         return None
-    clause = tokens[positions[-1] + 1:]
+    clause = tokens[positions[-1] + 1 :]
     net = polarity(clause)
     if net == 0:
         return None

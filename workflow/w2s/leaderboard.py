@@ -7,7 +7,7 @@ columns that share a task and model pair are told apart by the fields in which t
 is a method: its name, resolved options and plugin identity (one name with several option sets is
 several rows). A cell pools its records per seed (the mean accuracies of the records of one seed),
 then gives the PGR of the seed means with the Fieller interval over seeds
-(``w2s.evaluate.pgr_of_means``), the number of seeds, the teams and the code versions pooled;
+(``w2s.summary.pgr_of_means``), the number of seeds, the teams and the code versions pooled;
 ``strict`` makes each code version its own column. Each method's mean rank is taken over the
 columns where it has a defined PGR (rank 1: the highest PGR of the column).
 """
@@ -21,14 +21,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .evaluate import pgr_of_means
 from .io import atomic_path, stable_hash
 from .results_store import ResultsStore
+from .summary import pgr_of_means
 
 ACCURACIES = ("weak_acc", "student_acc", "ceiling_acc")
-CELL_COLUMNS = ["method", "column", "task", "weak_model", "strong_model", "pgr", "pgr_ci_kind", "pgr_ci_low",
-                "pgr_ci_high", "pgr_ci_ray_low", "pgr_ci_ray_high", "pgr_ci_unbounded", "n_seeds", "seeds", "n_records", "teams", "n_code_versions", "mean_rank",
-                "n_tasks", "comparability_key", "code_version", "records"]
+CELL_COLUMNS = [
+    "method",
+    "column",
+    "task",
+    "weak_model",
+    "strong_model",
+    "pgr",
+    "pgr_ci_kind",
+    "pgr_ci_low",
+    "pgr_ci_high",
+    "pgr_ci_ray_low",
+    "pgr_ci_ray_high",
+    "pgr_ci_unbounded",
+    "n_seeds",
+    "seeds",
+    "n_records",
+    "teams",
+    "n_code_versions",
+    "mean_rank",
+    "n_tasks",
+    "comparability_key",
+    "code_version",
+    "records",
+]
 
 
 def _flat(value: object, prefix: str = "") -> dict[str, object]:
@@ -55,12 +76,18 @@ def _row(path: str, record: dict) -> dict:
     evaluation = record["comparability"].get("evaluation", {})
     options = method.get("options") or {}
     return {
-        "path": path, "record_id": Path(path).stem, "comparability_key": record["comparability_key"],
-        "task": experiment.get("task"), "weak_model": experiment.get("weak_model"),
-        "strong_model": experiment.get("strong_model"), "seed": int(record["seed"]),
-        "method_name": method["name"], "plugin": method.get("plugin"),
+        "path": path,
+        "record_id": Path(path).stem,
+        "comparability_key": record["comparability_key"],
+        "task": experiment.get("task"),
+        "weak_model": experiment.get("weak_model"),
+        "strong_model": experiment.get("strong_model"),
+        "seed": int(record["seed"]),
+        "method_name": method["name"],
+        "plugin": method.get("plugin"),
         "method_key": stable_hash([method["name"], options, method.get("plugin")], length=12),
-        "team": record["team"], "published_at": record["published_at"],
+        "team": record["team"],
+        "published_at": record["published_at"],
         "code_version": stable_hash(record["code"], length=12) if record.get("code") else "unknown",
         **{name: metrics.get(name) for name in ACCURACIES},
         "min_pgr_gap": float(evaluation.get("min_pgr_gap", 0.0)),
@@ -92,19 +119,39 @@ def load_records(stores: list[str]) -> Records:
                 continue
             rows.append(row)
             comparability.setdefault(row["comparability_key"], record["comparability"])
-            options.setdefault(row["method_key"], {"name": record["method"]["name"],
-                                                   "options": record["method"].get("options") or {},
-                                                   "plugin": record["method"].get("plugin")})
+            options.setdefault(
+                row["method_key"],
+                {
+                    "name": record["method"]["name"],
+                    "options": record["method"].get("options") or {},
+                    "plugin": record["method"].get("plugin"),
+                },
+            )
     frame = pd.DataFrame(rows, columns=list(_row("x", _EMPTY)))
     return Records(frame, comparability, options, skipped)
 
 
-_EMPTY = {"comparability_key": "", "comparability": {}, "experiment": {}, "seed": 0, "method": {"name": ""},
-          "metrics": {}, "team": "", "published_at": "", "code": None}
+_EMPTY = {
+    "comparability_key": "",
+    "comparability": {},
+    "experiment": {},
+    "seed": 0,
+    "method": {"name": ""},
+    "metrics": {},
+    "team": "",
+    "published_at": "",
+    "code": None,
+}
 
 
-def filter_records(frame: pd.DataFrame, tasks: list[str] | None = None, pairs: list[str] | None = None,
-                   teams: list[str] | None = None, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+def filter_records(
+    frame: pd.DataFrame,
+    tasks: list[str] | None = None,
+    pairs: list[str] | None = None,
+    teams: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> pd.DataFrame:
     """Records of these tasks, ``WEAK:STRONG`` pairs and teams, published on or after ``since`` and on or
     before ``until`` (ISO dates or times, compared as UTC text: ``2026-03-01``)."""
     keep = pd.Series(True, index=frame.index)
@@ -129,13 +176,20 @@ def cell_numbers(records: pd.DataFrame) -> dict:
 
     Records of one seed (several teams, reruns) are averaged first, so a seed counts once.
     """
-    by_seed = records.groupby("seed").agg(**{name: (name, "mean") for name in ACCURACIES},
-                                          min_pgr_gap=("min_pgr_gap", "max"))
+    by_seed = records.groupby("seed").agg(
+        **{name: (name, "mean") for name in ACCURACIES}, min_pgr_gap=("min_pgr_gap", "max")
+    )
     numbers = pgr_of_means(by_seed, float(records["confidence_level"].iloc[0]))
-    interval = {f"pgr_ci_{name}": numbers[f"pgr_of_means_ci_{name}"]
-                for name in ("kind", "low", "high", "ray_low", "ray_high", "unbounded")}
-    return {"pgr": numbers["pgr_of_means"], **interval, "n_seeds": len(by_seed),
-            "seeds": ",".join(str(s) for s in by_seed.index)}
+    interval = {
+        f"pgr_ci_{name}": numbers[f"pgr_of_means_ci_{name}"]
+        for name in ("kind", "low", "high", "ray_low", "ray_high", "unbounded")
+    }
+    return {
+        "pgr": numbers["pgr_of_means"],
+        **interval,
+        "n_seeds": len(by_seed),
+        "seeds": ",".join(str(s) for s in by_seed.index),
+    }
 
 
 @dataclass
@@ -168,29 +222,42 @@ def build_leaderboard(records: Records, strict: bool = False, filters: dict | No
     group = ["comparability_key", "code_version"] if strict else ["comparability_key"]
     column_settings = {
         key: {"settings": records.comparability[key[0]], **({"code": key[1]} if strict else {})}
-        for key in frame[group].drop_duplicates().itertuples(index=False, name=None)}
+        for key in frame[group].drop_duplicates().itertuples(index=False, name=None)
+    }
     pair = frame["task"] + " · " + frame["weak_model"] + "→" + frame["strong_model"]
     column_label = _labels(frame, group, pair, column_settings)
-    method_label = _labels(frame, ["method_key"], frame["method_name"],
-                           {(k,): v for k, v in records.options.items()})
+    method_label = _labels(frame, ["method_key"], frame["method_name"], {(k,): v for k, v in records.options.items()})
     cells = []
     for key, part in frame.groupby([*group, "method_key"], sort=False):
         first = part.iloc[0]
-        cells.append({
-            "method": method_label[(key[-1],)], "column": column_label[tuple(key[:-1])],
-            "task": first["task"], "weak_model": first["weak_model"], "strong_model": first["strong_model"],
-            **cell_numbers(part), "n_records": len(part), "teams": ",".join(sorted(part["team"].unique())),
-            "n_code_versions": part["code_version"].nunique(), "comparability_key": key[0],
-            "code_version": key[1] if strict else ",".join(sorted(part["code_version"].unique())),
-            "records": " ".join(part["path"]),
-        })
+        cells.append(
+            {
+                "method": method_label[(key[-1],)],
+                "column": column_label[tuple(key[:-1])],
+                "task": first["task"],
+                "weak_model": first["weak_model"],
+                "strong_model": first["strong_model"],
+                **cell_numbers(part),
+                "n_records": len(part),
+                "teams": ",".join(sorted(part["team"].unique())),
+                "n_code_versions": part["code_version"].nunique(),
+                "comparability_key": key[0],
+                "code_version": key[1] if strict else ",".join(sorted(part["code_version"].unique())),
+                "records": " ".join(part["path"]),
+            }
+        )
     cells = pd.DataFrame(cells, columns=[c for c in CELL_COLUMNS if c not in ("mean_rank", "n_tasks")])
     ranks = mean_ranks(cells)
     cells = cells.merge(ranks, on="method", how="left")[CELL_COLUMNS]
     order = {method: i for i, method in enumerate(ranks["method"])}
     cells = cells.sort_values(["column", "method"], key=lambda s: s.map(order) if s.name == "method" else s)
-    columns = (cells.drop_duplicates("column")[["column", "task", "weak_model", "strong_model", "comparability_key",
-                                                "code_version"]].sort_values("column").reset_index(drop=True))
+    columns = (
+        cells.drop_duplicates("column")[
+            ["column", "task", "weak_model", "strong_model", "comparability_key", "code_version"]
+        ]
+        .sort_values("column")
+        .reset_index(drop=True)
+    )
     return Leaderboard(cells.reset_index(drop=True), columns, ranks, len(frame), records.skipped, strict, filters)
 
 
@@ -201,8 +268,13 @@ def mean_ranks(cells: pd.DataFrame) -> pd.DataFrame:
     ranked = defined.assign(rank=defined.groupby("column")["pgr"].rank(ascending=False, method="average"))
     ranks = ranked.groupby("method").agg(mean_rank=("rank", "mean"), n_tasks=("rank", "size")).reset_index()
     unranked = sorted(set(cells["method"]) - set(ranks["method"]))
-    ranks = pd.concat([ranks.sort_values(["mean_rank", "method"]),
-                       pd.DataFrame({"method": unranked, "mean_rank": np.nan, "n_tasks": 0})], ignore_index=True)
+    ranks = pd.concat(
+        [
+            ranks.sort_values(["mean_rank", "method"]),
+            pd.DataFrame({"method": unranked, "mean_rank": np.nan, "n_tasks": 0}),
+        ],
+        ignore_index=True,
+    )
     return ranks.astype({"n_tasks": int})
 
 

@@ -12,9 +12,11 @@ import pandas as pd
 from .io import atomic_path
 from .metrics import describe_interval
 
-_STYLE = ("body{font-family:sans-serif;font-size:13px;max-width:1400px} table{border-collapse:collapse}"
-          " th,td{padding:3px 8px;border-bottom:1px solid #ddd;vertical-align:top} td.num{text-align:right}"
-          " small{color:#666} .warn{color:#a60} a{text-decoration:none}")
+_STYLE = (
+    "body{font-family:sans-serif;font-size:13px;max-width:1400px} table{border-collapse:collapse}"
+    " th,td{padding:3px 8px;border-bottom:1px solid #ddd;vertical-align:top} td.num{text-align:right}"
+    " small{color:#666} .warn{color:#a60} a{text-decoration:none}"
+)
 
 
 def _number(value: object) -> str:
@@ -29,17 +31,22 @@ def interval_text(cell: pd.Series) -> str:
     kind = cell.get("pgr_ci_kind")
     if kind is None or (isinstance(kind, float) and np.isnan(kind)):
         return _number(cell["pgr"])
-    fields = {name: (None if pd.isna(cell.get(f"pgr_ci_{name}")) else float(cell[f"pgr_ci_{name}"]))
-              for name in ("low", "high", "ray_low", "ray_high")}
+    fields = {
+        name: (None if pd.isna(cell.get(f"pgr_ci_{name}")) else float(cell[f"pgr_ci_{name}"]))
+        for name in ("low", "high", "ray_low", "ray_high")
+    }
     return f"{_number(cell['pgr'])} {describe_interval({'kind': kind, **fields}, digits=3)}"
 
 
 def _cell_html(cell: pd.Series, anchor: str) -> str:
-    versions = (f" · <span class='warn'>{cell['n_code_versions']} code versions</span>"
-                if cell["n_code_versions"] > 1 else "")
+    versions = (
+        f" · <span class='warn'>{cell['n_code_versions']} code versions</span>" if cell["n_code_versions"] > 1 else ""
+    )
     seeds = f"{cell['n_seeds']} seed{'s' if cell['n_seeds'] != 1 else ''}"
-    return (f"<td class='num'><a href='#{anchor}'>{html.escape(interval_text(cell))}</a><br>"
-            f"<small>{seeds} · {html.escape(cell['teams'])}{versions}</small></td>")
+    return (
+        f"<td class='num'><a href='#{anchor}'>{html.escape(interval_text(cell))}</a><br>"
+        f"<small>{seeds} · {html.escape(cell['teams'])}{versions}</small></td>"
+    )
 
 
 def _headline(board) -> str:
@@ -48,33 +55,48 @@ def _headline(board) -> str:
     cells = {(c["method"], c["column"]): (i, c) for i, c in board.cells.iterrows()}
     rows = []
     for _, rank in board.ranks.iterrows():
-        tds = "".join(_cell_html(cells[(rank["method"], col)][1], f"cell-{cells[(rank['method'], col)][0]}")
-                      if (rank["method"], col) in cells else "<td></td>" for col in columns)
+        tds = "".join(
+            _cell_html(cells[(rank["method"], col)][1], f"cell-{cells[(rank['method'], col)][0]}")
+            if (rank["method"], col) in cells
+            else "<td></td>"
+            for col in columns
+        )
         mean = "—" if pd.isna(rank["mean_rank"]) else f"{rank['mean_rank']:.2f}"
-        rows.append(f"<tr><th>{html.escape(rank['method'])}</th><td class='num'>{mean}<br>"
-                    f"<small>{rank['n_tasks']} task{'s' if rank['n_tasks'] != 1 else ''}</small></td>{tds}</tr>")
-    return (f"<table><tr><th>method</th><th>mean rank</th>{head}</tr>{''.join(rows)}</table>"
-            "<p><small>Cell: PGR of the seed means [Fieller interval over seeds], seeds and teams pooled. "
-            "Only records with the same comparability key share a column.</small></p>")
+        rows.append(
+            f"<tr><th>{html.escape(rank['method'])}</th><td class='num'>{mean}<br>"
+            f"<small>{rank['n_tasks']} task{'s' if rank['n_tasks'] != 1 else ''}</small></td>{tds}</tr>"
+        )
+    return (
+        f"<table><tr><th>method</th><th>mean rank</th>{head}</tr>{''.join(rows)}</table>"
+        "<p><small>Cell: PGR of the seed means [Fieller interval over seeds], seeds and teams pooled. "
+        "Only records with the same comparability key share a column.</small></p>"
+    )
 
 
 def _details(board) -> str:
     columns = "".join(
         f"<tr><td>{html.escape(c['column'])}</td><td><code>{c['comparability_key'][:16]}</code></td>"
-        f"<td><code>{html.escape(c['code_version'])}</code></td></tr>" for _, c in board.columns.iterrows())
+        f"<td><code>{html.escape(c['code_version'])}</code></td></tr>"
+        for _, c in board.columns.iterrows()
+    )
     cells = []
     for i, cell in board.cells.iterrows():
-        links = " ".join(f"<a href='{html.escape(p)}'>{html.escape(Path(p).stem[:12])}</a>"
-                         for p in cell["records"].split())
-        cells.append(f"<tr id='cell-{i}'><td>{html.escape(cell['method'])}</td><td>{html.escape(cell['column'])}</td>"
-                     f"<td class='num'>{html.escape(interval_text(cell))}</td><td>{html.escape(cell['seeds'])}</td>"
-                     f"<td>{html.escape(cell['teams'])}</td><td>{cell['n_records']}</td><td>{links}</td></tr>")
+        links = " ".join(
+            f"<a href='{html.escape(p)}'>{html.escape(Path(p).stem[:12])}</a>" for p in cell["records"].split()
+        )
+        cells.append(
+            f"<tr id='cell-{i}'><td>{html.escape(cell['method'])}</td><td>{html.escape(cell['column'])}</td>"
+            f"<td class='num'>{html.escape(interval_text(cell))}</td><td>{html.escape(cell['seeds'])}</td>"
+            f"<td>{html.escape(cell['teams'])}</td><td>{cell['n_records']}</td><td>{links}</td></tr>"
+        )
     skipped = "".join(f"<li><code>{html.escape(p)}</code>: {html.escape(r)}</li>" for p, r in board.skipped)
-    return (f"<h3>Columns: comparable settings</h3><table><tr><th>column</th><th>comparability key</th>"
-            f"<th>code version(s)</th></tr>{columns}</table>"
-            f"<h3>Cells and their records</h3><table><tr><th>method</th><th>column</th><th>PGR</th><th>seeds</th>"
-            f"<th>teams</th><th>records</th><th>record files</th></tr>{''.join(cells)}</table>"
-            + (f"<h3>Skipped records</h3><ul>{skipped}</ul>" if skipped else ""))
+    return (
+        f"<h3>Columns: comparable settings</h3><table><tr><th>column</th><th>comparability key</th>"
+        f"<th>code version(s)</th></tr>{columns}</table>"
+        f"<h3>Cells and their records</h3><table><tr><th>method</th><th>column</th><th>PGR</th><th>seeds</th>"
+        f"<th>teams</th><th>records</th><th>record files</th></tr>{''.join(cells)}</table>"
+        + (f"<h3>Skipped records</h3><ul>{skipped}</ul>" if skipped else "")
+    )
 
 
 def html_page(board) -> str:
@@ -82,12 +104,16 @@ def html_page(board) -> str:
     teams = sorted({t for cell in board.cells["teams"] for t in cell.split(",") if t})
     filters = "; ".join(f"{k}: {v}" for k, v in board.filters.items()) or "none"
     mode = "strict: one column per code version" if board.strict else "code versions pooled (marked)"
-    summary = (f"{board.n_records} records from {len(teams)} team(s) in {len(board.columns)} comparable column(s); "
-               f"filters: {html.escape(filters)}; {mode}")
+    summary = (
+        f"{board.n_records} records from {len(teams)} team(s) in {len(board.columns)} comparable column(s); "
+        f"filters: {html.escape(filters)}; {mode}"
+    )
     footer = f"<hr><p>{len(board.skipped)} record(s) skipped (unreadable, newer format or edited).</p>"
-    return (f"<html><head><meta charset='utf-8'><title>W2S leaderboard</title><style>{_STYLE}</style></head><body>"
-            f"<h2>Weak-to-strong leaderboard</h2><p>{summary}</p>{_headline(board)}{_details(board)}{footer}"
-            "</body></html>\n")
+    return (
+        f"<html><head><meta charset='utf-8'><title>W2S leaderboard</title><style>{_STYLE}</style></head><body>"
+        f"<h2>Weak-to-strong leaderboard</h2><p>{summary}</p>{_headline(board)}{_details(board)}{footer}"
+        "</body></html>\n"
+    )
 
 
 def heatmap_png(board, path: str | Path) -> None:
@@ -107,8 +133,7 @@ def heatmap_png(board, path: str | Path) -> None:
     for (r, c), value in np.ndenumerate(values):
         if np.isfinite(value):
             ax.text(c, r, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.5 else "black")
-    ax.set_xticks(range(len(columns)), [c if len(c) < 40 else c[:37] + "..." for c in columns], rotation=30,
-                  ha="right")
+    ax.set_xticks(range(len(columns)), [c if len(c) < 40 else c[:37] + "..." for c in columns], rotation=30, ha="right")
     ax.set_yticks(range(len(methods)), methods)
     ax.set_title("PGR of seed means")
     with atomic_path(path) as tmp:

@@ -41,8 +41,10 @@ def with_lora(model, lora: LoraSettings):
     from peft import LoraConfig, TaskType, get_peft_model
 
     targets = lora_targets(model.config, lora.targets)
-    wrapped = get_peft_model(model, LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, **targets))
+    wrapped = get_peft_model(
+        model,
+        LoraConfig(task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, **targets),
+    )
     check_lora_targets(wrapped, **targets)
     return wrapped
 
@@ -54,9 +56,20 @@ class TextLearner:
     keyword defaults keep direct callers on plain training with ``auto`` precision.
     """
 
-    def __init__(self, checkpoint: str, label_names: Sequence[str], texts: dict[str, list[str]], seed: int,
-                 device: torch.device, max_length: int, eval_batch_size: int, lora: dict | None = None,
-                 train_split: str = "transfer", gradient_checkpointing: bool = False, precision: str = "auto"):
+    def __init__(
+        self,
+        checkpoint: str,
+        label_names: Sequence[str],
+        texts: dict[str, list[str]],
+        seed: int,
+        device: torch.device,
+        max_length: int,
+        eval_batch_size: int,
+        lora: dict | None = None,
+        train_split: str = "transfer",
+        gradient_checkpointing: bool = False,
+        precision: str = "auto",
+    ):
         self.model, self.tokenizer = load_classifier(checkpoint, label_names, seed)
         if gradient_checkpointing:
             # Non-reentrant checkpointing also works when only LoRA adapters require gradients.

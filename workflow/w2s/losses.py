@@ -153,8 +153,9 @@ class LogConfidence:
     With more than two classes the student is hardened by its argmax.
     """
 
-    def __init__(self, aux_weight: float = 0.5, warmup_frac: float = 0.2, window: int = 32,
-                 prior: torch.Tensor | None = None):
+    def __init__(
+        self, aux_weight: float = 0.5, warmup_frac: float = 0.2, window: int = 32, prior: torch.Tensor | None = None
+    ):
         self.aux_weight, self.warmup_frac, self.window = aux_weight, warmup_frac, window
         self.prior = prior
         self.recent = torch.empty(0)
@@ -162,8 +163,8 @@ class LogConfidence:
     def threshold(self, positive_probs: torch.Tensor, positive_prior: float) -> torch.Tensor:
         """The (1 - prior) quantile of the positive-class probabilities of this batch and, when the
         batch is smaller than ``window``, of the most recent earlier ones."""
-        pool = torch.cat([self.recent, positive_probs])[-max(self.window, len(positive_probs)):]
-        self.recent = pool[-self.window:]
+        pool = torch.cat([self.recent, positive_probs])[-max(self.window, len(positive_probs)) :]
+        self.recent = pool[-self.window :]
         return torch.quantile(pool, 1.0 - positive_prior)
 
     def harden(self, logits: torch.Tensor, weak: torch.Tensor) -> torch.Tensor:
@@ -183,8 +184,7 @@ class LogConfidence:
 LOSSES: Mapping[str, type] = LOSS_REGISTRY.view()  # read-only name -> loss class, plugins included
 
 
-def build_loss(name: str, options: Mapping | None = None, weak_targets: np.ndarray | None = None,
-               **overrides) -> Loss:
+def build_loss(name: str, options: Mapping | None = None, weak_targets: np.ndarray | None = None, **overrides) -> Loss:
     """A loss by name. ``options`` (a config mapping or the loss's options dataclass) and the keyword
     ``overrides`` are checked against the loss's options dataclass, except a non-option keyword the
     constructor takes (e.g. ``prior``), which goes to it as it is. A loss whose constructor takes
@@ -220,8 +220,10 @@ class CheckedLoss:
         value = self.loss(logits, weak, progress, weights)
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise LossError(f"loss {self.name!r} returned {shape}; it must return a scalar tensor "
-                            f"(the mean over the batch) for logits of shape {tuple(logits.shape)}")
+            raise LossError(
+                f"loss {self.name!r} returned {shape}; it must return a scalar tensor "
+                f"(the mean over the batch) for logits of shape {tuple(logits.shape)}"
+            )
         if not torch.isfinite(value.detach()).item():
             raise LossError(f"loss {self.name!r} returned {value.item()} (not finite)")
         return value

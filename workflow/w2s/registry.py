@@ -97,9 +97,12 @@ class Registry:
     def add(self, entry: Entry) -> None:
         old = self._entries.get(entry.name)
         if old is not None and (old.source, getattr(old.obj, "__qualname__", None)) != (
-                entry.source, getattr(entry.obj, "__qualname__", None)):
-            raise RegistryError(f"{self.kind} {entry.name!r} is registered twice: by {old.source} "
-                                f"and by {entry.source}")
+            entry.source,
+            getattr(entry.obj, "__qualname__", None),
+        ):
+            raise RegistryError(
+                f"{self.kind} {entry.name!r} is registered twice: by {old.source} and by {entry.source}"
+            )
         self._entries[entry.name] = entry
 
     def unregister(self, name: str) -> None:
@@ -118,13 +121,21 @@ class Registry:
             try:
                 obj = point.load()
             except Exception as error:  # noqa: BLE001 - any import failure is reported with its entry point
-                raise RegistryError(f"entry point {point.name!r} of group {self.group!r} ({point.value}) "
-                                    f"failed to import: {type(error).__name__}: {error}") from error
+                raise RegistryError(
+                    f"entry point {point.name!r} of group {self.group!r} ({point.value}) "
+                    f"failed to import: {type(error).__name__}: {error}"
+                ) from error
             if not any(e.obj is obj for e in self._entries.values()):
                 dist = getattr(point, "dist", None)
                 where = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "?"
-                self.add(Entry(point.name, obj, getattr(obj, "Options", None),
-                               f"entry point {self.group}:{point.name} ({where})"))
+                self.add(
+                    Entry(
+                        point.name,
+                        obj,
+                        getattr(obj, "Options", None),
+                        f"entry point {self.group}:{point.name} ({where})",
+                    )
+                )
 
     def names(self) -> list[str]:
         """Every registered name in registration order (built-ins first; entry points included)."""
@@ -164,8 +175,9 @@ class Registry:
             if key not in known:
                 raise RegistryError(f"unknown option {key!r} for {self.kind} {name!r}; its options: {known}")
             if not _type_ok(value, hints.get(key, Any)):
-                raise RegistryError(f"{self.kind} {name!r} option {key!r}: expected {hints[key]}, "
-                                    f"got {type(value).__name__} {value!r}")
+                raise RegistryError(
+                    f"{self.kind} {name!r} option {key!r}: expected {hints[key]}, got {type(value).__name__} {value!r}"
+                )
             if hints.get(key) is float and isinstance(value, int):
                 mapping[key] = float(value)
         try:
@@ -185,8 +197,7 @@ class RegistryView(Mapping):
         self._registry, self._where = registry, where
 
     def _names(self) -> list[str]:
-        return [n for n in self._registry.names()
-                if self._where is None or self._where(self._registry.entry(n))]
+        return [n for n in self._registry.names() if self._where is None or self._where(self._registry.entry(n))]
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._names():

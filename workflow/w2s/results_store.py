@@ -43,11 +43,29 @@ FORMAT_VERSION = 1
 RECORDS = "records"
 TIMESTAMP = "published_at"  # the one field left out of a record's id
 # The stages whose code made a record's numbers.
-RECORD_STAGES = ("prepare_data", "train_weak", "label_weak", "extract_features", "train_ceiling", "train_student",
-                 "evaluate")
+RECORD_STAGES = (
+    "prepare_data",
+    "train_weak",
+    "label_weak",
+    "extract_features",
+    "train_ceiling",
+    "train_student",
+    "evaluate",
+)
 # Packages whose versions a record names (those installed; the labeling engine's comes from the labels).
-PACKAGES = ("w2s-workflow", "torch", "transformers", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "peft",
-            "vllm", "snakemake")
+PACKAGES = (
+    "w2s-workflow",
+    "torch",
+    "transformers",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "peft",
+    "vllm",
+    "snakemake",
+)
 # Metrics JSON keys that are not metrics: the experiment's axes and nested tables.
 _NOT_METRICS = {"task", "seed", "weak_model", "strong_model", "mode", "method", "reliability", "settings"}
 
@@ -80,8 +98,12 @@ def weak_source_inputs(config: dict, weak: str) -> dict:
         spec = section["degraded"][weak]
         return {"degraded": spec, "source": weak_source_inputs(config, spec["source"])}
     reference = model_reference(config, weak)
-    return {"checkpoint": reference, "fingerprint": _fingerprint(reference),
-            "seed_offset": config["models"][weak]["seed_offset"], "train": teacher_train_settings(config, weak)}
+    return {
+        "checkpoint": reference,
+        "fingerprint": _fingerprint(reference),
+        "seed_offset": config["models"][weak]["seed_offset"],
+        "train": teacher_train_settings(config, weak),
+    }
 
 
 def comparability_inputs(config: dict, task: str, weak: str, strong: str) -> dict:
@@ -141,17 +163,28 @@ def _plugin(*sources: dict) -> object:
     return None
 
 
-def build_record(files: RunFiles, comparability: dict, method_options: dict, team: str,
-                 code: dict[str, str] | None, packages: dict[str, str]) -> dict:
+def build_record(
+    files: RunFiles,
+    comparability: dict,
+    method_options: dict,
+    team: str,
+    code: dict[str, str] | None,
+    packages: dict[str, str],
+) -> dict:
     """The record of one experiment: its metrics file and provenance, the config's comparability
     inputs and method options, the code hashes (None when unknown) and package versions."""
     metrics = read_json(files.metrics)
     manifest = read_json(files.manifest)
     labels, student, ceiling = (read_provenance(path) for path in (files.weak_labels, files.student, files.ceiling))
     teacher = read_json(files.teacher_info) if files.teacher_info and Path(files.teacher_info).is_file() else {}
-    inputs = {**comparability, "data_hash": manifest["data_hash"],
-              "split_sizes": {name: split["n"] for name, split in sorted(manifest["splits"].items())}}
-    engine = {labels["engine"]: labels["engine_version"]} if labels.get("engine") and labels.get("engine_version") else {}
+    inputs = {
+        **comparability,
+        "data_hash": manifest["data_hash"],
+        "split_sizes": {name: split["n"] for name, split in sorted(manifest["splits"].items())},
+    }
+    engine = (
+        {labels["engine"]: labels["engine_version"]} if labels.get("engine") and labels.get("engine_version") else {}
+    )
     torch_version = {"torch": student["torch_version"]} if student.get("torch_version") else {}
     return {
         "format_version": FORMAT_VERSION,
@@ -163,8 +196,12 @@ def build_record(files: RunFiles, comparability: dict, method_options: dict, tea
         "metrics": {k: v for k, v in metrics.items() if k not in _NOT_METRICS},
         "code": code,
         "packages": {**packages, **torch_version, **engine},
-        "precision": {"teacher": teacher.get("precision"), "labeling_dtype": labels.get("dtype"),
-                      "student": student.get("precision"), "ceiling": ceiling.get("precision")},
+        "precision": {
+            "teacher": teacher.get("precision"),
+            "labeling_dtype": labels.get("dtype"),
+            "student": student.get("precision"),
+            "ceiling": ceiling.get("precision"),
+        },
         "team": team,
         TIMESTAMP: datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -235,7 +272,8 @@ class ResultsStore:
             raise ResultsStoreError(
                 f"results store record {self.url(path)} has content that does not hash to its name, so it cannot "
                 f"be the record of {source} that claims this path: the stored file was edited or damaged. "
-                f"Move it away to publish {source}.")
+                f"Move it away to publish {source}."
+            )
 
     def record_files(self) -> list[str]:
         """Every record file's path (temporary files left out)."""
@@ -284,8 +322,13 @@ def _invalid(record: object, name: str) -> str | None:
     return None
 
 
-def publish_records(store: str, runs: list[tuple[RunFiles, dict, dict]], team: str,
-                    code: dict[str, str] | None, packages: dict[str, str]) -> list[dict]:
+def publish_records(
+    store: str,
+    runs: list[tuple[RunFiles, dict, dict]],
+    team: str,
+    code: dict[str, str] | None,
+    packages: dict[str, str],
+) -> list[dict]:
     """Build and publish the record of each (files, comparability inputs, method options) run; one
     receipt per run: the record's id, its store path and whether it was new."""
     results = ResultsStore(store)
@@ -293,8 +336,9 @@ def publish_records(store: str, runs: list[tuple[RunFiles, dict, dict]], team: s
     for files, comparability, options in runs:
         record = build_record(files, comparability, options, team, code, packages)
         path, written = results.publish(record, source=files.metrics)
-        receipts.append({"metrics": files.metrics, "record_id": record_id(record), "path": results.url(path),
-                         "written": written})
+        receipts.append(
+            {"metrics": files.metrics, "record_id": record_id(record), "path": results.url(path), "written": written}
+        )
     return receipts
 
 
@@ -321,8 +365,10 @@ def existing_runs(results_dir: str | Path) -> list[tuple[RunFiles, dict, dict]]:
     root = Path(results_dir)
     config_file = root / Path(paths.RESOLVED_CONFIG).relative_to(paths.RESULTS)
     if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file} not found: import-results needs a results directory that a "
-                                "summarize job finished (its resolved config names each run's settings)")
+        raise FileNotFoundError(
+            f"{config_file} not found: import-results needs a results directory that a "
+            "summarize job finished (its resolved config names each run's settings)"
+        )
     config = yaml.safe_load(config_file.read_text())
 
     def local(pattern: str, **wildcards: str) -> str:
@@ -338,11 +384,19 @@ def existing_runs(results_dir: str | Path) -> list[tuple[RunFiles, dict, dict]]:
         if w["method"] not in config["strong"]["methods"] or w["task"] not in config["tasks"]:
             log.warning("skipping %s: its task or method is not in %s", metrics, config_file)
             continue
-        files = RunFiles(metrics=str(metrics), manifest=local(paths.DATA_MANIFEST, **w),
-                         weak_labels=local(paths.WEAK_LABELS, **w, split="test"),
-                         student=local(f"{paths.STUDENT}/predictions.parquet", **w),
-                         ceiling=local(f"{paths.CEILING}/predictions.parquet", **w),
-                         teacher_info=local(f"{paths.TEACHER_MODEL}/train_info.json", **w))
-        runs.append((files, comparability_inputs(config, w["task"], w["weak"], w["strong"]),
-                     config["strong"]["methods"][w["method"]]))
+        files = RunFiles(
+            metrics=str(metrics),
+            manifest=local(paths.DATA_MANIFEST, **w),
+            weak_labels=local(paths.WEAK_LABELS, **w, split="test"),
+            student=local(f"{paths.STUDENT}/predictions.parquet", **w),
+            ceiling=local(f"{paths.CEILING}/predictions.parquet", **w),
+            teacher_info=local(f"{paths.TEACHER_MODEL}/train_info.json", **w),
+        )
+        runs.append(
+            (
+                files,
+                comparability_inputs(config, w["task"], w["weak"], w["strong"]),
+                config["strong"]["methods"][w["method"]],
+            )
+        )
     return runs

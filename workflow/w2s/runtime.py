@@ -92,9 +92,11 @@ def check_bf16(device: torch.device, what: str) -> None:
     model, only slower without AVX512-BF16 or AMX, so it stays allowed there, e.g. to reproduce
     results computed in bf16 elsewhere."""
     if device.type == "cuda" and not native_bf16(device):
-        raise ValueError(f"{what} bf16 was requested but the {describe_device(device)} has no native bf16 "
-                         f"(needs compute capability >= {CUDA_BF16_CAPABILITY[0]}.{CUDA_BF16_CAPABILITY[1]}); "
-                         "use fp32 (or auto)")
+        raise ValueError(
+            f"{what} bf16 was requested but the {describe_device(device)} has no native bf16 "
+            f"(needs compute capability >= {CUDA_BF16_CAPABILITY[0]}.{CUDA_BF16_CAPABILITY[1]}); "
+            "use fp32 (or auto)"
+        )
 
 
 def resolve_precision(precision: str, device: torch.device, stage: str = "train") -> str:
@@ -167,11 +169,14 @@ def engine_dtype(dtype: str, device: str = "auto", model_type: str | None = None
     return "float32"
 
 
-def resolved_precisions(train_precision: str, dtype: str, device: str = "auto",
-                        model_type: str | None = None) -> dict[str, str]:
+def resolved_precisions(
+    train_precision: str, dtype: str, device: str = "auto", model_type: str | None = None
+) -> dict[str, str]:
     """What a teacher trained with ``train_precision`` and labelled by an engine with ``dtype`` run on
     ``device`` (``auto``: CUDA when visible), resolved on this machine: ``{"train_precision": "fp32" |
     "bf16", "engine_dtype": "float32" | "bfloat16" | "float16"}``. ``model_type`` (the checkpoint's,
     :func:`checkpoint_model_type`) decides float16 vs float32 on CUDA below capability 8.0."""
-    return {"train_precision": resolve_precision(train_precision, pick_device(device), "train"),
-            "engine_dtype": engine_dtype(dtype, device, model_type)}
+    return {
+        "train_precision": resolve_precision(train_precision, pick_device(device), "train"),
+        "engine_dtype": engine_dtype(dtype, device, model_type),
+    }

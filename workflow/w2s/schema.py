@@ -65,8 +65,11 @@ def schema_at(path: str) -> dict:
 def schema_defaults(path: str) -> dict:
     """Key -> default of every property with a default under the dotted config path."""
     root = parsed_schema()
-    return {key: copy.deepcopy(_resolve(sub, root)["default"])
-            for key, sub in schema_at(path).get("properties", {}).items() if "default" in _resolve(sub, root)}
+    return {
+        key: copy.deepcopy(_resolve(sub, root)["default"])
+        for key, sub in schema_at(path).get("properties", {}).items()
+        if "default" in _resolve(sub, root)
+    }
 
 
 def fill_defaults(value: object, schema: dict, root: dict | None = None) -> object:

@@ -56,7 +56,7 @@ STAGES: dict[str, Stage] = _table(
     Stage("train_ceiling", "train-strong", "strong", gpu=True),
     Stage("train_student", "train-strong", "strong", gpu=True),
     Stage("evaluate", "evaluate", "evaluate"),
-    Stage("summarize", "summarize", "evaluate"),
+    Stage("summarize", "summarize", "summary"),
     Stage("plots", "plots", "plots"),
     Stage("publish_results", "publish-results", "results_store"),
     Stage("leaderboard", "leaderboard", "leaderboard"),

@@ -24,12 +24,25 @@ WEAK_LABELS = "weak_labels"
 REASONING_SAMPLES = "reasoning_samples"
 
 # Labeling settings that change speed or memory but not the labels.
-LABELING_RUNTIME_KEYS = {"batch_size", "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "kv_cache_gb",
-                         "gpu_memory_utilization", "tensor_parallel_size"}
+LABELING_RUNTIME_KEYS = {
+    "batch_size",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "enforce_eager",
+    "kv_cache_gb",
+    "gpu_memory_utilization",
+    "tensor_parallel_size",
+}
 # reasoning.engine settings that change speed or memory but not the samples (max_model_len can cut a
 # sample short, and dtype changes it: both are in the key).
-REASONING_ENGINE_RUNTIME_KEYS = {"max_num_seqs", "enforce_eager", "kv_cache_gb", "gpu_memory_utilization",
-                                 "tensor_parallel_size", "in_process"}
+REASONING_ENGINE_RUNTIME_KEYS = {
+    "max_num_seqs",
+    "enforce_eager",
+    "kv_cache_gb",
+    "gpu_memory_utilization",
+    "tensor_parallel_size",
+    "in_process",
+}
 
 
 def weak_labels_key_inputs(config: dict, task: str, seed: int, weak: str) -> dict:
@@ -74,10 +87,13 @@ def precision_settings(config: dict, artifact: str, name: str) -> dict:
     and, for weak labels, the teacher's training precision."""
     if artifact == WEAK_LABELS:
         labeling = config["labeling"]
-        return {"train_precision": teacher_train_settings(config, name)["precision"], "train_device": config["device"],
-                "engine_dtype": labeling["dtype"],
-                # as labeling's _open_engine: vLLM takes CUDA when visible, transformers the labeling device
-                "engine_device": "auto" if labeling["engine"] == "vllm" else labeling.get("device", "auto")}
+        return {
+            "train_precision": teacher_train_settings(config, name)["precision"],
+            "train_device": config["device"],
+            "engine_dtype": labeling["dtype"],
+            # as labeling's _open_engine: vLLM takes CUDA when visible, transformers the labeling device
+            "engine_device": "auto" if labeling["engine"] == "vllm" else labeling.get("device", "auto"),
+        }
     if artifact == REASONING_SAMPLES:
         return {"engine_dtype": config["reasoning"]["engine"]["dtype"], "engine_device": "auto"}
     raise ValueError(f"unknown store artifact {artifact!r}; known: {ARTIFACTS}")

@@ -68,16 +68,25 @@ def holdout_split(n: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarra
 class StrongTrainer:
     """Builds a fresh learner per round and trains it on a role's targets."""
 
-    def __init__(self, spec: dict, checkpoint: str, label_names: list[str], seed: int, device: str,
-                 texts: dict[str, list[str]], features: dict[str, np.ndarray] | None):
+    def __init__(
+        self,
+        spec: dict,
+        checkpoint: str,
+        label_names: list[str],
+        seed: int,
+        device: str,
+        texts: dict[str, list[str]],
+        features: dict[str, np.ndarray] | None,
+    ):
         if spec["mode"] not in MODES:
             raise ValueError(f"unknown strong mode {spec['mode']!r}; choose one of {MODES}")
         self.spec, self.checkpoint, self.label_names, self.seed = spec, checkpoint, label_names, seed
         self.device, self.texts, self.features = pick_device(device), texts, features
         if spec["mode"] == "linear_probe":
             probe = spec["probe"]
-            self.settings = TrainSettings(epochs=probe["epochs"], batch_size=probe["batch_size"], lr=probe["lr"],
-                                          weight_decay=0.0, grad_clip=0.0)
+            self.settings = TrainSettings(
+                epochs=probe["epochs"], batch_size=probe["batch_size"], lr=probe["lr"], weight_decay=0.0, grad_clip=0.0
+            )
         else:
             self.settings = TrainSettings.from_config(spec["train"])
 
@@ -86,13 +95,22 @@ class StrongTrainer:
         if self.spec["mode"] == "linear_probe":
             return ProbeLearner(self.features, len(self.label_names), seed, self.spec["probe"]["l2"])
         lora = self.spec["lora"] if self.spec["mode"] == "lora" else None
-        return TextLearner(resolve_checkpoint(self.checkpoint), self.label_names, self.texts, seed, self.device,
-                           self.settings.max_length, self.settings.eval_batch_size, lora=lora,
-                           gradient_checkpointing=self.settings.gradient_checkpointing,
-                           precision=self.settings.precision)
+        return TextLearner(
+            resolve_checkpoint(self.checkpoint),
+            self.label_names,
+            self.texts,
+            seed,
+            self.device,
+            self.settings.max_length,
+            self.settings.eval_batch_size,
+            lora=lora,
+            gradient_checkpointing=self.settings.gradient_checkpointing,
+            precision=self.settings.precision,
+        )
 
-    def fit(self, learner, targets: np.ndarray, method: Method, round_index: int,
-            student: np.ndarray | None = None) -> dict:
+    def fit(
+        self, learner, targets: np.ndarray, method: Method, round_index: int, student: np.ndarray | None = None
+    ) -> dict:
         """Train ``learner`` on the method's selection of ``targets`` (indices into transfer); ``student``:
         a first student's transfer probabilities, for a selection rule that chooses from them."""
         selected, weights = method.select(targets, student=student)
@@ -102,16 +120,27 @@ class StrongTrainer:
             train_pos, holdout_pos = holdout_split(len(selected), early["holdout_frac"], self.seed + round_index)
             holdout = selected[holdout_pos]
             every = early["eval_every"] or math.ceil(len(train_pos) / self.settings.batch_size)
-            validation = Validation(lambda: validation_score(learner.predict("transfer", holdout), targets[holdout]),
-                                    every=every, patience=early["patience"])
+            validation = Validation(
+                lambda: validation_score(learner.predict("transfer", holdout), targets[holdout]),
+                every=every,
+                patience=early["patience"],
+            )
             selected = selected[train_pos]
             weights = None if weights is None else weights[train_pos]
         index_map = torch.as_tensor(selected)
         lengths = getattr(learner, "lengths", None)  # text learners: token counts, for length-bucketed batches
-        result = train_loop(learner.module, lambda index: learner.logits_of(index_map[index]), targets[selected],
-                            method.build_loss(targets[selected]), self.settings, self.seed + round_index,
-                            weights=weights, penalty=getattr(learner, "penalty", None), validation=validation,
-                            lengths=None if lengths is None else [lengths[i] for i in selected])
+        result = train_loop(
+            learner.module,
+            lambda index: learner.logits_of(index_map[index]),
+            targets[selected],
+            method.build_loss(targets[selected]),
+            self.settings,
+            self.seed + round_index,
+            weights=weights,
+            penalty=getattr(learner, "penalty", None),
+            validation=validation,
+            lengths=None if lengths is None else [lengths[i] for i in selected],
+        )
         return {**result, "n_train": len(selected), "round": round_index}
 
 
@@ -127,9 +156,19 @@ class Trained:
 
 
 def fit_role(
-    role: str, spec: dict, method_config: dict | None, texts: dict[str, list[str]], targets: np.ndarray,
-    features: dict[str, np.ndarray] | None, checkpoint: str, label_names: list[str], seed: int, device: str,
-    out_model: str | Path | None = None, provenance: dict | None = None, started: float | None = None,
+    role: str,
+    spec: dict,
+    method_config: dict | None,
+    texts: dict[str, list[str]],
+    targets: np.ndarray,
+    features: dict[str, np.ndarray] | None,
+    checkpoint: str,
+    label_names: list[str],
+    seed: int,
+    device: str,
+    out_model: str | Path | None = None,
+    provenance: dict | None = None,
+    started: float | None = None,
 ) -> Trained:
     """Train a strong ceiling or student on ``targets`` (transfer class probabilities, rows in the order
     of ``texts["transfer"]``) and predict transfer and test. ``spec`` is a complete strong spec
@@ -154,19 +193,35 @@ def fit_role(
         if round_index < method.relabel_rounds:
             targets = learner.predict("transfer")  # strong-to-strong: the student relabels transfer
 
-    info = train_info(trainer.settings, seed, {"rounds": [{k: v for k, v in r.items() if k != "loss_curve"}
-                                                          for r in rounds]},
-                      started, role=role, mode=spec["mode"], method=method_config if role == "student" else None,
-                      extensions=method.extensions() if role == "student" else None,
-                      checkpoint=checkpoint, **(provenance or {}))
+    info = train_info(
+        trainer.settings,
+        seed,
+        {"rounds": [{k: v for k, v in r.items() if k != "loss_curve"} for r in rounds]},
+        started,
+        role=role,
+        mode=spec["mode"],
+        method=method_config if role == "student" else None,
+        extensions=method.extensions() if role == "student" else None,
+        checkpoint=checkpoint,
+        **(provenance or {}),
+    )
     if out_model is not None:
         learner.save(out_model, {**info, "loss_curves": [r["loss_curve"] for r in rounds]})
     return Trained(info, learner, learner.predict("transfer"), learner.predict("test"))
 
 
 def train_role(
-    role: str, spec: dict, method_config: dict, targets_path: str, test_path: str, features: dict[str, str],
-    checkpoint: str, label_names: list[str], seed: int, device: str, out_model: str | Path,
+    role: str,
+    spec: dict,
+    method_config: dict,
+    targets_path: str,
+    test_path: str,
+    features: dict[str, str],
+    checkpoint: str,
+    label_names: list[str],
+    seed: int,
+    device: str,
+    out_model: str | Path,
     out_predictions: str | Path,
 ) -> dict:
     """Train a strong ceiling or student; write its model and its transfer + test predictions."""
@@ -176,12 +231,27 @@ def train_role(
     test_ids = test.column("id").to_pylist()
     split_features = None
     if spec["mode"] == "linear_probe":
-        split_features = {"transfer": aligned_features(features["transfer"], ids),
-                          "test": aligned_features(features["test"], test_ids)}
-    trained = fit_role(role, spec, method_config, {"transfer": texts, "test": test.column("text").to_pylist()},
-                       targets, split_features, checkpoint, label_names, seed, device, out_model,
-                       {"targets_sha256": sha256_file(targets_path)}, started)
-    table = pa.concat_tables([prediction_table(ids, "transfer", trained.transfer),
-                              prediction_table(test_ids, "test", trained.test)])
+        split_features = {
+            "transfer": aligned_features(features["transfer"], ids),
+            "test": aligned_features(features["test"], test_ids),
+        }
+    trained = fit_role(
+        role,
+        spec,
+        method_config,
+        {"transfer": texts, "test": test.column("text").to_pylist()},
+        targets,
+        split_features,
+        checkpoint,
+        label_names,
+        seed,
+        device,
+        out_model,
+        {"targets_sha256": sha256_file(targets_path)},
+        started,
+    )
+    table = pa.concat_tables(
+        [prediction_table(ids, "transfer", trained.transfer), prediction_table(test_ids, "test", trained.test)]
+    )
     write_parquet(table, out_predictions, provenance=trained.info)
     return trained.info

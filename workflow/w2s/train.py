@@ -132,7 +132,9 @@ def _trainable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in module.named_parameters() if p.requires_grad}
 
 
-def make_optimizer(params: list[torch.nn.Parameter], settings: TrainSettings, device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(
+    params: list[torch.nn.Parameter], settings: TrainSettings, device: torch.device
+) -> torch.optim.AdamW:
     """AdamW fused into one kernel where torch has one (CUDA and CPU): the same update up to float
     rounding, and on the CPU ~5x faster than the per-tensor default (benchmarks/README.md)."""
     fused = {"fused": True} if device.type in FUSED_ADAMW_DEVICES else {}
@@ -149,9 +151,13 @@ def _set_rng_state(state: tuple, device: torch.device) -> None:
         torch.cuda.set_rng_state(state[1], device)
 
 
-def _accumulated_backward(logits_of: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor,
-                          minibatch_size: int, loss_of: Callable[[torch.Tensor], torch.Tensor],
-                          device: torch.device) -> torch.Tensor:
+def _accumulated_backward(
+    logits_of: Callable[[torch.Tensor], torch.Tensor],
+    index: torch.Tensor,
+    minibatch_size: int,
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+) -> torch.Tensor:
     """Backward of ``loss_of(logits of the whole batch)`` in passes of ``minibatch_size`` examples.
 
     A no-grad pass gives every minibatch's logits; the loss of their concatenation is the one big
@@ -172,14 +178,19 @@ def _accumulated_backward(logits_of: Callable[[torch.Tensor], torch.Tensor], ind
     for part, state in zip(parts, states):
         _set_rng_state(state, device)
         part_logits = logits_of(part)
-        part_logits.backward(logits.grad[offset:offset + len(part)].to(part_logits.dtype))
+        part_logits.backward(logits.grad[offset : offset + len(part)].to(part_logits.dtype))
         offset += len(part)
     return loss.detach()
 
 
-def _backward(logits_of: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor,
-              loss_of: Callable[[torch.Tensor], torch.Tensor], penalty: Callable[[], torch.Tensor] | None,
-              settings: TrainSettings, device: torch.device) -> torch.Tensor:
+def _backward(
+    logits_of: Callable[[torch.Tensor], torch.Tensor],
+    index: torch.Tensor,
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    penalty: Callable[[], torch.Tensor] | None,
+    settings: TrainSettings,
+    device: torch.device,
+) -> torch.Tensor:
     """Gradients of one optimizer step's loss (+ penalty); returns that loss."""
     if settings.minibatch_size is None or settings.minibatch_size >= len(index):
         loss = loss_of(logits_of(index))
@@ -232,18 +243,24 @@ def train_loop(
     module.train()
     progress = tqdm(total=total_steps, desc="train", unit="step")
     while len(losses) < total_steps and not tracker.stopped:
-        for index in bucketed_batches(lengths if lengths is not None else [0] * n, settings.batch_size,
-                                      chunk_batches, generator):
+        for index in bucketed_batches(
+            lengths if lengths is not None else [0] * n, settings.batch_size, chunk_batches, generator
+        ):
             step = len(losses)
             if step == total_steps or tracker.stopped:
                 break
             batch_targets = targets_t[index].to(device)
             batch_weights = None if weights_t is None else weights_t[index].to(device)
             optimizer.zero_grad(set_to_none=True)
-            progress = step / total_steps
-            loss = _backward(logits_of, index,
-                             lambda logits, t=batch_targets, p=progress, w=batch_weights: loss_fn(logits, t, p, w),
-                             penalty, settings, device)
+            fraction_done = step / total_steps
+            loss = _backward(
+                logits_of,
+                index,
+                lambda logits, t=batch_targets, p=fraction_done, w=batch_weights: loss_fn(logits, t, p, w),
+                penalty,
+                settings,
+                device,
+            )
             if settings.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(trainable, settings.grad_clip)
             optimizer.step()
@@ -254,8 +271,12 @@ def train_loop(
             tracker.after_step(len(losses), total_steps)
     progress.close()
     module.eval()
-    return {"steps": len(losses), "total_steps": total_steps, "loss_curve": losses,
-            "final_loss": losses[-1] if losses else None} | tracker.finish()
+    return {
+        "steps": len(losses),
+        "total_steps": total_steps,
+        "loss_curve": losses,
+        "final_loss": losses[-1] if losses else None,
+    } | tracker.finish()
 
 
 class _BestTracker:

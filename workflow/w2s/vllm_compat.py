@@ -70,8 +70,11 @@ def join_output_thread(client: object, timeout_s: float = 30.0) -> None:
         return
     thread.join(timeout_s)
     if thread.is_alive():
-        log.warning("vLLM's output thread %r is still running %.0f s after the engine shut down; the process "
-                    "may abort at exit", thread.name, timeout_s)
+        log.warning(
+            "vLLM's output thread %r is still running %.0f s after the engine shut down; the process may abort at exit",
+            thread.name,
+            timeout_s,
+        )
 
 
 def close(llm: object, *, leave_to_exit: bool, join_timeout_s: float = 30.0) -> str:
@@ -92,8 +95,12 @@ def close(llm: object, *, leave_to_exit: bool, join_timeout_s: float = 30.0) -> 
         if callable(shutdown):
             shutdown()
             return PUBLIC_SHUTDOWN
-        log.warning("vLLM %s is not the version w2s's engine close was written for (%s.x) and has no "
-                    "LLM.shutdown(): the engine is released when it is garbage-collected", version, WRITTEN_FOR)
+        log.warning(
+            "vLLM %s is not the version w2s's engine close was written for (%s.x) and has no "
+            "LLM.shutdown(): the engine is released when it is garbage-collected",
+            version,
+            WRITTEN_FOR,
+        )
         return UNREFERENCED
     client = engine_client(llm)
     if leave_to_exit and is_in_process(client) and on_cpu():

@@ -93,8 +93,9 @@ class VLLMEngine:
     engine to the exit.
     """
 
-    def __init__(self, hint: str, *, kv_cache_gb: float, in_process: bool, process_exits: bool = False,
-                 **llm_kwargs) -> None:
+    def __init__(
+        self, hint: str, *, kv_cache_gb: float, in_process: bool, process_exits: bool = False, **llm_kwargs
+    ) -> None:
         with frozen_imports():
             vllm = import_vllm(hint)
             llm_class = vllm.LLM  # vllm imports its entry points on first access

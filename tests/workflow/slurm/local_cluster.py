@@ -84,8 +84,10 @@ def ensure_installed() -> None:
     if not shutil.which("apt-get"):
         raise ClusterError(f"Slurm is not installed and there is no apt-get to install {' '.join(PACKAGES)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+    ):
         result = _run(command, timeout=600, env=env)
         if result.returncode != 0:
             raise ClusterError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -147,8 +149,9 @@ def _ours(path: Path) -> bool:
 def write_config() -> None:
     for path in (SLURM_DIR / "slurm.conf", SLURM_DIR / "gres.conf"):
         if path.exists() and not _ours(path):
-            raise ClusterError(f"{path} exists and was not written by this script; refusing to replace a real "
-                               "cluster's configuration")
+            raise ClusterError(
+                f"{path} exists and was not written by this script; refusing to replace a real cluster's configuration"
+            )
     for sub in ("spool/ctld", "spool/d", "log", "run", "munge"):
         (STATE_DIR / sub).mkdir(parents=True, exist_ok=True)
     for log in (STATE_DIR / "log").glob("*.log"):
@@ -187,8 +190,16 @@ def _start_munged() -> None:
     for path in (MUNGE_SOCKET_DIR, munge_state):
         path.mkdir(parents=True, exist_ok=True)
         shutil.chown(path, "munge", "munge")
-    command = ["runuser", "-u", "munge", "--", _program("munged"), f"--pid-file={munge_state}/munged.pid",
-               f"--log-file={munge_state}/munged.log", f"--seed-file={munge_state}/munged.seed"]
+    command = [
+        "runuser",
+        "-u",
+        "munge",
+        "--",
+        _program("munged"),
+        f"--pid-file={munge_state}/munged.pid",
+        f"--log-file={munge_state}/munged.log",
+        f"--seed-file={munge_state}/munged.seed",
+    ]
     result = _run(command)
     if result.returncode != 0:
         raise ClusterError(f"munged did not start ({result.returncode}): {result.stderr.strip()}")

@@ -25,11 +25,7 @@ def reasoning_train_set_inputs(wildcards):
 
 
 def reasoning_sample_args(wildcards, input):
-    return " ".join(
-        f"{key[len('samples_'):]}={path}"
-        for key, path in input.items()
-        if key.startswith("samples_")
-    )
+    return " ".join(f"{key[len('samples_'):]}={path}" for key, path in input.items() if key.startswith("samples_"))
 
 
 def reasoning_generator_files(wildcards):
@@ -66,9 +62,7 @@ def reasoning_sampling_arg(wildcards):
 
 def reasoning_engine(rule):
     """vLLM settings of a sampling rule's jobs: tensor parallelism over every GPU the job is granted."""
-    return as_json(
-        {**REASONING.get("engine", {}), "tensor_parallel_size": tensor_parallel_size(CFG, rule)}
-    )
+    return as_json({**REASONING.get("engine", {}), "tensor_parallel_size": tensor_parallel_size(CFG, rule)})
 
 
 def reasoning_sample_provenance(wildcards):

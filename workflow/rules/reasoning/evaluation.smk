@@ -19,17 +19,17 @@ rule reasoning_evaluate:
             caption="../../report/pass_at_k.rst",
             category="Reasoning",
         ),
+    log:
+        R_LOG("evaluate"),
+    conda:
+        R_CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         generators=reasoning_generator_specs,
         evaluation=as_json(R_EVALUATION),
         context=lambda w: as_json({"task": w.task, "seed": int(w.seed)}),
         code=code_hash("reasoning_evaluate"),
-    conda:
-        R_CONDA_ENV
-    log:
-        R_LOG("evaluate"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s reasoning-evaluate --problems {input.problems} --generators {params.generators:q}"
         " --evaluation {params.evaluation:q} --context {params.context:q}"
@@ -42,15 +42,15 @@ rule reasoning_summarize:
     output:
         runs=R_SUMMARY_RUNS,
         by_seed=R_SUMMARY_BY_SEED,
+    log:
+        RUN_LOG("reasoning/summarize"),
+    conda:
+        R_CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         evaluation=as_json(R_EVALUATION),
         code=code_hash("reasoning_summarize"),
-    conda:
-        R_CONDA_ENV
-    log:
-        RUN_LOG("reasoning/summarize"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s reasoning-summarize --metrics {input} --evaluation {params.evaluation:q}"
         " --out-runs {output.runs} --out-by-seed {output.by_seed} > {log} 2>&1"

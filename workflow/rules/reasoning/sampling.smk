@@ -5,31 +5,29 @@
 
 
 rule reasoning_sample_base:
-    wildcard_constraints:
-        generator=name_pattern(R_BASE),
     input:
         problems=rules.reasoning_problems.output.problems,
     output:
         R_SAMPLES,
+    log:
+        R_LOG("sample", "{generator}"),
+    benchmark:
+        R_BENCHMARK("sample", "{generator}")
+    wildcard_constraints:
+        generator=name_pattern(R_BASE),
+    conda:
+        R_CONDA_ENV
+    threads: stage_threads(CFG, "reasoning_sample_base")
+    resources:
+        **rule_resources(CFG, "reasoning_sample_base"),
     params:
-        checkpoint=lambda w: model_reference(
-            CFG, reasoning_plan.model_name(CFG, w.generator)
-        ),
+        checkpoint=lambda w: model_reference(CFG, reasoning_plan.model_name(CFG, w.generator)),
         n=reasoning_n_arg,
         sampling=reasoning_sampling_arg,
         engine=reasoning_engine("reasoning_sample_base"),
         seed=lambda w: w.seed,
         code=code_hash("reasoning_sample_base"),
         provenance=reasoning_sample_provenance,
-    conda:
-        R_CONDA_ENV
-    log:
-        R_LOG("sample", "{generator}"),
-    benchmark:
-        R_BENCHMARK("sample", "{generator}")
-    threads: stage_threads(CFG, "reasoning_sample_base")
-    resources:
-        **rule_resources(CFG, "reasoning_sample_base"),
     shell:
         "w2s --threads {threads} reasoning-sample --checkpoint {params.checkpoint:q}"
         " --problems {input.problems} --n {params.n} --sampling {params.sampling:q}"
@@ -38,11 +36,14 @@ rule reasoning_sample_base:
 
 
 use rule reasoning_sample_base as reasoning_sample_trained with:
-    wildcard_constraints:
-        generator=name_pattern(R_TRAINED),
     input:
         problems=rules.reasoning_problems.output.problems,
         model=R_MODEL,
+    wildcard_constraints:
+        generator=name_pattern(R_TRAINED),
+    threads: stage_threads(CFG, "reasoning_sample_trained")
+    resources:
+        **rule_resources(CFG, "reasoning_sample_trained"),
     params:
         checkpoint=lambda w, input: input.model,
         n=reasoning_n_arg,
@@ -51,6 +52,3 @@ use rule reasoning_sample_base as reasoning_sample_trained with:
         seed=lambda w: w.seed,
         code=code_hash("reasoning_sample_trained"),
         provenance=reasoning_sample_provenance,
-    threads: stage_threads(CFG, "reasoning_sample_trained")
-    resources:
-        **rule_resources(CFG, "reasoning_sample_trained"),

@@ -10,16 +10,16 @@ rule reasoning_score:
         R_SAMPLES,
     output:
         R_SCORES,
+    log:
+        R_LOG("score", "{generator}"),
+    conda:
+        R_CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         checks=" ".join(R_VERIFIERS["checks"]),
         aggregation=as_json(R_VERIFIERS["aggregation"]),
         code=code_hash("reasoning_score"),
-    conda:
-        R_CONDA_ENV
-    log:
-        R_LOG("score", "{generator}"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s reasoning-score --samples {input} --checks {params.checks}"
         " --aggregation {params.aggregation:q} --out {output} > {log} 2>&1"

@@ -7,19 +7,23 @@ localrules:
 
 
 rule reasoning_train_set:
-    wildcard_constraints:
-        generator=name_pattern(R_TRAINED),
     input:
         unpack(reasoning_train_set_inputs),
         problems=rules.reasoning_problems.output.problems,
     output:
         R_TRAIN_SET,
+    log:
+        R_LOG("train_set", "{generator}"),
+    wildcard_constraints:
+        generator=name_pattern(R_TRAINED),
+    conda:
+        R_CONDA_ENV
+    resources:
+        mem_mb=2000,
     params:
         method=lambda w: as_json(reasoning_plan.trained_models(CFG)[w.generator]),
         samples=reasoning_sample_args,
-        weak_scores=lambda w, input: (
-            f"--weak-scores {input.weak_scores}" if "weak_scores" in input.keys() else ""
-        ),
+        weak_scores=lambda w, input: (f"--weak-scores {input.weak_scores}" if "weak_scores" in input.keys() else ""),
         settings=as_json(
             {
                 "threshold": R_VERIFIERS["threshold"],
@@ -27,12 +31,6 @@ rule reasoning_train_set:
             }
         ),
         code=code_hash("reasoning_train_set"),
-    conda:
-        R_CONDA_ENV
-    log:
-        R_LOG("train_set", "{generator}"),
-    resources:
-        mem_mb=2000,
     shell:
         "w2s reasoning-train-set --method {params.method:q} --problems {input.problems}"
         " --samples {params.samples} {params.weak_scores} --settings {params.settings:q}"

@@ -2,12 +2,21 @@
 
 
 rule reasoning_train:
-    wildcard_constraints:
-        generator=name_pattern(R_TRAINED),
     input:
         rules.reasoning_train_set.output,
     output:
         directory(R_MODEL),
+    log:
+        R_LOG("train", "{generator}"),
+    benchmark:
+        R_BENCHMARK("train", "{generator}")
+    wildcard_constraints:
+        generator=name_pattern(R_TRAINED),
+    conda:
+        R_CONDA_ENV
+    threads: stage_threads(CFG, "reasoning_train")
+    resources:
+        **rule_resources(CFG, "reasoning_train"),
     params:
         checkpoint=lambda w: model_reference(CFG, REASONING["strong"]["model"]),
         settings=as_json(REASONING["train"]),
@@ -15,15 +24,6 @@ rule reasoning_train:
         seed=lambda w: w.seed,
         device=CFG["device"],
         code=code_hash("reasoning_train"),
-    conda:
-        R_CONDA_ENV
-    log:
-        R_LOG("train", "{generator}"),
-    benchmark:
-        R_BENCHMARK("train", "{generator}")
-    threads: stage_threads(CFG, "reasoning_train")
-    resources:
-        **rule_resources(CFG, "reasoning_train"),
     shell:
         "w2s --threads {threads} reasoning-train --checkpoint {params.checkpoint:q}"
         " --train-set {input} --settings {params.settings:q} --prompt {params.prompt:q}"

@@ -94,10 +94,14 @@ def score_samples(samples: pd.DataFrame, checks: list[str]) -> pd.DataFrame:
         raise ValueError(f"unknown verifier checks {unknown}; known: {sorted(CHECKS)}")
     parts = []
     for name in checks:
-        parts.append(pd.DataFrame({
-            "item_id": samples["problem_id"].astype(str).to_numpy(),
-            "candidate_id": samples["sample_id"].astype(str).to_numpy(),
-            "verifier_id": f"check:{name}",
-            "raw_score": CHECKS[name](samples),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "item_id": samples["problem_id"].astype(str).to_numpy(),
+                    "candidate_id": samples["sample_id"].astype(str).to_numpy(),
+                    "verifier_id": f"check:{name}",
+                    "raw_score": CHECKS[name](samples),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)

@@ -66,12 +66,21 @@ def verifier_quality(samples: pd.DataFrame, scores: pd.DataFrame) -> dict:
     return {c: binary_auroc(test[c].fillna(0.5).to_numpy(), test["correct"].to_numpy()) for c in columns}
 
 
-def gap_recovered(tables: dict[str, pd.DataFrame], student: str, metric: str, n_boot: int, confidence: float,
-                  seed: int, min_gap: float) -> dict:
+def gap_recovered(
+    tables: dict[str, pd.DataFrame],
+    student: str,
+    metric: str,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+    min_gap: float,
+) -> dict:
     """RGR of one student on one per-problem metric, paired over the problems all three were tested on."""
-    joined = tables["weak"][["problem_id", metric]].merge(
-        tables[student][["problem_id", metric]], on="problem_id", suffixes=("_weak", "_student")
-    ).merge(tables["ceiling"][["problem_id", metric]].rename(columns={metric: f"{metric}_ceiling"}), on="problem_id")
+    joined = (
+        tables["weak"][["problem_id", metric]]
+        .merge(tables[student][["problem_id", metric]], on="problem_id", suffixes=("_weak", "_student"))
+        .merge(tables["ceiling"][["problem_id", metric]].rename(columns={metric: f"{metric}_ceiling"}), on="problem_id")
+    )
     weak, mid, ceiling = (joined[f"{metric}_{r}"].to_numpy() for r in ("weak", "student", "ceiling"))
     value, status = performance_gap_recovered(weak.mean(), mid.mean(), ceiling.mean(), min_gap)
     boot = bootstrap_pgr(weak, mid, ceiling, n_boot, confidence, seed, min_gap)
@@ -79,10 +88,15 @@ def gap_recovered(tables: dict[str, pd.DataFrame], student: str, metric: str, n_
     if value is not None and len(weak) >= 2:  # no interval around an undefined number
         found = pgr_fieller_set(weak, mid, ceiling, confidence)
         interval = interval_fields(found.kind, float(found.low), float(found.high))
-    return {"value": value, "status": status, **{f"ci_{name}": v for name, v in interval.items()},
-            "undefined_fraction": boot.undefined_fraction,
-            "weak": float(weak.mean()),
-            "student": float(mid.mean()), "ceiling": float(ceiling.mean())}
+    return {
+        "value": value,
+        "status": status,
+        **{f"ci_{name}": v for name, v in interval.items()},
+        "undefined_fraction": boot.undefined_fraction,
+        "weak": float(weak.mean()),
+        "student": float(mid.mean()),
+        "ceiling": float(ceiling.mean()),
+    }
 
 
 def generator_rows(report: dict) -> list[dict]:
@@ -118,8 +132,16 @@ def plot_pass_at_k(rows: pd.DataFrame, ks: list[int], title: str, path: Path) ->
         fig.savefig(tmp, format="png", dpi=120)
 
 
-def evaluate_experiment(problems_path: str, generators: dict[str, dict], ks: list[int], evaluation: dict,
-                        out_json: str, out_csv: str, out_plot: str, context: dict | None = None) -> dict:
+def evaluate_experiment(
+    problems_path: str,
+    generators: dict[str, dict],
+    ks: list[int],
+    evaluation: dict,
+    out_json: str,
+    out_csv: str,
+    out_plot: str,
+    context: dict | None = None,
+) -> dict:
     """``generators``: name -> {role, samples, scores, uses_gold}. Writes the metrics, table and plot."""
     problems = pd.read_parquet(problems_path)
     test_ids = set(problems.loc[problems["split"] == "test", "problem_id"])
@@ -142,9 +164,18 @@ def evaluate_experiment(problems_path: str, generators: dict[str, dict], ks: lis
     if "weak" in tables and "ceiling" in tables:
         for name, spec in generators.items():
             if spec["role"] in ("student", "strong") and name in tables:
-                gap[name] = {m: gap_recovered(tables, name, m, evaluation["bootstrap_samples"],
-                                              evaluation["confidence_level"], evaluation["bootstrap_seed"],
-                                              evaluation["min_gap"]) for m in rgr_metrics}
+                gap[name] = {
+                    m: gap_recovered(
+                        tables,
+                        name,
+                        m,
+                        evaluation["bootstrap_samples"],
+                        evaluation["confidence_level"],
+                        evaluation["bootstrap_seed"],
+                        evaluation["min_gap"],
+                    )
+                    for m in rgr_metrics
+                }
     report = {**(context or {}), "k": ks, "generators": results, "gap_recovered": gap, "verifiers": quality}
     write_json(report, out_json)
     rows = pd.DataFrame(generator_rows(report))
@@ -169,20 +200,25 @@ def gap_of_seed_means(per_seed: list[dict], confidence: float, prefix: str, min_
     mean over seeds covers only those), and the gap of the seed means of weak, student and ceiling
     (``<prefix>_of_means``) with its Fieller set paired over seeds, as the classification track
     reports ``pgr_of_means``. Null where undefined (mean gap at or below the runs' minimum)."""
-    weak, student, ceiling = (np.array([g[role] for g in per_seed], dtype=np.float64)
-                              for role in ("weak", "student", "ceiling"))
+    weak, student, ceiling = (
+        np.array([g[role] for g in per_seed], dtype=np.float64) for role in ("weak", "student", "ceiling")
+    )
     defined = sum(g.get("value") is not None for g in per_seed)
     value, _ = performance_gap_recovered(weak.mean(), student.mean(), ceiling.mean(), min_gap)
     fields = NO_INTERVAL
     if value is not None and len(per_seed) >= 2:
         found = pgr_fieller_set(weak, student, ceiling, confidence)
         fields = interval_fields(found.kind, float(found.low), float(found.high))
-    return {f"{prefix}_n_seeds_defined": defined, f"{prefix}_of_means": value,
-            **{f"{prefix}_of_means_ci_{name}": v for name, v in fields.items()}}
+    return {
+        f"{prefix}_n_seeds_defined": defined,
+        f"{prefix}_of_means": value,
+        **{f"{prefix}_of_means_ci_{name}": v for name, v in fields.items()},
+    }
 
 
-def summarize_runs(metrics_paths: list[str], confidence: float, out_runs: str, out_by_seed: str,
-                   min_gap: float = 0.0) -> pd.DataFrame:
+def summarize_runs(
+    metrics_paths: list[str], confidence: float, out_runs: str, out_by_seed: str, min_gap: float = 0.0
+) -> pd.DataFrame:
     """Pool the per-seed metrics files: one row per (task, seed, generator), then per (task, generator)
     the mean and t-interval over seeds of every metric and of each gap recovered (over the seeds where
     it is defined, counted in ``rgr_<metric>_n_seeds_defined``), and the gap of the seed means with
@@ -193,8 +229,9 @@ def summarize_runs(metrics_paths: list[str], confidence: float, out_runs: str, o
     for report in reports:
         rows += [{"task": report.get("task"), "seed": report.get("seed"), **row} for row in generator_rows(report)]
     runs = pd.DataFrame(rows)
-    numeric = [c for c in runs.columns if c.startswith(("pass@", "majority@", "selection@", "rgr_"))
-               and not c.endswith("_se")]
+    numeric = [
+        c for c in runs.columns if c.startswith(("pass@", "majority@", "selection@", "rgr_")) and not c.endswith("_se")
+    ]
     pooled = []
     for (task, generator), group in runs.groupby(["task", "generator"], sort=True):
         row = {"task": task, "generator": generator, "role": group["role"].iloc[0], "n_seeds": len(group)}

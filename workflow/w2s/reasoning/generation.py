@@ -99,20 +99,22 @@ def sample_rows(problems: pd.DataFrame, outputs: list, generator: str) -> list[d
             answer = extract_answer(sample.text)
             n_tokens = len(sample.token_ids)
             logprob = sample.cumulative_logprob if sample.logprobs is not None else None
-            rows.append({
-                "problem_id": problem["problem_id"],
-                "split": problem["split"],
-                "sample_id": sample_id,
-                "generator": generator,
-                "completion": sample.text,
-                "answer": answer,
-                "correct": answers_match(answer, problem["answer"]),
-                "finish_reason": str(sample.finish_reason),
-                "n_prompt_tokens": len(output.prompt_token_ids),
-                "n_completion_tokens": n_tokens,
-                "cumulative_logprob": logprob,
-                "mean_logprob": _mean(logprob, n_tokens),
-            })
+            rows.append(
+                {
+                    "problem_id": problem["problem_id"],
+                    "split": problem["split"],
+                    "sample_id": sample_id,
+                    "generator": generator,
+                    "completion": sample.text,
+                    "answer": answer,
+                    "correct": answers_match(answer, problem["answer"]),
+                    "finish_reason": str(sample.finish_reason),
+                    "n_prompt_tokens": len(output.prompt_token_ids),
+                    "n_completion_tokens": n_tokens,
+                    "cumulative_logprob": logprob,
+                    "mean_logprob": _mean(logprob, n_tokens),
+                }
+            )
     return rows
 
 
@@ -136,33 +138,58 @@ def generate_samples(
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     dtype = dtype or engine_dtype(engine.dtype, model_type=checkpoint_model_type(checkpoint))
-    llm_engine = VLLMEngine(VLLM_HINT, kv_cache_gb=engine.kv_cache_gb, in_process=engine.in_process,
-                            process_exits=process_exits, model=checkpoint,
-                            dtype=dtype, seed=seed, max_model_len=engine.max_model_len,
-                            max_num_seqs=engine.max_num_seqs, enforce_eager=engine.enforce_eager,
-                            gpu_memory_utilization=engine.gpu_memory_utilization,
-                            tensor_parallel_size=engine.tensor_parallel_size)
+    llm_engine = VLLMEngine(
+        VLLM_HINT,
+        kv_cache_gb=engine.kv_cache_gb,
+        in_process=engine.in_process,
+        process_exits=process_exits,
+        model=checkpoint,
+        dtype=dtype,
+        seed=seed,
+        max_model_len=engine.max_model_len,
+        max_num_seqs=engine.max_num_seqs,
+        enforce_eager=engine.enforce_eager,
+        gpu_memory_utilization=engine.gpu_memory_utilization,
+        tensor_parallel_size=engine.tensor_parallel_size,
+    )
     try:
         vllm = import_vllm(VLLM_HINT)  # imported by the engine, under its start-up heap policy
-        rows = [row for split, n in n_by_split.items()
-                for row in _sample_split(llm_engine.llm, vllm, tokenizer, problems, split, n, sampling, engine,
-                                         generator)]
+        rows = [
+            row
+            for split, n in n_by_split.items()
+            for row in _sample_split(llm_engine.llm, vllm, tokenizer, problems, split, n, sampling, engine, generator)
+        ]
     finally:
         llm_engine.close()
     return pd.DataFrame(rows, columns=SAMPLE_SCHEMA.names)
 
 
-def _sample_split(llm, vllm, tokenizer, problems: pd.DataFrame, split: str, n: int, sampling: SamplingSettings,
-                  engine: EngineSettings, generator: str) -> list[dict]:
+def _sample_split(
+    llm,
+    vllm,
+    tokenizer,
+    problems: pd.DataFrame,
+    split: str,
+    n: int,
+    sampling: SamplingSettings,
+    engine: EngineSettings,
+    generator: str,
+) -> list[dict]:
     """The rows of ``n`` samples for every problem of one split (none for an empty split or n = 0)."""
     part = problems[problems["split"] == split]
     if part.empty or n == 0:
         return []
     prompts = [{"prompt_token_ids": prompt_ids(tokenizer, q, sampling.prompt)} for q in part["question"]]
-    too_long = [len(p["prompt_token_ids"]) for p in prompts if len(p["prompt_token_ids"]) + sampling.max_tokens > engine.max_model_len]
+    too_long = [
+        len(p["prompt_token_ids"])
+        for p in prompts
+        if len(p["prompt_token_ids"]) + sampling.max_tokens > engine.max_model_len
+    ]
     if too_long:
-        raise ValueError(f"{len(too_long)} {split} prompt(s) of up to {max(too_long)} tokens leave no room for "
-                         f"max_tokens={sampling.max_tokens} within max_model_len={engine.max_model_len}")
+        raise ValueError(
+            f"{len(too_long)} {split} prompt(s) of up to {max(too_long)} tokens leave no room for "
+            f"max_tokens={sampling.max_tokens} within max_model_len={engine.max_model_len}"
+        )
     params = vllm.SamplingParams(
         n=n,
         temperature=sampling.temperature,
@@ -205,14 +232,38 @@ def sample_problems(
         raise ValueError(f"no problems in split(s) {sorted(unknown)} of {problems_path}")
     local = resolve_checkpoint(checkpoint)
     dtype = engine_dtype(engine_settings.dtype, model_type=checkpoint_model_type(local))
-    frame = generate_samples(local, problems, n_by_split, sampling_settings, engine_settings, seed, generator, dtype,
-                             process_exits=process_exits)
-    summary = {split: {"samples": int((frame["split"] == split).sum()),
-                       "pass@1": float(frame.loc[frame["split"] == split, "correct"].mean())}
-               for split in n_by_split if (frame["split"] == split).any()}
-    write_samples(frame, out, provenance={
-        **(provenance or {}), "checkpoint": checkpoint, "generator": generator, "seed": seed,
-        "n": n_by_split, "sampling": asdict(sampling_settings), "engine": asdict(engine_settings),
-        "vllm_version": import_vllm(VLLM_HINT).__version__, "dtype": dtype,
-    })
+    frame = generate_samples(
+        local,
+        problems,
+        n_by_split,
+        sampling_settings,
+        engine_settings,
+        seed,
+        generator,
+        dtype,
+        process_exits=process_exits,
+    )
+    summary = {
+        split: {
+            "samples": int((frame["split"] == split).sum()),
+            "pass@1": float(frame.loc[frame["split"] == split, "correct"].mean()),
+        }
+        for split in n_by_split
+        if (frame["split"] == split).any()
+    }
+    write_samples(
+        frame,
+        out,
+        provenance={
+            **(provenance or {}),
+            "checkpoint": checkpoint,
+            "generator": generator,
+            "seed": seed,
+            "n": n_by_split,
+            "sampling": asdict(sampling_settings),
+            "engine": asdict(engine_settings),
+            "vllm_version": import_vllm(VLLM_HINT).__version__,
+            "dtype": dtype,
+        },
+    )
     return summary

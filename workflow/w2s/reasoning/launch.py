@@ -61,16 +61,43 @@ def fsdp_config(n_gpus: int, mixed_precision: str = "bf16", cpu: bool = False) -
 def train_argv(args: argparse.Namespace) -> list[str]:
     """The ``w2s`` arguments that rerun this reasoning-train command as it was given."""
     argv = [] if args.threads is None else ["--threads", str(args.threads)]
-    return argv + ["reasoning-train", "--checkpoint", args.checkpoint, "--train-set", args.train_set,
-                   "--settings", args.settings, "--prompt", args.prompt, "--seed", str(args.seed),
-                   "--device", args.device, "--out-dir", args.out_dir]
+    return argv + [
+        "reasoning-train",
+        "--checkpoint",
+        args.checkpoint,
+        "--train-set",
+        args.train_set,
+        "--settings",
+        args.settings,
+        "--prompt",
+        args.prompt,
+        "--seed",
+        str(args.seed),
+        "--device",
+        args.device,
+        "--out-dir",
+        args.out_dir,
+    ]
 
 
-def launch_command(argv: list[str], n_gpus: int, config_file: str | Path, port: int,
-                   python: str = sys.executable) -> list[str]:
+def launch_command(
+    argv: list[str], n_gpus: int, config_file: str | Path, port: int, python: str = sys.executable
+) -> list[str]:
     """``accelerate launch`` of ``python -m w2s <argv>``, one process per GPU."""
-    return [python, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
-            "--num_processes", str(n_gpus), "--main_process_port", str(port), "-m", "w2s", *argv]
+    return [
+        python,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config_file),
+        "--num_processes",
+        str(n_gpus),
+        "--main_process_port",
+        str(port),
+        "-m",
+        "w2s",
+        *argv,
+    ]
 
 
 def should_relaunch(backend: str, device: str, n_gpus: int, environ: dict | os._Environ = os.environ) -> bool:

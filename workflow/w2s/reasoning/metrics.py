@@ -36,7 +36,9 @@ def majority_correct(answers: list, correct: list[bool]) -> bool:
 def per_problem(samples: pd.DataFrame, ks: list[int], scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per problem: pass@1 (c/n), pass@k and majority@k for each k, selection@1 when scored."""
     if scores is not None:
-        samples = samples.merge(scores[["problem_id", "sample_id", "score"]], on=["problem_id", "sample_id"], how="left")
+        samples = samples.merge(
+            scores[["problem_id", "sample_id", "score"]], on=["problem_id", "sample_id"], how="left"
+        )
     rows = []
     for problem, group in samples.sort_values("sample_id").groupby("problem_id", sort=True):
         n, c = len(group), int(group["correct"].sum())

@@ -72,8 +72,13 @@ def sft_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -total.sum() / count.sum().clamp_min(1)
 
 
-def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, reference_chosen: torch.Tensor,
-             reference_rejected: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def dpo_loss(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    reference_chosen: torch.Tensor,
+    reference_rejected: torch.Tensor,
+    beta: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean DPO loss over pairs, and each pair's reward margin beta * (chosen log-ratio - rejected log-ratio)."""
     margin = beta * ((policy_chosen - reference_chosen) - (policy_rejected - reference_rejected))
     return -F.logsigmoid(margin).mean(), margin.detach()
@@ -82,7 +87,9 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, referen
 # --------------------------------------------------------------------------- data
 
 
-def encode(tokenizer, question: str, completion: str, prompt: PromptSettings, max_length: int) -> tuple[list[int], list[int]]:
+def encode(
+    tokenizer, question: str, completion: str, prompt: PromptSettings, max_length: int
+) -> tuple[list[int], list[int]]:
     """Input ids and labels (prompt masked) of one prompt + completion, the completion cut to fit."""
     prompt_part = prompt_ids(tokenizer, question, prompt)
     room = max_length - len(prompt_part)
@@ -125,13 +132,21 @@ def lora_config(lora: dict, model_config) -> LoraConfig:
     from ..models import lora_targets
 
     lora = {**schema_defaults("reasoning.train.lora"), **lora}
-    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=lora["r"], lora_alpha=lora["alpha"],
-                      lora_dropout=lora["dropout"], **lora_targets(model_config))
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora["dropout"],
+        **lora_targets(model_config),
+    )
 
 
 def check_adapters(model, config: LoraConfig) -> None:
     """Raise if a LoRA target of ``config`` is missing from a transformer block of the peft ``model``."""
     from ..models import check_lora_targets
 
-    check_lora_targets(model, config.target_modules if isinstance(config.target_modules, str)
-                       else sorted(config.target_modules), config.target_parameters)
+    check_lora_targets(
+        model,
+        config.target_modules if isinstance(config.target_modules, str) else sorted(config.target_modules),
+        config.target_parameters,
+    )

@@ -74,5 +74,6 @@ def reads_weak_scores(method: dict) -> bool:
 
 
 def student_uses_gold(config: dict, generator: str) -> bool:
-    return generator == "ceiling" or (generator in config["reasoning"]["students"]
-                                      and uses_gold(config["reasoning"]["students"][generator]))
+    return generator == "ceiling" or (
+        generator in config["reasoning"]["students"] and uses_gold(config["reasoning"]["students"][generator])
+    )

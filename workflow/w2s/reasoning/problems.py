@@ -53,15 +53,20 @@ def _rows(task: str, records: list[dict], spec: dict) -> pd.DataFrame:
     if records:
         missing = [f for f in (question_field, answer_field) if f not in records[0]]
         if missing:
-            raise DataError(f"reasoning task {task!r}: records have no field(s) {missing}; "
-                            f"fields: {sorted(records[0])}")
+            raise DataError(
+                f"reasoning task {task!r}: records have no field(s) {missing}; fields: {sorted(records[0])}"
+            )
     rows, empty, unanswered = [], [], []
     for i, record in enumerate(records):
         question, raw_answer = record.get(question_field), record.get(answer_field)
         if not isinstance(question, str) or not question.strip():
             empty.append(i)
             continue
-        if raw_answer is None or (isinstance(raw_answer, float) and np.isnan(raw_answer)) or str(raw_answer).strip() == "":
+        if (
+            raw_answer is None
+            or (isinstance(raw_answer, float) and np.isnan(raw_answer))
+            or str(raw_answer).strip() == ""
+        ):
             unanswered.append(i)
             continue
         try:
@@ -73,14 +78,17 @@ def _rows(task: str, records: list[dict], spec: dict) -> pd.DataFrame:
             solution = str(raw_answer)  # GSM8K's answer field is the worked solution ending in ####
         if not is_worked_solution(solution):
             solution = None  # a bare final answer is gold, but no solution to fine-tune on
-        rows.append({"question": question.strip(), "answer": answer, "solution": solution,
-                     "split_hint": record.get("split")})
+        rows.append(
+            {"question": question.strip(), "answer": answer, "solution": solution, "split_hint": record.get("split")}
+        )
     if empty:
-        raise DataError(f"reasoning task {task!r}: {len(empty)} record(s) with an empty question "
-                        f"(first indices {empty[:5]})")
+        raise DataError(
+            f"reasoning task {task!r}: {len(empty)} record(s) with an empty question (first indices {empty[:5]})"
+        )
     if unanswered:
-        raise DataError(f"reasoning task {task!r}: {len(unanswered)} record(s) without an answer "
-                        f"(first indices {unanswered[:5]})")
+        raise DataError(
+            f"reasoning task {task!r}: {len(unanswered)} record(s) without an answer (first indices {unanswered[:5]})"
+        )
     return pd.DataFrame(rows, columns=["question", "answer", "solution", "split_hint"])
 
 
@@ -88,17 +96,20 @@ def _reasoning_gym(task: str, spec: dict, total: int) -> list[dict]:
     try:
         import reasoning_gym
     except ImportError as error:
-        raise DataError(f"reasoning task {task!r}: source reasoning_gym needs the reasoning-gym "
-                        "package (pip install reasoning-gym)") from error
+        raise DataError(
+            f"reasoning task {task!r}: source reasoning_gym needs the reasoning-gym package (pip install reasoning-gym)"
+        ) from error
     # Oversample: templates can repeat a question, and duplicates are dropped.
     size = int(total * 1.25) + 8
-    dataset = reasoning_gym.create_dataset(spec["name"], size=size, seed=spec.get("data_seed", 0),
-                                           **spec.get("options", {}))
+    dataset = reasoning_gym.create_dataset(
+        spec["name"], size=size, seed=spec.get("data_seed", 0), **spec.get("options", {})
+    )
     records = []
     for entry in dataset:
         metadata = entry.get("metadata") or {}
-        records.append({"question": entry["question"], "answer": f"#### {entry['answer']}",
-                        "solution": metadata.get("answer_cot")})
+        records.append(
+            {"question": entry["question"], "answer": f"#### {entry['answer']}", "solution": metadata.get("answer_cot")}
+        )
     return records
 
 
@@ -154,8 +165,10 @@ def load_problems(task: str, spec: dict, seed: int) -> tuple[pd.DataFrame, dict[
             frame, duplicates = _dedupe(rows)
             pool = _take(task, frame, sizes["train"] + sizes["test"], rng, "the pool")
             order = rng.permutation(len(pool))
-            chosen = {"train": pool.iloc[np.sort(order[: sizes["train"]])],
-                      "test": pool.iloc[np.sort(order[sizes["train"]:])]}
+            chosen = {
+                "train": pool.iloc[np.sort(order[: sizes["train"]])],
+                "test": pool.iloc[np.sort(order[sizes["train"] :])],
+            }
     elif source == "hf":
         chosen, duplicates = {}, 0
         for split in SPLITS:
@@ -167,8 +180,10 @@ def load_problems(task: str, spec: dict, seed: int) -> tuple[pd.DataFrame, dict[
         raise DataError(f"reasoning task {task!r}: unknown source {source!r}; expected reasoning_gym, hf or file")
     overlap = set(chosen["train"]["question"]) & set(chosen["test"]["question"])
     if overlap:
-        raise DataError(f"reasoning task {task!r}: {len(overlap)} question(s) are in both train and test, "
-                        f"e.g. {next(iter(overlap))[:80]!r}")
+        raise DataError(
+            f"reasoning task {task!r}: {len(overlap)} question(s) are in both train and test, "
+            f"e.g. {next(iter(overlap))[:80]!r}"
+        )
     parts = []
     for split in SPLITS:
         part = chosen[split].drop(columns="split_hint").copy()
@@ -197,4 +212,3 @@ def prepare_problems(task: str, spec: dict, seed: int, out_dir: str | Path) -> d
         write_parquet(table, tmp / PROBLEMS, provenance={"task": task, "seed": seed})
         write_json(manifest, tmp / MANIFEST)
     return manifest
-

@@ -27,8 +27,10 @@ def prompt_text(tokenizer, question: str, settings: PromptSettings) -> str:
     if not settings.chat_template:
         return user
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("prompt.chat_template is true but the tokenizer has no chat template; "
-                         "set chat_template: false for base models")
+        raise ValueError(
+            "prompt.chat_template is true but the tokenizer has no chat template; "
+            "set chat_template: false for base models"
+        )
     messages = [{"role": "user", "content": user}]
     if settings.system_prompt:
         messages.insert(0, {"role": "system", "content": settings.system_prompt})

@@ -22,7 +22,9 @@ from .checks import score_samples
 DEFAULT_AGGREGATION = schema_defaults("reasoning.verifiers.aggregation")
 
 
-def aggregate_checks(samples: pd.DataFrame, checks: list[str], aggregation: dict | None = None) -> tuple[pd.DataFrame, dict]:
+def aggregate_checks(
+    samples: pd.DataFrame, checks: list[str], aggregation: dict | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Wide table of raw check scores plus the aggregated ``score``, and the fitted aggregation model."""
     settings = {**DEFAULT_AGGREGATION, **(aggregation or {})}
     if settings["aggregator"] in verifiers.LABEL_USING_AGGREGATORS:
@@ -30,8 +32,9 @@ def aggregate_checks(samples: pd.DataFrame, checks: list[str], aggregation: dict
     long = score_samples(samples, checks)
     model = verifiers.fit(long, settings)
     aggregated = verifiers.apply(model, long.dropna(subset=["raw_score"]))
-    wide = long.pivot_table(index=["item_id", "candidate_id"], columns="verifier_id", values="raw_score",
-                            dropna=False).reset_index()
+    wide = long.pivot_table(
+        index=["item_id", "candidate_id"], columns="verifier_id", values="raw_score", dropna=False
+    ).reset_index()
     wide = wide.merge(aggregated[["item_id", "candidate_id", "score"]], on=["item_id", "candidate_id"], how="left")
     wide = wide.rename(columns={"item_id": "problem_id"})
     wide["sample_id"] = wide.pop("candidate_id").astype("int32")
@@ -42,11 +45,18 @@ def aggregate_checks(samples: pd.DataFrame, checks: list[str], aggregation: dict
     return table, model
 
 
-def score_file(samples_path: str | Path, checks: list[str], aggregation: dict | None, out: str | Path,
-               provenance: dict | None = None) -> dict:
+def score_file(
+    samples_path: str | Path,
+    checks: list[str],
+    aggregation: dict | None,
+    out: str | Path,
+    provenance: dict | None = None,
+) -> dict:
     samples = pd.read_parquet(samples_path)
     table, model = aggregate_checks(samples, checks, aggregation)
-    write_parquet(pa.Table.from_pandas(table, preserve_index=False), out,
-                  provenance={**(provenance or {}), "checks": checks, "aggregation": model["settings"],
-                              "kept": model["kept"]})
+    write_parquet(
+        pa.Table.from_pandas(table, preserve_index=False),
+        out,
+        provenance={**(provenance or {}), "checks": checks, "aggregation": model["settings"], "kept": model["kept"]},
+    )
     return {"samples": len(table), "mean_score": float(table["score"].mean())}

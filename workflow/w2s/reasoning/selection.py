@@ -42,7 +42,11 @@ def uses_gold(method: dict) -> bool:
 def needed_generators(method: dict) -> set[str]:
     """Which base generators' train samples a method reads."""
     needed = set()
-    if method.get("sft") in ("all", "verified", "agreeing", "correct") or method.get("dpo") in ("delta", "verifier", "correct"):
+    if method.get("sft") in ("all", "verified", "agreeing", "correct") or method.get("dpo") in (
+        "delta",
+        "verifier",
+        "correct",
+    ):
         needed.add("weak")
     if method.get("sft") in ("agreeing", "strong_correct") or method.get("dpo") == "strong_majority":
         needed.add("strong")
@@ -64,32 +68,45 @@ def majority_answers(samples: pd.DataFrame) -> dict[str, str]:
 def agrees_with_majority(samples: pd.DataFrame, majority: dict[str, str]) -> pd.Series:
     """Per sample (in ``samples``' order): whether it states its problem's majority answer."""
     keys = samples["answer"].map(answer_key)
-    return pd.Series([key is not None and majority.get(p) == key for p, key in zip(samples["problem_id"], keys)],
-                     index=samples.index, dtype=bool)
+    return pd.Series(
+        [key is not None and majority.get(p) == key for p, key in zip(samples["problem_id"], keys)],
+        index=samples.index,
+        dtype=bool,
+    )
 
 
 def _sft(frame: pd.DataFrame, questions: pd.Series, origin: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "stage": "sft",
-        "problem_id": frame["problem_id"].to_numpy(),
-        "question": questions.loc[frame["problem_id"]].to_numpy(),
-        "chosen": frame["completion"].to_numpy(),
-        "rejected": None,
-        "origin": origin,
-    }, columns=COLUMNS)
+    return pd.DataFrame(
+        {
+            "stage": "sft",
+            "problem_id": frame["problem_id"].to_numpy(),
+            "question": questions.loc[frame["problem_id"]].to_numpy(),
+            "chosen": frame["completion"].to_numpy(),
+            "rejected": None,
+            "origin": origin,
+        },
+        columns=COLUMNS,
+    )
 
 
-def sft_examples(rule: str, problems: pd.DataFrame, samples: dict[str, pd.DataFrame],
-                 verifier_scores: pd.DataFrame | None = None, threshold: float = 0.5) -> pd.DataFrame:
+def sft_examples(
+    rule: str,
+    problems: pd.DataFrame,
+    samples: dict[str, pd.DataFrame],
+    verifier_scores: pd.DataFrame | None = None,
+    threshold: float = 0.5,
+) -> pd.DataFrame:
     """SFT rows of one ``rule`` on the train problems; ``samples`` maps generator -> its train samples."""
     train = problems[problems["split"] == "train"]
     questions = train.set_index("problem_id")["question"]
     if rule == "gold":
         solved = train[train["solution"].notna()]
         if solved.empty:
-            raise ValueError("sft: gold needs worked solutions, and this task's gold is only final answers; "
-                             "a ceiling fine-tuned on bare answers learns to skip its reasoning. Use "
-                             "`sft: strong_correct` (rejection sampling on the strong model's gold-correct samples)")
+            raise ValueError(
+                "sft: gold needs worked solutions, and this task's gold is only final answers; "
+                "a ceiling fine-tuned on bare answers learns to skip its reasoning. Use "
+                "`sft: strong_correct` (rejection sampling on the strong model's gold-correct samples)"
+            )
         return _sft(solved.rename(columns={"solution": "completion"}), questions, "gold")
     if rule == "strong_correct":
         strong = samples["strong"]
@@ -123,14 +140,17 @@ def _with_scores(samples: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
 def _pairs(rows: list[tuple[str, str, str]], questions: pd.Series, origin: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["problem_id", "chosen", "rejected"])
     frame = frame[frame["chosen"] != frame["rejected"]]
-    return pd.DataFrame({
-        "stage": "dpo",
-        "problem_id": frame["problem_id"].to_numpy(),
-        "question": questions.loc[frame["problem_id"]].to_numpy() if len(frame) else [],
-        "chosen": frame["chosen"].to_numpy(),
-        "rejected": frame["rejected"].to_numpy(),
-        "origin": origin,
-    }, columns=COLUMNS)
+    return pd.DataFrame(
+        {
+            "stage": "dpo",
+            "problem_id": frame["problem_id"].to_numpy(),
+            "question": questions.loc[frame["problem_id"]].to_numpy() if len(frame) else [],
+            "chosen": frame["chosen"].to_numpy(),
+            "rejected": frame["rejected"].to_numpy(),
+            "origin": origin,
+        },
+        columns=COLUMNS,
+    )
 
 
 def _split_pairs(samples: pd.DataFrame, is_chosen: pd.Series, max_pairs: int) -> list[tuple[str, str, str]]:
@@ -143,9 +163,14 @@ def _split_pairs(samples: pd.DataFrame, is_chosen: pd.Series, max_pairs: int) ->
     return rows
 
 
-def preference_pairs(rule: str, problems: pd.DataFrame, samples: dict[str, pd.DataFrame],
-                     verifier_scores: pd.DataFrame | None = None, max_pairs: int = 2,
-                     min_score_gap: float = 0.0) -> pd.DataFrame:
+def preference_pairs(
+    rule: str,
+    problems: pd.DataFrame,
+    samples: dict[str, pd.DataFrame],
+    verifier_scores: pd.DataFrame | None = None,
+    max_pairs: int = 2,
+    min_score_gap: float = 0.0,
+) -> pd.DataFrame:
     """DPO rows of one ``rule`` on the train problems."""
     questions = problems[problems["split"] == "train"].set_index("problem_id")["question"]
     if rule == "delta":
@@ -171,8 +196,14 @@ def preference_pairs(rule: str, problems: pd.DataFrame, samples: dict[str, pd.Da
     return _pairs(rows, questions, f"{rule}")
 
 
-def build_train_set(method: dict, problems: pd.DataFrame, samples: dict[str, pd.DataFrame],
-                    verifier_scores: pd.DataFrame | None, threshold: float, max_pairs: int) -> pd.DataFrame:
+def build_train_set(
+    method: dict,
+    problems: pd.DataFrame,
+    samples: dict[str, pd.DataFrame],
+    verifier_scores: pd.DataFrame | None,
+    threshold: float,
+    max_pairs: int,
+) -> pd.DataFrame:
     """All rows one student trains on: its SFT stage (if any), then its DPO stage (if any)."""
     samples = {name: frame[frame["split"] == "train"].reset_index(drop=True) for name, frame in samples.items()}
     parts = []
@@ -189,8 +220,16 @@ def build_train_set(method: dict, problems: pd.DataFrame, samples: dict[str, pd.
     return pd.concat(parts, ignore_index=True)
 
 
-def write_train_set(method: dict, problems_path: str, sample_paths: dict[str, str], weak_scores_path: str | None,
-                    threshold: float, max_pairs: int, out: str, provenance: dict | None = None) -> dict:
+def write_train_set(
+    method: dict,
+    problems_path: str,
+    sample_paths: dict[str, str],
+    weak_scores_path: str | None,
+    threshold: float,
+    max_pairs: int,
+    out: str,
+    provenance: dict | None = None,
+) -> dict:
     """File-level entry point: problems and samples in, the student's train set Parquet out."""
     import pyarrow as pa
 
@@ -201,6 +240,9 @@ def write_train_set(method: dict, problems_path: str, sample_paths: dict[str, st
     scores = pd.read_parquet(weak_scores_path) if weak_scores_path else None
     rows = build_train_set(method, problems, samples, scores, threshold, max_pairs)
     schema = pa.schema([(c, pa.string()) for c in COLUMNS])
-    write_parquet(pa.Table.from_pandas(rows, schema=schema, preserve_index=False), out,
-                  provenance={**(provenance or {}), "method": method, "uses_gold": uses_gold(method)})
+    write_parquet(
+        pa.Table.from_pandas(rows, schema=schema, preserve_index=False),
+        out,
+        provenance={**(provenance or {}), "method": method, "uses_gold": uses_gold(method)},
+    )
     return rows.groupby("stage").size().to_dict()

@@ -38,14 +38,19 @@ STAGES = ("sft", "dpo")
 # --------------------------------------------------------------------------- data
 
 
-def sft_dataset(tokenizer: PreTrainedTokenizerBase, rows: pd.DataFrame, prompt: PromptSettings,
-                max_length: int) -> Dataset:
+def sft_dataset(
+    tokenizer: PreTrainedTokenizerBase, rows: pd.DataFrame, prompt: PromptSettings, max_length: int
+) -> Dataset:
     """Pre-tokenized SFT examples: input ids and a completion mask (1 on completion tokens)."""
     from datasets import Dataset
 
     encoded = [encode(tokenizer, q, c, prompt, max_length) for q, c in zip(rows["question"], rows["chosen"])]
-    return Dataset.from_dict({"input_ids": [ids for ids, _ in encoded],
-                              "completion_mask": [[int(x != IGNORE) for x in labels] for _, labels in encoded]})
+    return Dataset.from_dict(
+        {
+            "input_ids": [ids for ids, _ in encoded],
+            "completion_mask": [[int(x != IGNORE) for x in labels] for _, labels in encoded],
+        }
+    )
 
 
 def _split(encoded: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
@@ -54,8 +59,9 @@ def _split(encoded: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
     return ids[:n_prompt], ids[n_prompt:]
 
 
-def dpo_dataset(tokenizer: PreTrainedTokenizerBase, rows: pd.DataFrame, prompt: PromptSettings,
-                max_length: int) -> Dataset:
+def dpo_dataset(
+    tokenizer: PreTrainedTokenizerBase, rows: pd.DataFrame, prompt: PromptSettings, max_length: int
+) -> Dataset:
     """Pre-tokenized preference pairs: prompt ids, chosen ids and rejected ids (each completion cut to fit)."""
     from datasets import Dataset
 
@@ -83,8 +89,9 @@ def _trainer_classes():
     return SFTTrainer, PretokenizedDPOTrainer
 
 
-def trainer_args(stage: str, tune: TuneSettings, seed: int, out: Path, device: torch.device, examples: int,
-                 processes: int = 1) -> TrainingArguments:
+def trainer_args(
+    stage: str, tune: TuneSettings, seed: int, out: Path, device: torch.device, examples: int, processes: int = 1
+) -> TrainingArguments:
     """The SFTConfig or DPOConfig of a stage on ``examples`` rows (SFT examples or DPO pairs) split over
     ``processes``, from the reasoning.train settings.
 
@@ -96,19 +103,45 @@ def trainer_args(stage: str, tune: TuneSettings, seed: int, out: Path, device: t
 
     epochs = tune.epochs if stage == "sft" else tune.dpo_epochs or tune.epochs
     warmup = warmup_steps(tune.warmup_frac, optimizer_steps(examples, tune.batch_size, epochs, processes))
-    common = dict(output_dir=str(out), per_device_train_batch_size=tune.batch_size, weight_decay=tune.weight_decay,
-                  warmup_steps=warmup, lr_scheduler_type="linear", max_grad_norm=tune.grad_clip,
-                  max_length=tune.max_length, seed=seed, data_seed=seed, logging_steps=1, save_strategy="no",
-                  report_to="none", use_cpu=device.type == "cpu", dataloader_num_workers=0,
-                  bf16=training_autocast(tune.precision, device) is not None)
+    common = dict(
+        output_dir=str(out),
+        per_device_train_batch_size=tune.batch_size,
+        weight_decay=tune.weight_decay,
+        warmup_steps=warmup,
+        lr_scheduler_type="linear",
+        max_grad_norm=tune.grad_clip,
+        max_length=tune.max_length,
+        seed=seed,
+        data_seed=seed,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=device.type == "cpu",
+        dataloader_num_workers=0,
+        bf16=training_autocast(tune.precision, device) is not None,
+    )
     if stage == "sft":
         return SFTConfig(learning_rate=tune.lr, num_train_epochs=epochs, completion_only_loss=True, **common)
-    return DPOConfig(learning_rate=tune.dpo_lr or tune.lr, num_train_epochs=epochs,
-                     beta=tune.dpo_beta, loss_type=["sigmoid"], precompute_ref_log_probs=True, **common)
+    return DPOConfig(
+        learning_rate=tune.dpo_lr or tune.lr,
+        num_train_epochs=epochs,
+        beta=tune.dpo_beta,
+        loss_type=["sigmoid"],
+        precompute_ref_log_probs=True,
+        **common,
+    )
 
 
-def build_trainer(stage: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset,
-                  tune: TuneSettings, seed: int, scratch: Path, device: torch.device) -> Trainer:
+def build_trainer(
+    stage: str,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    dataset: Dataset,
+    tune: TuneSettings,
+    seed: int,
+    scratch: Path,
+    device: torch.device,
+) -> Trainer:
     """An SFTTrainer or DPOTrainer for ``model`` (a LoRA adapter is added when ``tune.lora`` is set)."""
     sft_trainer, dpo_trainer = _trainer_classes()
     cls = sft_trainer if stage == "sft" else dpo_trainer
@@ -127,8 +160,12 @@ def build_trainer(stage: str, model: PreTrainedModel, tokenizer: PreTrainedToken
 
 def _stats(stage: str, trainer, n: int) -> dict:
     steps = [entry for entry in trainer.state.log_history if "loss" in entry]
-    stats = {"examples" if stage == "sft" else "pairs": n, "steps": trainer.state.global_step,
-             "first_loss": steps[0]["loss"], "final_loss": steps[-1]["loss"]}
+    stats = {
+        "examples" if stage == "sft" else "pairs": n,
+        "steps": trainer.state.global_step,
+        "first_loss": steps[0]["loss"],
+        "final_loss": steps[-1]["loss"],
+    }
     if stage == "dpo":
         stats["final_reward_margin"] = steps[-1]["rewards/margins"]
     return stats
@@ -153,9 +190,18 @@ def _save_stage(trainer: Trainer, source: str | Path, target: Path, lora: bool, 
     state.wait_for_everyone()
 
 
-def run_stage(stage: str, source: str | Path, rows: pd.DataFrame, tokenizer: PreTrainedTokenizerBase,
-              tune: TuneSettings, prompt: PromptSettings, seed: int, scratch: Path, device: torch.device,
-              state: PartialState) -> dict:
+def run_stage(
+    stage: str,
+    source: str | Path,
+    rows: pd.DataFrame,
+    tokenizer: PreTrainedTokenizerBase,
+    tune: TuneSettings,
+    prompt: PromptSettings,
+    seed: int,
+    scratch: Path,
+    device: torch.device,
+    state: PartialState,
+) -> dict:
     """Train one stage on the model in ``source``; the result goes to ``scratch/<stage>``."""
     from datasets import load_from_disk
 
@@ -171,8 +217,15 @@ def run_stage(stage: str, source: str | Path, rows: pd.DataFrame, tokenizer: Pre
     return _stats(stage, trainer, len(rows))
 
 
-def train_with_trl(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: PromptSettings, seed: int,
-                   scratch: Path, device: torch.device) -> tuple[dict, str]:
+def train_with_trl(
+    local: str,
+    rows: pd.DataFrame,
+    tune: TuneSettings,
+    prompt: PromptSettings,
+    seed: int,
+    scratch: Path,
+    device: torch.device,
+) -> tuple[dict, str]:
     """Run the SFT and DPO stages that have rows; their stats, and the directory of the final weights."""
     from accelerate import PartialState
     from transformers import AutoTokenizer

@@ -53,7 +53,9 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[list[i
 class _Run:
     """Model, tokenizer, device and the steps of one student's training."""
 
-    def __init__(self, model, tokenizer, settings: TuneSettings, prompt: PromptSettings, device: torch.device, seed: int):
+    def __init__(
+        self, model, tokenizer, settings: TuneSettings, prompt: PromptSettings, device: torch.device, seed: int
+    ):
         self.model, self.tokenizer, self.settings, self.prompt, self.device = model, tokenizer, settings, prompt, device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.autocast = training_autocast(settings.precision, device)
@@ -66,7 +68,9 @@ class _Run:
         return logits, batch["labels"]
 
     def _encode(self, questions, completions) -> list[tuple[list[int], list[int]]]:
-        return [encode(self.tokenizer, q, c, self.prompt, self.settings.max_length) for q, c in zip(questions, completions)]
+        return [
+            encode(self.tokenizer, q, c, self.prompt, self.settings.max_length) for q, c in zip(questions, completions)
+        ]
 
     def _optimize(self, n: int, epochs: int, lr: float, step_loss, what: str) -> list[float]:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -100,7 +104,9 @@ class _Run:
         self.model.eval()
         out = []
         for start in range(0, len(encoded), self.settings.batch_size):
-            logprobs, _ = completion_logprobs(*self._forward(collate(encoded[start : start + self.settings.batch_size], self.pad_id)))
+            logprobs, _ = completion_logprobs(
+                *self._forward(collate(encoded[start : start + self.settings.batch_size], self.pad_id))
+            )
             out.append(logprobs.float().cpu())
         return torch.cat(out)
 
@@ -114,19 +120,30 @@ class _Run:
             batch = collate([chosen[i] for i in indices] + [rejected[i] for i in indices], self.pad_id)
             logprobs, _ = completion_logprobs(*self._forward(batch))
             k = len(indices)
-            loss, margin = dpo_loss(logprobs[:k], logprobs[k:], reference_chosen[indices].to(self.device),
-                                    reference_rejected[indices].to(self.device), self.settings.dpo_beta)
+            loss, margin = dpo_loss(
+                logprobs[:k],
+                logprobs[k:],
+                reference_chosen[indices].to(self.device),
+                reference_rejected[indices].to(self.device),
+                self.settings.dpo_beta,
+            )
             margins.append(float(margin.mean()))
             return loss
 
         epochs = self.settings.dpo_epochs or self.settings.epochs
         losses = self._optimize(len(chosen), epochs, self.settings.dpo_lr or self.settings.lr, step_loss, "dpo")
-        return {"pairs": len(chosen), "steps": len(losses), "first_loss": losses[0], "final_loss": losses[-1],
-                "final_reward_margin": margins[-1]}
+        return {
+            "pairs": len(chosen),
+            "steps": len(losses),
+            "first_loss": losses[0],
+            "final_loss": losses[-1],
+            "final_reward_margin": margins[-1],
+        }
 
 
-def _tune_loop(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: PromptSettings, seed: int,
-               target: torch.device) -> tuple[dict, object]:
+def _tune_loop(
+    local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: PromptSettings, seed: int, target: torch.device
+) -> tuple[dict, object]:
     """The hand-written loop: stats of the stages that have rows, and the trained model (LoRA merged)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -147,8 +164,15 @@ def _tune_loop(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: Promp
     return info, model.merge_and_unload() if tune.lora else model
 
 
-def _tune_trl(local: str, rows: pd.DataFrame, tune: TuneSettings, prompt: PromptSettings, seed: int,
-              target: torch.device, out_dir: Path) -> tuple[dict, Path | None]:
+def _tune_trl(
+    local: str,
+    rows: pd.DataFrame,
+    tune: TuneSettings,
+    prompt: PromptSettings,
+    seed: int,
+    target: torch.device,
+    out_dir: Path,
+) -> tuple[dict, Path | None]:
     """trl's trainers: stats, and the directory of the trained weights on the main process (None on the
     other ranks). It lies in a scratch directory beside ``out_dir``, which the caller removes."""
     from accelerate import PartialState
@@ -177,8 +201,15 @@ def _put_weights(weights: object, directory: Path) -> None:
             path.rename(directory / path.name)
 
 
-def tune_student(checkpoint: str, train_set: str | Path, settings: dict, prompt: dict, seed: int,
-                 out_dir: str | Path, device: str = "auto") -> dict:
+def tune_student(
+    checkpoint: str,
+    train_set: str | Path,
+    settings: dict,
+    prompt: dict,
+    seed: int,
+    out_dir: str | Path,
+    device: str = "auto",
+) -> dict:
     """Train a causal LM on a train set (SFT rows, then DPO rows) and save it as a checkpoint directory."""
     from transformers import AutoTokenizer
 
@@ -191,8 +222,13 @@ def tune_student(checkpoint: str, train_set: str | Path, settings: dict, prompt:
     local = resolve_checkpoint(checkpoint)
     target = pick_device(device)
     started = time.time()
-    info: dict = {"checkpoint": checkpoint, "seed": seed, "settings": asdict(tune), "device": str(target),
-                  "precision": resolve_precision(tune.precision, target)}
+    info: dict = {
+        "checkpoint": checkpoint,
+        "seed": seed,
+        "settings": asdict(tune),
+        "device": str(target),
+        "precision": resolve_precision(tune.precision, target),
+    }
     if tune.backend == "trl":
         stages, weights = _tune_trl(local, rows, tune, prompt_settings, seed, target, Path(out_dir))
     else:

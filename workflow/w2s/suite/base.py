@@ -70,19 +70,24 @@ class SuiteTask:
     @property
     def layout(self) -> str:
         """Where the rows are read, in words: the branch and, where one is chosen, the folder."""
-        branch = "parquet export branch" if self.revision == PARQUET_EXPORT else (
-            self.revision or "main")
-        chosen = f"data_dir {self.data_dir!r}" if self.data_dir else (
-            f"config {self.hf_config!r}" if self.hf_config else "default config")
+        branch = "parquet export branch" if self.revision == PARQUET_EXPORT else (self.revision or "main")
+        chosen = (
+            f"data_dir {self.data_dir!r}"
+            if self.data_dir
+            else (f"config {self.hf_config!r}" if self.hf_config else "default config")
+        )
         return f"{branch}, {chosen}: {self.files}"
 
     def load_kwargs(self, path: str) -> dict[str, Any]:
         """Keyword arguments of ``datasets.load_dataset`` for reading this layout from ``path``.
         The branch is passed for the registry's own repo only: a local copy (or another repo) has
         no such branch, and is read as a tree laid out like it."""
-        return {"name": self.hf_config, "data_dir": self.data_dir,
-                "data_files": dict(self.data_files) if self.data_files else None,
-                "revision": self.revision if path == self.hf_path else None}
+        return {
+            "name": self.hf_config,
+            "data_dir": self.data_dir,
+            "data_files": dict(self.data_files) if self.data_files else None,
+            "revision": self.revision if path == self.hf_path else None,
+        }
 
 
 def require_columns(task: SuiteTask, column_names: Iterable[str]) -> None:
@@ -90,10 +95,7 @@ def require_columns(task: SuiteTask, column_names: Iterable[str]) -> None:
     available = list(column_names)
     missing = [c for c in task.columns if c not in available]
     if missing:
-        raise SuiteError(
-            f"suite task {task.name!r}: missing column(s) {missing}; "
-            f"available columns: {available}"
-        )
+        raise SuiteError(f"suite task {task.name!r}: missing column(s) {missing}; available columns: {available}")
 
 
 def row_error(task_name: str, row_index: int, problem: str) -> SuiteError:
@@ -101,19 +103,20 @@ def row_error(task_name: str, row_index: int, problem: str) -> SuiteError:
     return SuiteError(f"suite task {task_name!r}: row {row_index}: {problem}")
 
 
-def binary_pair(task: str, index: int, stem: str, candidates: list[Any], correct: int,
-          rng: np.random.Generator) -> list[Item]:
+def binary_pair(
+    task: str, index: int, stem: str, candidates: list[Any], correct: int, rng: np.random.Generator
+) -> list[Item]:
     """The correct candidate and one sampled wrong candidate, as two items of one group."""
     if not 0 <= correct < len(candidates):
-        raise row_error(task, index, f"correct index {correct} out of range "
-                                     f"for {len(candidates)} candidates")
-    wrong = [c for k, c in enumerate(candidates)
-             if k != correct and isinstance(c, str) and c.strip()]
+        raise row_error(task, index, f"correct index {correct} out of range for {len(candidates)} candidates")
+    wrong = [c for k, c in enumerate(candidates) if k != correct and isinstance(c, str) and c.strip()]
     if not wrong:
         raise row_error(task, index, "no wrong candidate")
     other = wrong[int(rng.integers(len(wrong)))]
-    return [Item(f"{stem}\nAnswer: {candidates[correct]}", 1, f"q{index}"),
-            Item(f"{stem}\nAnswer: {other}", 0, f"q{index}")]
+    return [
+        Item(f"{stem}\nAnswer: {candidates[correct]}", 1, f"q{index}"),
+        Item(f"{stem}\nAnswer: {other}", 0, f"q{index}"),
+    ]
 
 
 def passage_group(passage: str) -> str:

@@ -23,15 +23,20 @@ def open_split(entry: SuiteTask, path: str, split: str, streaming: bool = False)
     import datasets
 
     try:
-        return datasets.load_dataset(path, split=split, streaming=streaming,
-                                     **entry.load_kwargs(path))
+        return datasets.load_dataset(path, split=split, streaming=streaming, **entry.load_kwargs(path))
     except Exception as exc:
-        raise SuiteError(f"suite task {entry.name!r}: could not load {path!r} "
-                         f"split {split!r} ({entry.layout}): {exc}") from exc
+        raise SuiteError(
+            f"suite task {entry.name!r}: could not load {path!r} split {split!r} ({entry.layout}): {exc}"
+        ) from exc
 
 
-def split_items(entry: SuiteTask, split: str, rows: Iterable[Mapping[str, Any]],
-                columns: Iterable[str] | None, rng: np.random.Generator) -> list[Item]:
+def split_items(
+    entry: SuiteTask,
+    split: str,
+    rows: Iterable[Mapping[str, Any]],
+    columns: Iterable[str] | None,
+    rng: np.random.Generator,
+) -> list[Item]:
     """The items of one split's ``rows``, their groups prefixed with the split. ``columns``: the
     split's column names where known up front, else those of its first row."""
     items: list[Item] = []
@@ -43,8 +48,7 @@ def split_items(entry: SuiteTask, split: str, rows: Iterable[Mapping[str, Any]],
         if not checked:
             require_columns(entry, row.keys())
             checked = True
-        items.extend(Item(item.text, item.label, f"{split}-{item.group}")
-                     for item in entry.to_items(row, index, rng))
+        items.extend(Item(item.text, item.label, f"{split}-{item.group}") for item in entry.to_items(row, index, rng))
     return items
 
 
@@ -59,7 +63,6 @@ def load_suite(task: str, spec: dict, seed: int = 0) -> LabeledTexts:
     for split in entry.splits:
         ds = open_split(entry, path, split)
         items.extend(split_items(entry, split, ds, ds.column_names, rng))
-    data = to_labeled(task, [i.text for i in items], [i.label for i in items],
-                      list(entry.label_names))
+    data = to_labeled(task, [i.text for i in items], [i.label for i in items], list(entry.label_names))
     data.groups = [i.group for i in items]
     return data

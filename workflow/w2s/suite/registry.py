@@ -30,38 +30,48 @@ def _boolq(row: Mapping[str, Any], index: int, rng: np.random.Generator) -> list
 
 
 def _amazon(row: Mapping[str, Any], index: int, rng: np.random.Generator) -> list[Item]:
-    return [Item(text=f"{row['title']}\n{row['content']}", label=int(row["label"]),
-                 group=f"r{index}")]
+    return [Item(text=f"{row['title']}\n{row['content']}", label=int(row["label"]), group=f"r{index}")]
 
 
 def _sciq(row: Mapping[str, Any], index: int, rng: np.random.Generator) -> list[Item]:
-    candidates = [row["correct_answer"], row["distractor1"], row["distractor2"],
-                  row["distractor3"]]
+    candidates = [row["correct_answer"], row["distractor1"], row["distractor2"], row["distractor3"]]
     stem = f"Context: {row['support']}\nQuestion: {row['question']}"
     return binary_pair("sciq", index, stem, candidates, 0, rng)
 
 
 _CORE: dict[str, SuiteTask] = {
     "boolq": SuiteTask(
-        name="boolq", hf_path="google/boolq", hf_config=None, splits=("train", "validation"),
-        columns=("question", "passage", "answer"), label_names=("false", "true"),
+        name="boolq",
+        hf_path="google/boolq",
+        hf_config=None,
+        splits=("train", "validation"),
+        columns=("question", "passage", "answer"),
+        label_names=("false", "true"),
         to_items=_boolq,
-        description="BoolQ yes/no questions on a Wikipedia passage; parquet on the hub."),
+        description="BoolQ yes/no questions on a Wikipedia passage; parquet on the hub.",
+    ),
     "sciq": SuiteTask(
-        name="sciq", hf_path="allenai/sciq", hf_config=None,
+        name="sciq",
+        hf_path="allenai/sciq",
+        hf_config=None,
         splits=("train", "validation", "test"),
-        columns=("question", "support", "correct_answer", "distractor1", "distractor2",
-                 "distractor3"),
-        label_names=("wrong", "correct"), to_items=_sciq,
-        description="SciQ science questions, 1 correct + 3 distractors; parquet on the hub."),
+        columns=("question", "support", "correct_answer", "distractor1", "distractor2", "distractor3"),
+        label_names=("wrong", "correct"),
+        to_items=_sciq,
+        description="SciQ science questions, 1 correct + 3 distractors; parquet on the hub.",
+    ),
     "amazon_polarity": SuiteTask(
-        name="amazon_polarity", hf_path="fancyzhx/amazon_polarity",
-        hf_config="amazon_polarity", splits=("test",),
+        name="amazon_polarity",
+        hf_path="fancyzhx/amazon_polarity",
+        hf_config="amazon_polarity",
+        splits=("test",),
         main_files="amazon_polarity/{split}-00000-of-00001.parquet",
-        columns=("label", "title", "content"), label_names=("negative", "positive"),
+        columns=("label", "title", "content"),
+        label_names=("negative", "positive"),
         to_items=_amazon,
         description="Amazon review polarity (used by openai/weak-to-strong); parquet; only "
-                    "the 400k-row test split is read, far more than any experiment needs."),
+        "the 400k-row test split is read, far more than any experiment needs.",
+    ),
 }
 
 

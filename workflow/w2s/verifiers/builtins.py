@@ -89,8 +89,11 @@ class BestSingle:
         prior_class = int(binary_hard_labels(np.array([ctx.prior]))[0])
         accuracy = accuracy_over_all(ctx.dev_votes, ctx.dev_labels, prior_class)
         best = int(np.argmax(accuracy))  # ties: the first verifier in table order
-        return {"verifier": ctx.kept[best], "dev_accuracy": dict(zip(ctx.kept, map(float, accuracy))),
-                "abstain_class": prior_class}
+        return {
+            "verifier": ctx.kept[best],
+            "dev_accuracy": dict(zip(ctx.kept, map(float, accuracy))),
+            "abstain_class": prior_class,
+        }
 
     def apply(self, ctx: ApplyContext, params: dict) -> np.ndarray:
         return first_available(ctx.normalized[:, [ctx.kept.index(params["verifier"])]], ctx.prior)
@@ -107,8 +110,9 @@ class LabelModel:
         steps = ctx.model["steps"]
         lm = steps["label_model"]
         thresholds = np.array([steps["binarize"]["thresholds"][v] for v in ctx.kept])
-        return label_model_posterior(group_votes(lm, ctx.kept, ctx.normalized, thresholds), lm["tpr"], lm["fpr"],
-                                     lm["prior"])
+        return label_model_posterior(
+            group_votes(lm, ctx.kept, ctx.normalized, thresholds), lm["tpr"], lm["fpr"], lm["prior"]
+        )
 
 
 @AGGREGATOR_REGISTRY.register("logistic", uses_labels=True)

@@ -66,7 +66,7 @@ def log_objective(votes: np.ndarray, tpr: np.ndarray, fpr: np.ndarray, prior: fl
 def _em_map(votes: np.ndarray, theta: np.ndarray, smoothing: float) -> np.ndarray:
     """One EM step on the packed parameters ``[tpr..., fpr..., prior]``: E-step posterior, then M-step."""
     m = votes.shape[1]
-    q = label_model_posterior(votes, theta[:m], theta[m:2 * m], theta[-1])
+    q = label_model_posterior(votes, theta[:m], theta[m : 2 * m], theta[-1])
     tpr, fpr, prior = m_step(votes, q, smoothing)
     return np.concatenate([tpr, fpr, [prior]])
 
@@ -87,20 +87,21 @@ def _squarem_step(votes: np.ndarray, theta: np.ndarray, first: np.ndarray, smoot
     if not np.any(v):
         return second, 1
     alpha = min(-float(np.linalg.norm(r) / np.linalg.norm(v)), -1.0)
-    jumped = 1 / (1 + np.exp(-(x0 - 2 * alpha * r + alpha ** 2 * v)))
+    jumped = 1 / (1 + np.exp(-(x0 - 2 * alpha * r + alpha**2 * v)))
     stabilized = _em_map(votes, jumped, smoothing)
     m = votes.shape[1]
 
     def unpack(t):
-        return t[:m], t[m:2 * m], t[-1]
+        return t[:m], t[m : 2 * m], t[-1]
 
     if log_objective(votes, *unpack(stabilized), smoothing) < log_objective(votes, *unpack(second), smoothing):
         return second, 2
     return stabilized, 2
 
 
-def fit_label_model(votes: np.ndarray, max_iter: int = 200, tol: float = 1e-6, smoothing: float = 1.0,
-                    accelerate: bool = True) -> dict:
+def fit_label_model(
+    votes: np.ndarray, max_iter: int = 200, tol: float = 1e-6, smoothing: float = 1.0, accelerate: bool = True
+) -> dict:
     """Binary Dawid-Skene EM on (units, verifiers) votes in {0, 1, NaN=abstain}, without labels.
 
     Starts from the majority-vote posterior, which picks, of EM's two mirror solutions, the one in
@@ -134,11 +135,17 @@ def fit_label_model(votes: np.ndarray, max_iter: int = 200, tol: float = 1e-6, s
         else:
             theta = step
     m = votes.shape[1]
-    tpr, fpr, prior = theta[:m], theta[m:2 * m], float(theta[-1])
+    tpr, fpr, prior = theta[:m], theta[m : 2 * m], float(theta[-1])
     return {
-        "prior": prior, "tpr": tpr.tolist(), "fpr": fpr.tolist(),
+        "prior": prior,
+        "tpr": tpr.tolist(),
+        "fpr": fpr.tolist(),
         "accuracy": (prior * tpr + (1.0 - prior) * (1.0 - fpr)).tolist(),
-        "n_iter": iteration, "converged": converged, "final_change": change, "max_iter": max_iter, "tol": tol,
+        "n_iter": iteration,
+        "converged": converged,
+        "final_change": change,
+        "max_iter": max_iter,
+        "tol": tol,
         "log_objective": log_objective(votes, tpr, fpr, prior, smoothing),
         "identifiable": votes.shape[1] >= MIN_FIT_COLUMNS,
     }
@@ -178,14 +185,22 @@ def dependent_pairs(votes: np.ndarray, names: Sequence[str], s: dict) -> list[di
             a, b = solo_rates(votes, i, others, s), solo_rates(votes, j, others, s)
             agree = float(np.mean(votes[both, i] == votes[both, j]))
             expected = predicted_agreement(a, b, 0.5 * (a["prior"] + b["prior"]))
-            pairs.append({"pair": [names[i], names[j]], "n": int(both.sum()), "observed": agree,
-                          "predicted": float(expected), "excess": agree - float(expected),
-                          "dependent": agree - expected > s["dependency_margin"]})
+            pairs.append(
+                {
+                    "pair": [names[i], names[j]],
+                    "n": int(both.sum()),
+                    "observed": agree,
+                    "predicted": float(expected),
+                    "excess": agree - float(expected),
+                    "dependent": agree - expected > s["dependency_margin"],
+                }
+            )
     return pairs
 
 
-def merge_dependent(names: list[str], normalized: np.ndarray, thresholds: np.ndarray,
-                    s: dict) -> tuple[list[list[str]], list[dict], list[dict]]:
+def merge_dependent(
+    names: list[str], normalized: np.ndarray, thresholds: np.ndarray, s: dict
+) -> tuple[list[list[str]], list[dict], list[dict]]:
     """Groups of verifiers after greedy merging, the merges made and the last round's pair checks.
 
     Each round merges only the pair with the largest excess agreement and then re-tests: a dependent
@@ -227,8 +242,9 @@ def group_id(members: Sequence[str]) -> str:
     return members[0] if len(members) == 1 else "merged:" + "+".join(members)
 
 
-def fit_label_model_step(names: list[str], votes: np.ndarray, normalized: np.ndarray, thresholds: np.ndarray,
-                         s: dict) -> dict:
+def fit_label_model_step(
+    names: list[str], votes: np.ndarray, normalized: np.ndarray, thresholds: np.ndarray, s: dict
+) -> dict:
     """The label-model step of a fitted model: dependence checks, merged columns, EM on them, and the
     rates of every merged verifier on its own (from a model of it and the unmerged columns)."""
     groups, merges, pairs = merge_dependent(names, normalized, thresholds, s)
@@ -241,9 +257,16 @@ def fit_label_model_step(names: list[str], votes: np.ndarray, normalized: np.nda
         stacked = np.column_stack([columns[:, singles], votes[:, members]])
         for k, member in enumerate(members):
             member_rates[names[member]] = solo_rates(stacked, len(singles) + k, list(range(len(singles))), s)
-    return {**fitted, "verifiers": [group_id(g) for g in groups], "groups": groups,
-            "merged": [g for g in groups if len(g) > 1], "merges": merges, "dependence": pairs,
-            "member_rates": member_rates, "uses_labels": False}
+    return {
+        **fitted,
+        "verifiers": [group_id(g) for g in groups],
+        "groups": groups,
+        "merged": [g for g in groups if len(g) > 1],
+        "merges": merges,
+        "dependence": pairs,
+        "member_rates": member_rates,
+        "uses_labels": False,
+    }
 
 
 def group_votes(step: dict, kept: list[str], normalized: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -47,20 +47,33 @@ def labels_for(units: pd.MultiIndex, labels: pd.Series) -> np.ndarray:
 def _fit_binarizer(s: dict, verifiers: list[str], normalized: np.ndarray, silent: Mapping[str, str]) -> dict:
     """Per-verifier vote thresholds: the fixed one, or class-balance quantiles at an assumed or estimated rate."""
     if s["binarize"] == "threshold":
-        return {"method": "threshold", "thresholds": {v: float(s["threshold"]) for v in verifiers},
-                "positive_rate": None, "positive_rate_source": None, "uses_labels": False}
+        return {
+            "method": "threshold",
+            "thresholds": {v: float(s["threshold"]) for v in verifiers},
+            "positive_rate": None,
+            "positive_rate_source": None,
+            "uses_labels": False,
+        }
     if s["positive_rate"] is not None:
         rate, source = float(s["positive_rate"]), "assumed"
     else:
         rate, source = estimate_positive_rate(normalized, s["threshold"]), "estimated"
-    thresholds = {v: float(s["threshold"]) if v in silent else class_balance_threshold(normalized[:, j], rate)
-                  for j, v in enumerate(verifiers)}
-    return {"method": "class_balance", "thresholds": thresholds, "positive_rate": rate,
-            "positive_rate_source": source, "uses_labels": False}
+    thresholds = {
+        v: float(s["threshold"]) if v in silent else class_balance_threshold(normalized[:, j], rate)
+        for j, v in enumerate(verifiers)
+    }
+    return {
+        "method": "class_balance",
+        "thresholds": thresholds,
+        "positive_rate": rate,
+        "positive_rate_source": source,
+        "uses_labels": False,
+    }
 
 
-def _degenerate_verifiers(s: dict, verifiers: list[str], votes: np.ndarray, raw: np.ndarray,
-                          silent: Mapping[str, str]) -> dict[str, str]:
+def _degenerate_verifiers(
+    s: dict, verifiers: list[str], votes: np.ndarray, raw: np.ndarray, silent: Mapping[str, str]
+) -> dict[str, str]:
     """{verifier: reason} of those to drop; silent ones always, the rest only if drop_degenerate."""
     dropped = dict(silent)
     if s["drop_degenerate"]:
@@ -79,8 +92,15 @@ def build_aggregator(s: dict):
     return entry.obj(**(asdict(options) if options is not None else {})), entry
 
 
-def _fit_aggregator(s: dict, kept: list[str], votes: np.ndarray, normalized: np.ndarray,
-                    units: pd.MultiIndex, dev_labels: pd.Series | None, prior: float) -> dict:
+def _fit_aggregator(
+    s: dict,
+    kept: list[str],
+    votes: np.ndarray,
+    normalized: np.ndarray,
+    units: pd.MultiIndex,
+    dev_labels: pd.Series | None,
+    prior: float,
+) -> dict:
     method = s["aggregator"]
     aggregator, entry = build_aggregator(s)
     if entry.meta.get("averaging"):
@@ -99,8 +119,12 @@ def _fit_aggregator(s: dict, kept: list[str], votes: np.ndarray, normalized: np.
     return {"method": method, **aggregator.fit(ctx), "n_dev": int(on_dev.sum()), "uses_labels": True}
 
 
-def fit(scores: pd.DataFrame, settings: dict | None = None, dev_labels: pd.Series | None = None,
-        fit_items: Iterable[str] | None = None) -> dict:
+def fit(
+    scores: pd.DataFrame,
+    settings: dict | None = None,
+    dev_labels: pd.Series | None = None,
+    fit_items: Iterable[str] | None = None,
+) -> dict:
     """Fit every step on the units of ``fit_items`` (default: all items) and return the JSON model.
 
     ``dev_labels`` (0/1, indexed by item_id or by (item_id, candidate_id)) are read only by the
@@ -116,8 +140,10 @@ def fit(scores: pd.DataFrame, settings: dict | None = None, dev_labels: pd.Serie
         raise ValueError("no scored units to fit on")
     # A verifier with no score on the fit units can be neither fitted nor weighed: always dropped.
     silent = {v: "no_votes" for j, v in enumerate(verifiers) if np.isnan(raw[:, j]).all()}
-    normalizers = {v: fit_normalizer(raw[:, j], "none" if v in silent else s["normalize"], s["n_quantiles"])
-                   for j, v in enumerate(verifiers)}
+    normalizers = {
+        v: fit_normalizer(raw[:, j], "none" if v in silent else s["normalize"], s["n_quantiles"])
+        for j, v in enumerate(verifiers)
+    }
     normalized = normalized_matrix(raw, verifiers, normalizers)
     binarize_step = _fit_binarizer(s, verifiers, normalized, silent)
     votes = vote_matrix(normalized, verifiers, binarize_step["thresholds"])
@@ -128,8 +154,7 @@ def fit(scores: pd.DataFrame, settings: dict | None = None, dev_labels: pd.Serie
     keep = [verifiers.index(v) for v in kept]
     thresholds = np.array([binarize_step["thresholds"][v] for v in kept])
     label_model = fit_label_model_step(kept, votes[:, keep], normalized[:, keep], thresholds, s)
-    aggregate = _fit_aggregator(s, kept, votes[:, keep], normalized[:, keep], units, dev_labels,
-                                label_model["prior"])
+    aggregate = _fit_aggregator(s, kept, votes[:, keep], normalized[:, keep], units, dev_labels, label_model["prior"])
     steps = {
         "normalize": {"method": s["normalize"], "params": normalizers, "uses_labels": False},
         "binarize": binarize_step,
@@ -137,11 +162,20 @@ def fit(scores: pd.DataFrame, settings: dict | None = None, dev_labels: pd.Serie
         "label_model": label_model,
         "aggregate": aggregate,
     }
-    return {"settings": s, "verifiers": verifiers, "kept": kept, "n_fit_units": len(units), "steps": steps,
-            "prior": label_model["prior"], "uses_labels": any(step["uses_labels"] for step in steps.values())}
+    return {
+        "settings": s,
+        "verifiers": verifiers,
+        "kept": kept,
+        "n_fit_units": len(units),
+        "steps": steps,
+        "prior": label_model["prior"],
+        "uses_labels": any(step["uses_labels"] for step in steps.values()),
+    }
 
 
-def model_votes(model: dict, scores: pd.DataFrame, verifiers: list[str]) -> tuple[pd.MultiIndex, np.ndarray, np.ndarray]:
+def model_votes(
+    model: dict, scores: pd.DataFrame, verifiers: list[str]
+) -> tuple[pd.MultiIndex, np.ndarray, np.ndarray]:
     """Units, normalized scores and votes of ``verifiers`` under a fitted model."""
     steps = model["steps"]
     units, raw = wide(check_scores(scores), verifiers)
@@ -172,12 +206,14 @@ def apply(model: dict, scores: pd.DataFrame) -> pd.DataFrame:
     units, normalized, votes = model_votes(model, scores, kept)
     n_votes = (~np.isnan(votes)).sum(axis=1).astype(np.int64)
     score = np.where(n_votes > 0, _aggregate(model, kept, normalized, votes), model["prior"])
-    return pd.DataFrame({
-        "item_id": units.get_level_values(0).astype(str),
-        "candidate_id": units.get_level_values(1).astype(str),
-        "score": np.clip(score, 0.0, 1.0),
-        "n_votes": n_votes,
-    })
+    return pd.DataFrame(
+        {
+            "item_id": units.get_level_values(0).astype(str),
+            "candidate_id": units.get_level_values(1).astype(str),
+            "score": np.clip(score, 0.0, 1.0),
+            "n_votes": n_votes,
+        }
+    )
 
 
 def true_rates(votes: np.ndarray, units: pd.MultiIndex, gold: pd.Series) -> dict:

@@ -24,15 +24,24 @@ def _rows(model: dict) -> list[dict]:
     steps = model["steps"]
     lm = steps["label_model"]
     estimates = _estimates(lm)
-    merged_into = {member: group for group, members in zip(lm["verifiers"], lm["groups"]) if len(members) > 1
-                   for member in members}
+    merged_into = {
+        member: group for group, members in zip(lm["verifiers"], lm["groups"]) if len(members) > 1 for member in members
+    }
     rows = []
     for v in model["verifiers"] + [g for g, members in zip(lm["verifiers"], lm["groups"]) if len(members) > 1]:
         est = estimates.get(v, (np.nan, np.nan, np.nan))
-        rows.append({"verifier_id": v, "kept": v in model["kept"] or v in lm["verifiers"],
-                     "drop_reason": steps["filter"]["dropped"].get(v, ""), "merged_into": merged_into.get(v, ""),
-                     "threshold": steps["binarize"]["thresholds"].get(v, np.nan),
-                     "est_accuracy": est[0], "est_tpr": est[1], "est_fpr": est[2]})
+        rows.append(
+            {
+                "verifier_id": v,
+                "kept": v in model["kept"] or v in lm["verifiers"],
+                "drop_reason": steps["filter"]["dropped"].get(v, ""),
+                "merged_into": merged_into.get(v, ""),
+                "threshold": steps["binarize"]["thresholds"].get(v, np.nan),
+                "est_accuracy": est[0],
+                "est_tpr": est[1],
+                "est_fpr": est[2],
+            }
+        )
     return rows
 
 
@@ -80,5 +89,10 @@ def aggregate_weak_labels(
 def label_model_summary(model: dict) -> dict:
     """EM convergence and merged verifiers of a fitted model, for reports and logs."""
     lm = model["steps"]["label_model"]
-    return {"n_iter": lm["n_iter"], "converged": lm["converged"], "identifiable": lm["identifiable"],
-            "merged": lm["merged"], "dependence": lm["dependence"]}
+    return {
+        "n_iter": lm["n_iter"],
+        "converged": lm["converged"],
+        "identifiable": lm["identifiable"],
+        "merged": lm["merged"],
+        "dependence": lm["dependence"],
+    }

@@ -12,5 +12,15 @@ from .aggregate import aggregate_label_files, scores_for_splits, weak_label_tabl
 from .ensembles import COMBINE_RULES, combine, combine_weak_labels, degrade, degrade_weak_labels, read_weak_labels
 from .report import evaluate_verifiers
 
-__all__ = ["COMBINE_RULES", "aggregate_label_files", "combine", "combine_weak_labels", "degrade",
-           "degrade_weak_labels", "evaluate_verifiers", "read_weak_labels", "scores_for_splits", "weak_label_table"]
+__all__ = [
+    "COMBINE_RULES",
+    "aggregate_label_files",
+    "combine",
+    "combine_weak_labels",
+    "degrade",
+    "degrade_weak_labels",
+    "evaluate_verifiers",
+    "read_weak_labels",
+    "scores_for_splits",
+    "weak_label_table",
+]

@@ -93,15 +93,18 @@ def label_model_report(model: dict) -> dict:
     return {**verifiers.label_model_summary(model), **convergence_summary(model["steps"]["label_model"])}
 
 
-def _check_sources(teachers: Mapping, labeling_functions: Sequence[str], splits: list[str], fit_split: str,
-                   settings: dict | None) -> dict:
+def _check_sources(
+    teachers: Mapping, labeling_functions: Sequence[str], splits: list[str], fit_split: str, settings: dict | None
+) -> dict:
     """The resolved aggregation settings, after checking the sources and the splits."""
     from ..labeling_functions import LABELING_FUNCTIONS
 
     s = verifiers.resolve_settings(settings)
     if s["aggregator"] in verifiers.LABEL_USING_AGGREGATORS:
-        raise ValueError(f"aggregator {s['aggregator']!r} needs gold labels: it is for the verifier report only, "
-                         "never for weak labels")
+        raise ValueError(
+            f"aggregator {s['aggregator']!r} needs gold labels: it is for the verifier report only, "
+            "never for weak labels"
+        )
     if fit_split not in splits:
         raise ValueError(f"fit_split {fit_split!r} is not among the output splits {splits}")
     unknown = sorted(set(labeling_functions) - set(LABELING_FUNCTIONS))
@@ -133,8 +136,13 @@ def aggregate_teacher_labels(
     s = _check_sources(teachers, labeling_functions, splits, fit_split, settings)
     scores = teacher_scores(teachers, texts, labeling_functions)
     model = verifiers.fit(scores, s, None, set(texts[fit_split]["id"].astype(str)))
-    metadata = {**model, "fit_split": fit_split, "teachers": list(teachers),
-                "labeling_functions": list(labeling_functions), "label_model_summary": label_model_report(model)}
+    metadata = {
+        **model,
+        "fit_split": fit_split,
+        "teachers": list(teachers),
+        "labeling_functions": list(labeling_functions),
+        "label_model_summary": label_model_report(model),
+    }
     tables = {}
     for split in splits:
         ids = set(texts[split]["id"].astype(str))
@@ -161,8 +169,9 @@ def aggregate_label_files(
     splits = list(outputs)
     _check_sources(teacher_files, labeling_functions, splits, fit_split, settings)
     teachers, texts = read_teacher_labels(teacher_files, splits)
-    metadata, tables = aggregate_teacher_labels(teachers, texts, settings, fit_split=fit_split,
-                                                labeling_functions=labeling_functions)
+    metadata, tables = aggregate_teacher_labels(
+        teachers, texts, settings, fit_split=fit_split, labeling_functions=labeling_functions
+    )
     metadata = {**metadata, **(provenance or {})}
     for split in splits:
         io.write_parquet(tables[split], outputs[split], provenance={**metadata, "split": split})

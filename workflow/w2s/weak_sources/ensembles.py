@@ -56,9 +56,14 @@ def combine_weak_labels(member_paths: dict[str, str], rule: str, out_path: str |
         elif split.column("id").to_pylist() != base.column("id").to_pylist():
             raise ValueError(f"ensemble member {member!r} labels other examples (or in another order) than the first")
         base_probs.append(probs)
-    members = {name: {"sha256": sha256_file(path), "provenance": read_provenance(path)} for name, path in member_paths.items()}
-    write_parquet(label_table(base, combine(base_probs, rule)), out_path,
-                  provenance={**provenance, "source": "ensemble", "combine": rule, "members": members})
+    members = {
+        name: {"sha256": sha256_file(path), "provenance": read_provenance(path)} for name, path in member_paths.items()
+    }
+    write_parquet(
+        label_table(base, combine(base_probs, rule)),
+        out_path,
+        provenance={**provenance, "source": "ensemble", "combine": rule, "members": members},
+    )
 
 
 def degrade(probs: np.ndarray, gold: np.ndarray, target_accuracy: float, seed: int) -> np.ndarray:
@@ -87,8 +92,9 @@ def degrade(probs: np.ndarray, gold: np.ndarray, target_accuracy: float, seed: i
     return probs
 
 
-def degrade_weak_labels(source_path: str, gold_path: str, target_accuracy: float, seed: int,
-                        out_path: str | Path, provenance: dict) -> float:
+def degrade_weak_labels(
+    source_path: str, gold_path: str, target_accuracy: float, seed: int, out_path: str | Path, provenance: dict
+) -> float:
     """One split: degrade (or improve) the source's weak labels to the target accuracy; returns it.
 
     This reads gold labels on purpose, to control the teacher's accuracy in a study; the provenance
@@ -100,7 +106,16 @@ def degrade_weak_labels(source_path: str, gold_path: str, target_accuracy: float
     gold = gold_table.column("label").to_numpy()[[position[i] for i in split.column("id").to_pylist()]]
     degraded = degrade(probs, gold, target_accuracy, seed)
     achieved = float((degraded.argmax(axis=1) == gold).mean())
-    write_parquet(label_table(split, degraded), out_path,
-                  provenance={**provenance, "source": "degraded", "uses_gold": True, "target_accuracy": target_accuracy,
-                              "achieved_accuracy": achieved, "from": read_provenance(source_path)})
+    write_parquet(
+        label_table(split, degraded),
+        out_path,
+        provenance={
+            **provenance,
+            "source": "degraded",
+            "uses_gold": True,
+            "target_accuracy": target_accuracy,
+            "achieved_accuracy": achieved,
+            "from": read_provenance(source_path),
+        },
+    )
     return achieved

@@ -34,8 +34,10 @@ def evaluate_verifiers(
 ) -> tuple[dict, pd.DataFrame]:
     """The report (JSON-ready dict) and the verifier table with true_* columns on test."""
     scores, _ = scores_for_splits(teacher_files, ["transfer", "test"], labeling_functions)
-    gold = {split: pq.read_table(path, columns=["id", "label"]).to_pandas().set_index("id")["label"]
-            for split, path in gold_files.items()}
+    gold = {
+        split: pq.read_table(path, columns=["id", "label"]).to_pandas().set_index("id")["label"]
+        for split, path in gold_files.items()
+    }
     transfer_items = set(gold["transfer"].index)
     test_scores = scores[~scores["item_id"].isin(transfer_items)]
     accuracies = {}
@@ -44,8 +46,10 @@ def evaluate_verifiers(
         uses_labels = aggregator in verifiers.LABEL_USING_AGGREGATORS
         model = verifiers.fit(scores, s, gold["transfer"] if uses_labels else None, transfer_items)
         predicted = verifiers.apply(model, test_scores).set_index("item_id")["score"]
-        accuracies[aggregator] = {"test_accuracy": aggregate_accuracy(predicted, gold["test"]),
-                                  "uses_labels": uses_labels}
+        accuracies[aggregator] = {
+            "test_accuracy": aggregate_accuracy(predicted, gold["test"]),
+            "uses_labels": uses_labels,
+        }
         if aggregator == "best_single":
             accuracies[aggregator]["verifier"] = model["steps"]["aggregate"]["verifier"]
         if aggregator == "label_model":  # beside its accuracy: whether the EM behind it converged
@@ -53,6 +57,9 @@ def evaluate_verifiers(
     settings = verifiers.resolve_settings({**(settings or {}), "aggregator": "label_model"})
     label_model = verifiers.fit(scores, settings, None, transfer_items)
     table = verifiers.verifier_table(label_model, test_scores, gold=gold["test"])
-    report = {"aggregators": accuracies, "n_test": int(len(gold["test"])),
-              "label_model": label_model_report(label_model)}
+    report = {
+        "aggregators": accuracies,
+        "n_test": int(len(gold["test"])),
+        "label_model": label_model_report(label_model),
+    }
     return report, table
