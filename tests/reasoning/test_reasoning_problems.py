@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from w2s.io import read_json
+from w2s.labeled import DataError
 from w2s.reasoning.answers import answers_match, extract_answer
 from w2s.reasoning.problems import MANIFEST, PROBLEM_SCHEMA, PROBLEMS, load_problems, prepare_problems, problem_id
-from w2s.tasks import DataError
 
 SIZES = {"train": 6, "test": 4}
 COLUMNS = ["problem_id", "split", "question", "answer", "solution"]

@@ -11,18 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from w2s import tasks
-from w2s.data import (
-    SPLITS,
-    TASK_REGISTRY,
-    DataError,
-    allocate,
-    check_disjoint,
-    content_hash,
-    load_task,
-    prepare_splits,
-    row_id,
-)
+from w2s.data import SPLITS, allocate, check_disjoint, content_hash, prepare_splits, row_id
 from w2s.io import read_json, read_provenance, sha256_file
+from w2s.labeled import DataError
+from w2s.tasks import TASK_REGISTRY, load_task
 
 SIZES = {"weak_train": 30, "transfer": 30, "val": 10, "test": 20}
 

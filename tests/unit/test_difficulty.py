@@ -7,7 +7,7 @@ import pytest
 
 from w2s.data import prepare_splits
 from w2s.difficulty import assign_difficulty, check_pool_sizes, subset_scores
-from w2s.tasks import DataError
+from w2s.labeled import DataError
 
 
 def test_levels_from_a_column_and_from_the_length_rule():

@@ -5,7 +5,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from w2s.data import SPLITS, DataError, check_groups, prepare_splits
+from w2s.data import SPLITS, check_groups, prepare_splits
+from w2s.labeled import DataError
 
 # 30 groups of sizes 1, 2, 3, 4, 5, 1, 2, ... (90 rows): a greedy fill that took a group without
 # checking that it fits would overshoot a split by up to 4 rows.

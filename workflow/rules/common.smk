@@ -80,7 +80,6 @@ wildcard_constraints:
     task=NAME,
     weak=NAME,
     strong=NAME,
-    loss=NAME,
     method=NAME,
     generator=NAME,
     seed=r"\d+",

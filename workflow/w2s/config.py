@@ -171,7 +171,8 @@ def _weak_source_names(weak: dict) -> set[str]:
 
 def _check_tasks(config: dict) -> None:
     """Every task's source (and a selected ``name``) is registered and its options valid (after plugins)."""
-    from .tasks import DataError, check_task
+    from .labeled import DataError
+    from .tasks import check_task
 
     for name, task in config["tasks"].items():
         needed = {"hf": "name", "file": "path"}.get(task["source"])

@@ -22,18 +22,14 @@ import pyarrow.parquet as pq
 from .difficulty import assign_difficulty, check_pool_sizes, pool_mask
 from .io import atomic_dir, sha256_file, stable_hash, write_json, write_parquet
 from .labeled import DataError, LabeledTexts
-from .tasks import TASK_REGISTRY, load_task
+from .tasks import load_task
 
 __all__ = [
     "SPLITS",
     "SPLIT_SCHEMA",
-    "TASK_REGISTRY",
-    "DataError",
-    "LabeledTexts",
     "allocate",
     "check_disjoint",
     "content_hash",
-    "load_task",
     "prepare_splits",
     "row_id",
 ]

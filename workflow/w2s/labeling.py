@@ -43,7 +43,7 @@ from . import io
 from .runtime import checkpoint_model_type, engine_dtype
 from .schema import schema_defaults
 from .settings import is_int, is_number, merged_settings
-from .tables import LABEL_SCHEMA, label_table  # noqa: F401 (LABEL_SCHEMA: re-exported)
+from .tables import label_table
 from .vllm_engine import VLLMEngine
 
 log = logging.getLogger(__name__)

@@ -247,10 +247,10 @@ def plot_gain_vs_misfit(summary: pd.DataFrame, path: Path) -> Path:
     for method, color in zip(methods, palette(len(methods))):
         points = rows[rows["method"] == method]
         ax.plot(points[columns[0]], points[columns[1]], "o", color=color, label=method, alpha=0.85)
-    values = np.concatenate([rows[columns[0]].to_numpy(float), rows[columns[1]].to_numpy(float), [0.0]])
-    low, high = values.min(), values.max()
-    pad = 0.05 * (high - low or 1.0)
-    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8, ls="--", label="y = x")
+    # misfit is never negative: the bound's line starts at the origin
+    high = float(np.max(np.concatenate([rows[columns[0]].to_numpy(float), rows[columns[1]].to_numpy(float)])))
+    end = 1.05 * max(high, 1e-6)
+    ax.plot([0.0, end], [0.0, end], color="black", lw=0.8, ls="--", label="y = x")
     ax.axhline(0.0, color="#7f7f7f", lw=0.8, ls=":")
     ax.set_xlabel("misfit: mean squared distance student - teacher (test)")
     ax.set_ylabel("gain: teacher Brier - student Brier (test)")

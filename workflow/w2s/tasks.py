@@ -31,11 +31,8 @@ from .labeled import DataError, LabeledTexts, from_columns, from_rows, require_c
 from .plugins import provenance
 from .registry import Entry, Registry, RegistryError, accepts
 
-# DataError and LabeledTexts live in w2s.labeled; they are re-exported for importers of this module.
 __all__ = [
     "TASK_REGISTRY",
-    "DataError",
-    "LabeledTexts",
     "check_task",
     "load_task",
     "read_table",

@@ -23,7 +23,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..io import atomic_dir, stable_hash, write_json, write_parquet
-from ..tasks import DataError, read_table
+from ..labeled import DataError
+from ..tasks import read_table
 from .answers import gold_answer, is_worked_solution
 
 SPLITS = ("train", "test")
