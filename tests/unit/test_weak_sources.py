@@ -1,6 +1,8 @@
 """The weak-source stage: ensembles and degraded labels against hand values, aggregated verifier files,
 and the gold-reading verifier report (its tie rule is the training labels' one)."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -362,3 +364,29 @@ def test_an_accelerated_cycle_falls_back_to_two_plain_steps_when_it_overshoots()
         two_plain = lm._em_map(votes, first, 1.0)
         theta, _ = lm._squarem_step(votes, theta, first, 1.0)
         assert objective(theta) >= objective(two_plain) - 1e-12
+
+
+def test_the_report_gives_the_configured_aggregators_options_to_it_alone(tmp_path):
+    from w2s.registry import AGGREGATOR_REGISTRY
+
+    @AGGREGATOR_REGISTRY.register("scaled_mean", options=_ScaleOptions, uses_labels=False, averaging=True)
+    class ScaledMean(AGGREGATOR_REGISTRY.get("mean")):
+        def __init__(self, scale: float = 1.0):
+            super().__init__()
+
+    try:
+        n = 8
+        files = _teacher_files(tmp_path, {"t0": {"transfer": np.tile([0.9, 0.1], n // 2), "test": np.full(n, 0.9)}})
+        gold = _gold_files(tmp_path, {"transfer": np.tile([1, 0], n // 2), "test": np.ones(n, np.int64)})
+        report, _ = evaluate_verifiers(
+            files, [], {"aggregator": "scaled_mean", "aggregator_options": {"scale": 2.0}}, gold
+        )
+        assert report["aggregators"]["first"]["test_accuracy"] == 1.0  # "first" ran without the scale option
+        assert report["aggregators"]["scaled_mean"]["test_accuracy"] == 1.0
+    finally:
+        AGGREGATOR_REGISTRY.unregister("scaled_mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScaleOptions:
+    scale: float = 1.0

@@ -41,8 +41,11 @@ def evaluate_verifiers(
     transfer_items = set(gold["transfer"].index)
     test_scores = scores[~scores["item_id"].isin(transfer_items)]
     accuracies = {}
+    configured = (settings or {}).get("aggregator")
     for aggregator in verifiers.AGGREGATORS:
-        s = verifiers.resolve_settings({**(settings or {}), "aggregator": aggregator})
+        # the configured aggregator's options belong to it alone; every other one runs with its defaults
+        own = {} if aggregator == configured else {"aggregator_options": {}}
+        s = verifiers.resolve_settings({**(settings or {}), "aggregator": aggregator, **own})
         uses_labels = aggregator in verifiers.LABEL_USING_AGGREGATORS
         model = verifiers.fit(scores, s, gold["transfer"] if uses_labels else None, transfer_items)
         predicted = verifiers.apply(model, test_scores).set_index("item_id")["score"]
@@ -54,7 +57,8 @@ def evaluate_verifiers(
             accuracies[aggregator]["verifier"] = model["steps"]["aggregate"]["verifier"]
         if aggregator == "label_model":  # beside its accuracy: whether the EM behind it converged
             accuracies[aggregator].update(convergence_summary(model["steps"]["label_model"]))
-    settings = verifiers.resolve_settings({**(settings or {}), "aggregator": "label_model"})
+    label_model_options = {} if configured == "label_model" else {"aggregator_options": {}}
+    settings = verifiers.resolve_settings({**(settings or {}), "aggregator": "label_model", **label_model_options})
     label_model = verifiers.fit(scores, settings, None, transfer_items)
     table = verifiers.verifier_table(label_model, test_scores, gold=gold["test"])
     report = {
