@@ -64,3 +64,12 @@ def test_a_confident_agreement_student_trains_a_first_student_then_drops_doubtfu
     first, final = student.info["rounds"]
     assert first["round"] == -1 and first["n_train"] == n  # the first student saw every weak label
     assert final["round"] == 0 and 0 < final["n_train"] < n
+
+
+def test_two_spellings_of_one_method_resolve_to_one_record_identity():
+    from w2s.config import resolved_method
+
+    omitted = resolved_method({"loss": "logconf"})
+    explicit = resolved_method({"loss": "logconf", "loss_options": {"aux_weight": 0.5, "warmup_frac": 0.2}})
+    assert omitted == explicit and omitted["loss_options"] == {"aux_weight": 0.5, "warmup_frac": 0.2, "window": 32}
+    assert resolved_method({"loss": "logconf", "loss_options": {"window": 8}}) != omitted

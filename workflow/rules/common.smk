@@ -19,6 +19,7 @@ from w2s.config import (
     method_extensions,
     plugin_entries,
     resolve_config,
+    resolved_method,
     task_extensions,
 )
 from w2s.experiments import (

@@ -30,7 +30,7 @@ rule publish_results:
         store=RESULTS_STORE,
         team=team_name(CFG["team"]),
         methods=METHODS,
-        options=as_json({method: method_spec(CFG, method) for method in METHODS}),
+        options=as_json({method: resolved_method(method_spec(CFG, method)) for method in METHODS}),
         comparability=lambda w: as_json(comparability_inputs(CFG, w.task, w.weak, w.strong)),
         # Present when this run trained the teacher (not for labels fetched from the label store).
         teacher_info=lambda w: f"{TEACHER_MODEL.format(**w)}/train_info.json",

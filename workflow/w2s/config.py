@@ -98,6 +98,13 @@ def method_extensions(method: dict) -> list[dict]:
     return Method.from_config(method).extensions()
 
 
+def resolved_method(method: dict) -> dict:
+    """The method's config entry with every loss and selection option filled in (:meth:`w2s.methods.Method.resolved`)."""
+    from .methods import Method
+
+    return Method.from_config(method).resolved()
+
+
 def aggregation_extensions(config: dict, source: str) -> list[dict]:
     """Provenance of an aggregated weak source's aggregator and labeling functions, plugins included."""
     from .plugins import provenance

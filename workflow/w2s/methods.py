@@ -102,6 +102,17 @@ class Method:
         """The loss object; a loss that takes ``prior`` gets the class prior of its (selected) weak labels."""
         return build_loss(self.loss, self.loss_options, weak_targets=weak_targets)
 
+    def resolved(self) -> dict:
+        """The method as a config entry with every option its loss and selection rule take, defaults
+        filled: two spellings of one method (options omitted or given at their defaults) are equal."""
+        loss = LOSS_REGISTRY.options(self.loss, self.loss_options)
+        rule = SELECTION_REGISTRY.options(self.weighting, self.weighting_options)
+        return {
+            **asdict(self),
+            "loss_options": asdict(loss) if loss is not None else {},
+            "weighting_options": asdict(rule) if rule is not None else {},
+        }
+
     def needs_student(self) -> bool:
         """Whether the selection rule chooses from a first student's predictions (a first student
         then trains on the band, and :meth:`select` gets its transfer predictions)."""
