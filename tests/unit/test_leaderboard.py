@@ -252,3 +252,29 @@ def test_summary_page_puts_method_student_accuracy_and_pgr_interval_first():
         "student_acc_mean",
         "PGR of seed means [interval]",
     ]
+
+
+def test_a_one_seed_cell_shows_the_runs_set_over_test_items():
+    import pandas as pd
+
+    from w2s.leaderboard import cell_numbers
+
+    row = {
+        "seed": 0,
+        "weak_acc": 0.6,
+        "student_acc": 0.7,
+        "ceiling_acc": 0.8,
+        "min_pgr_gap": 0.01,
+        "confidence_level": 0.95,
+        "item_kind": "bounded",
+        "item_low": 0.3,
+        "item_high": 0.8,
+        "item_ray_low": None,
+        "item_ray_high": None,
+        "item_unbounded": False,
+    }
+    cell = cell_numbers(pd.DataFrame([row, dict(row)]))  # two identical records (reruns) of one seed
+    assert cell["pgr"] == pytest.approx(0.5) and cell["interval"] == "test items"
+    assert (cell["pgr_ci_kind"], cell["pgr_ci_low"], cell["pgr_ci_high"]) == ("bounded", 0.3, 0.8)
+    two_seeds = cell_numbers(pd.DataFrame([row, {**row, "seed": 1, "student_acc": 0.72}]))
+    assert two_seeds["interval"] == "seeds" and two_seeds["n_seeds"] == 2

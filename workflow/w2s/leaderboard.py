@@ -26,6 +26,7 @@ from .results_store import ResultsStore
 from .summary import pgr_of_means
 
 ACCURACIES = ("weak_acc", "student_acc", "ceiling_acc")
+INTERVAL_FIELDS = ("kind", "low", "high", "ray_low", "ray_high", "unbounded")
 CELL_COLUMNS = [
     "method",
     "column",
@@ -39,6 +40,7 @@ CELL_COLUMNS = [
     "pgr_ci_ray_low",
     "pgr_ci_ray_high",
     "pgr_ci_unbounded",
+    "interval",
     "n_seeds",
     "seeds",
     "n_records",
@@ -90,6 +92,7 @@ def _row(path: str, record: dict) -> dict:
         "published_at": record["published_at"],
         "code_version": stable_hash(record["code"], length=12) if record.get("code") else "unknown",
         **{name: metrics.get(name) for name in ACCURACIES},
+        **{f"item_{name}": metrics.get(f"pgr_ci_{name}") for name in INTERVAL_FIELDS},
         "min_pgr_gap": float(evaluation.get("min_pgr_gap", 0.0)),
         "confidence_level": float(evaluation.get("confidence_level", 0.95)),
     }
@@ -172,7 +175,8 @@ def filter_records(
 
 
 def cell_numbers(records: pd.DataFrame) -> dict:
-    """PGR of the seed means of one cell's records and its interval over seeds.
+    """PGR of the seed means of one cell's records and its Fieller set over seeds; with one seed, that
+    seed's PGR and its Fieller set over test items (``interval``: ``seeds`` or ``test items``).
 
     Records of one seed (several teams, reruns) are averaged first, so a seed counts once.
     """
@@ -180,13 +184,17 @@ def cell_numbers(records: pd.DataFrame) -> dict:
         **{name: (name, "mean") for name in ACCURACIES}, min_pgr_gap=("min_pgr_gap", "max")
     )
     numbers = pgr_of_means(by_seed, float(records["confidence_level"].iloc[0]))
-    interval = {
-        f"pgr_ci_{name}": numbers[f"pgr_of_means_ci_{name}"]
-        for name in ("kind", "low", "high", "ray_low", "ray_high", "unbounded")
-    }
+    interval = {f"pgr_ci_{name}": numbers[f"pgr_of_means_ci_{name}"] for name in INTERVAL_FIELDS}
+    over = "seeds"
+    one_run = records.drop_duplicates([f"item_{name}" for name in INTERVAL_FIELDS] + list(ACCURACIES))
+    if len(by_seed) == 1 and numbers["pgr_of_means"] is not None and len(one_run) == 1:
+        # one seed, identical records: the run's own set over test items (seeds give no interval)
+        interval = {f"pgr_ci_{name}": one_run[f"item_{name}"].iloc[0] for name in INTERVAL_FIELDS}
+        over = "test items"
     return {
         "pgr": numbers["pgr_of_means"],
         **interval,
+        "interval": over,
         "n_seeds": len(by_seed),
         "seeds": ",".join(str(s) for s in by_seed.index),
     }

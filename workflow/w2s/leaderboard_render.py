@@ -25,7 +25,7 @@ def _number(value: object) -> str:
 
 def interval_text(cell: pd.Series) -> str:
     """``0.512 [0.301, 0.700]``; two rays as ``2.10 (-inf, -3.36] U [1.51, inf)``; the whole line as
-    ``(-inf, inf)``; ``undefined`` without a PGR; no interval with one seed."""
+    ``(-inf, inf)``; ``undefined`` without a PGR; the PGR alone when no set is recorded."""
     if cell["pgr"] is None or pd.isna(cell["pgr"]):
         return "undefined"
     kind = cell.get("pgr_ci_kind")
