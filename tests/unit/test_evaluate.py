@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -377,3 +378,22 @@ def test_misfit_and_gain_recompute_from_the_parquet_files(files):
     assert metrics["brier_reduction_test"] == pytest.approx(metrics["weak_brier"] - metrics["student_brier"])
     assert metrics["n_expansion"] == 0 and metrics["student_acc_expansion"] is None  # no band: all covered
     assert "misfit_kl_student_weak_transfer" in metrics and "pgr_ci_kind" in metrics
+
+
+def test_the_label_models_convergence_reaches_the_metrics_of_an_aggregated_source(files):
+    table = pq.read_table(files / "weak_test.parquet")
+    summary = {"n_iter": 59, "converged": True, "final_change": 7.6e-7, "tol": 1e-6}
+    write_parquet(
+        table,
+        files / "weak_test.parquet",
+        provenance={"settings": {"aggregator": "label_model"}, "label_model_summary": summary},
+    )
+    metrics = _evaluate(files)
+    assert (metrics["weak_label_model_n_iter"], metrics["weak_label_model_converged"]) == (59, True)
+    assert metrics["weak_label_model_final_change"] == 7.6e-7
+    write_parquet(
+        table,
+        files / "weak_test.parquet",
+        provenance={"settings": {"aggregator": "mean"}, "label_model_summary": summary},
+    )
+    assert "weak_label_model_n_iter" not in _evaluate(files)  # the label model did not make these labels

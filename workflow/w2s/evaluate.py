@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from .difficulty import subset_scores
 from .generalization import band_coverage, generalization_metrics
-from .io import write_json
+from .io import read_provenance, write_json
 from .metrics import (
     NO_INTERVAL,
     accuracy,
@@ -177,6 +177,8 @@ class PairInputs:
     weak_transfer: Predictions
     ceiling: Predictions
     difficulty: np.ndarray | None  # easy/hard per test item, for tasks with a difficulty setting
+    # an aggregated weak source's label-model convergence (its labels' provenance), else None
+    label_model: dict | None = None
 
     @classmethod
     def read(
@@ -200,7 +202,18 @@ class PairInputs:
             _predictions(weak_transfer, transfer_gold, "weak", "transfer"),
             _predictions(ceiling_predictions, gold, "ceiling", "test"),
             difficulty,
+            _label_model_summary(weak_test),
         )
+
+
+def _label_model_summary(weak_labels: str | Path) -> dict | None:
+    """Convergence of the label model behind an aggregated weak source whose aggregator is the label
+    model, from its labels' provenance: iterations, converged, the final change; None for others."""
+    provenance = read_provenance(weak_labels)
+    summary = provenance.get("label_model_summary")
+    if not summary or provenance.get("settings", {}).get("aggregator") != "label_model":
+        return None
+    return {key: summary.get(key) for key in ("n_iter", "converged", "final_change")}
 
 
 def _generalization(
@@ -281,6 +294,8 @@ def student_metrics(
     metrics |= _pgr_metrics(test, labels, {role: metrics[f"{role}_acc"] for role in ROLES}, settings)
     metrics |= diagnostics(test["student"], test["weak"], labels, settings.confidence_split)
     metrics |= _generalization(test, transfer, labels, transfer_labels, band, settings)
+    if pair.label_model is not None:
+        metrics |= {f"weak_label_model_{key}": value for key, value in pair.label_model.items()}
     if pair.difficulty is not None:
         metrics |= subset_scores({role: test[role].correct(labels) for role in ROLES}, pair.difficulty)
     metrics["reliability"] = {
