@@ -20,7 +20,7 @@ from w2s.label_store import LabelStore
 
 pytestmark = pytest.mark.slow
 
-AFTER_LABELS = {"train_student", "evaluate", "summarize", "plots", "all"}
+AFTER_LABELS = {"train_student", "evaluate", "summarize", "plots", "publish_results", "all"}
 LABELS = "results/rotten_tomatoes/seed0/weak/tiny_weak/labels"
 STORE_ENTRY = f"{LABELS}/store_entry.json"  # what publishing or fetching an entry leaves; targets skip the students
 
@@ -81,13 +81,21 @@ def test_fresh_clone_readme_and_comment_edits_rerun_nothing(team_a, team_config,
             shutil.copy(source, clone / path)
     (clone / "README.md").write_text((clone / "README.md").read_text() + "\nAn edit.\n")
     teacher = clone / "workflow" / "w2s" / "teacher.py"
-    teacher.write_text(teacher.read_text().replace("\nimport time\n", "\n# a comment\nimport time\n"))
+    source = teacher.read_text()
+    assert "\nimport time\n" in source
+    teacher.write_text(source.replace("\nimport time\n", "\n# a comment\nimport time\n"))
     env = {"PYTHONPATH": str(clone / "workflow")}
     assert dry_run(team_a, team_config, snakefile_root=clone, env=env) == set()
 
     evaluate = clone / "workflow" / "w2s" / "evaluate.py"
     evaluate.write_text(evaluate.read_text() + "\n\ndef _new_helper() -> None:\n    return None\n")
-    assert dry_run(team_a, team_config, snakefile_root=clone, env=env) == {"evaluate", "summarize", "plots", "all"}
+    assert dry_run(team_a, team_config, snakefile_root=clone, env=env) == {
+        "evaluate",
+        "summarize",
+        "plots",
+        "publish_results",
+        "all",
+    }
 
 
 def test_team_b_fetches_from_the_store_and_runs_no_teacher_or_labeling(team_a, team_config, tmp_path):
