@@ -354,3 +354,60 @@ def test_trl_dpo_loss_equals_the_oracle_with_a_reference_model(tiny_lm, tmp_path
     print(f"DPO: trl {trl_loss:.8f} oracle {oracle.item():.8f} difference {abs(trl_loss - oracle.item()):.2e}")
     assert trl_loss == pytest.approx(oracle.item(), abs=1e-5)
     assert abs(oracle.item() - math.log(2)) > 1e-3  # the reference differs, so the margin is not trivially zero
+
+
+def test_trl_sft_labels_are_the_projects_encoding_position_by_position(tiny_lm, tmp_path):
+    from w2s.reasoning.trl_tuning import sft_dataset
+
+    _, tokenizer = tiny_lm
+    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN})
+    trainer = _trl_trainer(
+        "sft", _tiny_model(0, tokenizer), tokenizer, sft_dataset(tokenizer, rows, PromptSettings(), 128), tmp_path
+    )
+    batch = _batch(trainer)
+    for i, (question, completion) in enumerate(zip(QUESTIONS, CHOSEN)):
+        ids, labels = encode(tokenizer, question, completion, PromptSettings(), 128)
+        row_ids, row_labels, mask = (batch[key][i].tolist() for key in ("input_ids", "labels", "attention_mask"))
+        real = [position for position, keep in enumerate(mask) if keep]  # the collator pads after the tokens
+        assert [row_ids[p] for p in real] == ids
+        assert [row_labels[p] for p in real] == labels  # prompt masked, completion and EOS kept, token by token
+        assert all(row_labels[p] == IGNORE for p in range(len(mask)) if not mask[p])
+
+
+@pytest.mark.parametrize("lora", [None, {"r": 4, "alpha": 8.0, "dropout": 0.0}])
+def test_trl_dpo_as_run_precomputes_the_initial_policy_as_its_reference(tiny_lm, tmp_path, lora):
+    """The production DPO setup (``build_trainer``): reference log-probs precomputed from the policy as it
+    enters DPO (with LoRA: the base model, adapters off); after the policy moves, trl's loss is the DPO
+    loss of the moved policy against those initial log-probs."""
+    import copy
+
+    from w2s.reasoning.objectives import TuneSettings
+    from w2s.reasoning.trl_tuning import build_trainer, dpo_dataset
+
+    _, tokenizer = tiny_lm
+    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN, "rejected": REJECTED})
+    policy = _tiny_model(0, tokenizer)
+    initial = copy.deepcopy(policy).eval()
+    settings = TuneSettings(batch_size=len(QUESTIONS), max_length=128, dpo_beta=0.3, precision="fp32", lora=lora)
+    dataset = dpo_dataset(tokenizer, rows, PromptSettings(), 128)
+    trainer = build_trainer("dpo", policy, tokenizer, dataset, settings, 0, tmp_path, torch.device("cpu"))
+    batch = _batch(trainer)
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, IGNORE)
+
+    def logprobs(model) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return completion_logprobs(logits, labels)[0].chunk(2)
+
+    with torch.no_grad():
+        reference_chosen, reference_rejected = logprobs(initial)
+        assert batch["ref_chosen_logps"] == pytest.approx(reference_chosen, abs=1e-4)
+        assert batch["ref_rejected_logps"] == pytest.approx(reference_rejected, abs=1e-4)
+        generator = torch.Generator().manual_seed(1)
+        for parameter in trainer.model.parameters():
+            if parameter.requires_grad:  # the weights DPO trains (with LoRA: the adapters only)
+                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+        trl_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
+        policy_chosen, policy_rejected = logprobs(trainer.model)
+        oracle, _ = dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, 0.3)
+    assert trl_loss == pytest.approx(oracle.item(), abs=1e-5)
+    assert abs(oracle.item() - math.log(2)) > 1e-3  # the policy moved: not the trivial loss of step 0
