@@ -74,6 +74,7 @@ mutation: $(STAMP)
 	mkdir -p $(MUTATION_DIR)
 	ln -sfn $(CURDIR)/workflow $(MUTATION_DIR)/src
 	ln -sfn $(CURDIR)/tests $(MUTATION_DIR)/tests
+	ln -sfn $(CURDIR)/examples $(MUTATION_DIR)/examples
 	ln -sfn $(CURDIR)/pyproject.toml $(MUTATION_DIR)/pyproject.toml
 	cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/mutmut run --max-children $(or $(MUTATION_WORKERS),2) $(MUTANTS); \
 		$(CURDIR)/$(BIN)/mutmut results

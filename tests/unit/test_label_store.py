@@ -250,7 +250,7 @@ def test_local_publish_flushes_files_and_directories_around_the_rename(tmp_path,
     assert events[renamed[0] + 1 :] == [("fsync", tmp_path / "store" / key[:2])]
 
 
-def test_remote_publish_writes_entry_json_last(tmp_path, label_files):
+def test_remote_publish_writes_entry_json_last(tmp_path, label_files, monkeypatch):
     """When entry.json is opened for writing, every file of the entry is already there, whole."""
     store, key = LabelStore("memory://w2s-order-store"), label_key(KEY_INPUTS)
     seen, real_open = [], store.fs.open
@@ -266,7 +266,7 @@ def test_remote_publish_writes_entry_json_last(tmp_path, label_files):
             )
         return real_open(path, mode, **kwargs)
 
-    store.fs.open = watching_open
+    monkeypatch.setattr(store.fs, "open", watching_open)  # the process's one memory filesystem: this test only
     try:
         assert store.publish(key, label_files, KEY_INPUTS)
     finally:
@@ -274,13 +274,14 @@ def test_remote_publish_writes_entry_json_last(tmp_path, label_files):
     assert seen and all(files == {name: True for name in label_files} for files in seen)
 
 
-def test_failed_remote_publish_raises_naming_the_url(tmp_path, label_files):
+def test_failed_remote_publish_raises_naming_the_url(tmp_path, label_files, monkeypatch):
     store, key = LabelStore("memory://w2s-failing-store"), label_key(KEY_INPUTS)
 
     def put(source, target, **kw):
         raise OSError("connection reset")
 
-    store.fs.put = put
+    # fsspec shares one memory filesystem per process: patch it for this test only
+    monkeypatch.setattr(store.fs, "put", put)
     with pytest.raises(OSError, match=f"memory://w2s-failing-store/{key[:2]}/{key}: connection reset"):
         store.publish(key, label_files, KEY_INPUTS)
     assert store.verify(key) is None
