@@ -19,9 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from .labeled import DataError
+from .labeled import DataError, is_missing
 
 EASY, HARD = "easy", "hard"
 POOLS = (EASY, HARD, "all")
@@ -36,10 +35,6 @@ def _length_rule(texts: Sequence[str], setting: dict) -> np.ndarray:
 DIFFICULTY_RULES: dict[str, Callable[[Sequence[str], dict], np.ndarray]] = {"length": _length_rule}
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
-
-
 def _from_column(task: str, setting: dict, values: Sequence[Any] | None) -> np.ndarray:
     column = setting["column"]
     if values is None:
@@ -47,8 +42,8 @@ def _from_column(task: str, setting: dict, values: Sequence[Any] | None) -> np.n
             f"task {task!r}: difficulty column {column!r} was not read: its source gives no "
             f"difficulty values (use a rule, one of {sorted(DIFFICULTY_RULES)})"
         )
-    missing = sum(_is_missing(v) for v in values)
-    counts = Counter(str(v) for v in values if not _is_missing(v))
+    missing = sum(is_missing(v) for v in values)
+    counts = Counter(str(v) for v in values if not is_missing(v))
     if missing:
         raise DataError(
             f"task {task!r}: difficulty column {column!r} has {missing} missing values of "

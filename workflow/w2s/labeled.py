@@ -39,7 +39,8 @@ def _examples(items: Sequence[Any]) -> str:
     return shown + (", ..." if len(items) > MAX_EXAMPLES else "")
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """None, NaN or NA: a value a row does not have."""
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
@@ -56,7 +57,7 @@ def _as_int(value: Any) -> int | None:
 def _check_texts(task: str, texts: Sequence[Any]) -> list[str]:
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
     if bad:
-        missing = sum(1 for i in bad if _is_missing(texts[i]))
+        missing = sum(1 for i in bad if is_missing(texts[i]))
         raise DataError(
             f"task {task!r}: {len(bad)} of {len(texts)} rows have empty, whitespace-only, "
             f"non-string or missing text ({missing} missing); first row indices: {_examples(bad)}"
@@ -109,7 +110,7 @@ def to_labeled(
 ) -> LabeledTexts:
     """Validate raw texts and labels and map labels to class indices."""
     texts = _check_texts(task, texts)
-    missing = [i for i, v in enumerate(labels) if _is_missing(v)]
+    missing = [i for i, v in enumerate(labels) if is_missing(v)]
     if missing:
         raise DataError(
             f"task {task!r}: {len(missing)} of {len(labels)} rows have a missing label; "
@@ -155,7 +156,7 @@ def from_columns(
     data = to_labeled(task, _values(columns[text]), _values(columns[label]), label_names)
     if group is not None:
         groups = _values(columns[group])
-        missing = [i for i, g in enumerate(groups) if _is_missing(g)]
+        missing = [i for i, g in enumerate(groups) if is_missing(g)]
         if missing:
             raise DataError(
                 f"task {task!r}: {len(missing)} rows have no group ({group!r}); first row indices: {_examples(missing)}"

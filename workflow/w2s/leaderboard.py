@@ -156,7 +156,7 @@ def filter_records(
     until: str | None = None,
 ) -> pd.DataFrame:
     """Records of these tasks, ``WEAK:STRONG`` pairs and teams, published on or after ``since`` and on or
-    before ``until`` (ISO dates or times, compared as UTC text: ``2026-03-01``)."""
+    before ``until`` (ISO dates or times such as ``YYYY-MM-DD``, compared as UTC text)."""
     keep = pd.Series(True, index=frame.index)
     if tasks:
         keep &= frame["task"].isin(tasks)

@@ -259,6 +259,19 @@ def interval_fields(kind: str, low: float, high: float) -> dict[str, float | boo
 NO_INTERVAL = {"kind": None, "low": None, "high": None, "ray_low": None, "ray_high": None, "unbounded": False}
 
 
+def pgr_of_seed_means(
+    weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, confidence: float, min_gap: float = 0.0
+) -> tuple[float | None, dict]:
+    """PGR of the means of per-seed scores (paired over seeds) and its Fieller set over seeds as
+    :func:`interval_fields`; (None, no set) when the PGR is undefined, no set with fewer than two seeds."""
+    weak, student, ceiling = (np.asarray(x, dtype=np.float64) for x in (weak, student, ceiling))
+    value, _ = performance_gap_recovered(weak.mean(), student.mean(), ceiling.mean(), min_gap)
+    if value is None or len(weak) < 2:
+        return value, NO_INTERVAL
+    found = pgr_fieller_set(weak, student, ceiling, confidence)
+    return value, interval_fields(found.kind, float(found.low), float(found.high))
+
+
 def prefixed_interval(prefix: str, fields: dict) -> dict:
     """:func:`w2s.metrics.interval_fields` as flat metric columns ``<prefix>_low``, ``<prefix>_kind``, ..."""
     return {f"{prefix}_{name}": value for name, value in fields.items()}

@@ -15,7 +15,7 @@ import pyarrow as pa
 import yaml
 
 from .io import atomic_path, read_json, write_parquet
-from .metrics import NO_INTERVAL, interval_fields, mean_t_interval, pgr_fieller_set, pgr_values, prefixed_interval
+from .metrics import mean_t_interval, pgr_of_seed_means, prefixed_interval
 from .model_size import model_parameters
 from .tables import summary_page
 
@@ -98,12 +98,8 @@ def pgr_of_means(group: pd.DataFrame, confidence_level: float) -> dict:
     """
     weak, student, ceiling = (group[f"{r}_acc"].to_numpy(dtype=np.float64) for r in ROLES)
     min_gap = float(group["min_pgr_gap"].max()) if "min_pgr_gap" in group else 0.0
-    point = float(pgr_values(weak.mean(), student.mean(), ceiling.mean(), min_gap))
-    fields = NO_INTERVAL
-    if np.isfinite(point) and len(group) >= 2:
-        found = pgr_fieller_set(weak, student, ceiling, confidence_level)
-        fields = interval_fields(found.kind, float(found.low), float(found.high))
-    return {"pgr_of_means": point if np.isfinite(point) else None, **prefixed_interval("pgr_of_means_ci", fields)}
+    point, fields = pgr_of_seed_means(weak, student, ceiling, confidence_level, min_gap)
+    return {"pgr_of_means": point, **prefixed_interval("pgr_of_means_ci", fields)}
 
 
 def _averaged_columns(summary: pd.DataFrame) -> list[str]:

@@ -32,6 +32,8 @@ from ..metrics import (
     interval_fields,
     performance_gap_recovered,
     pgr_fieller_set,
+    pgr_of_seed_means,
+    prefixed_interval,
 )
 from .metrics import per_problem
 
@@ -204,15 +206,11 @@ def gap_of_seed_means(per_seed: list[dict], confidence: float, prefix: str, min_
         np.array([g[role] for g in per_seed], dtype=np.float64) for role in ("weak", "student", "ceiling")
     )
     defined = sum(g.get("value") is not None for g in per_seed)
-    value, _ = performance_gap_recovered(weak.mean(), student.mean(), ceiling.mean(), min_gap)
-    fields = NO_INTERVAL
-    if value is not None and len(per_seed) >= 2:
-        found = pgr_fieller_set(weak, student, ceiling, confidence)
-        fields = interval_fields(found.kind, float(found.low), float(found.high))
+    value, fields = pgr_of_seed_means(weak, student, ceiling, confidence, min_gap)
     return {
         f"{prefix}_n_seeds_defined": defined,
         f"{prefix}_of_means": value,
-        **{f"{prefix}_of_means_ci_{name}": v for name, v in fields.items()},
+        **prefixed_interval(f"{prefix}_of_means_ci", fields),
     }
 
 
