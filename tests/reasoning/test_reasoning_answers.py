@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from w2s.reasoning.answers import answers_match, extract_answer, gold_answer, to_number
+from w2s.reasoning.answers import answer_key, answers_match, extract_answer, gold_answer, majority_key, to_number
 
 # --------------------------------------------------------------------------- extract_answer
 
@@ -123,6 +123,10 @@ def test_hash_line_fraction_does_not_match_its_numerator():
         ("So the probability is \\boxed{\\dfrac{3}{4}}.", "boxed", "\\dfrac{3}{4}"),
         ("\\boxed{2} or rather \\boxed{\\frac{1}{2}}", "boxed", "\\frac{1}{2}"),
         ("\\boxed{\\text{(A)}}", "boxed", "(A)"),
+        ("\\boxed{\\mathrm{cm}}", "boxed", "cm"),
+        ("\\boxed{\\left(1, 2\\right)}", "boxed", "(1, 2)"),  # sizing commands are dropped
+        ("\\boxed{1\\!000}", "boxed", "1000"),  # and so is the thin negative space
+        ("XIX", "plain", "XIX"),  # only trailing dots and commas are stripped
         ("  $1,080. ", "plain", "1,080"),
         ("Tuesday", "plain", "Tuesday"),
         ("  two   words ", "plain", "two words"),
@@ -147,6 +151,14 @@ def test_gold_answer_errors(raw, answer_format, message):
         gold_answer(raw, answer_format)
 
 
+@pytest.mark.parametrize("answer_format", ["gsm8k", "boxed"])
+def test_gold_answer_error_quotes_the_last_80_characters_of_the_row(answer_format):
+    raw = "Q" * 20 + "x" * 80
+    with pytest.raises(ValueError) as error:
+        gold_answer(raw, answer_format)
+    assert str(error.value).endswith(": " + repr("x" * 80))
+
+
 # --------------------------------------------------------------------------- to_number
 
 
@@ -159,6 +171,7 @@ def test_gold_answer_errors(raw, answer_format, message):
         ("0.5", 0.5),
         (".5", 0.5),
         ("1,234", 1234),
+        ("1 234", 1234),  # spaces between digits are dropped like commas
         ("$1,234", 1234),
         ("-$5", -5),
         ("50%", 50),
@@ -259,6 +272,7 @@ def test_answers_do_not_match(predicted, gold):
         (None, False),
         ("x = 3", True),
         ("3 + 9 = 12\n#### 12", True),
+        ("6*7=42\n#### 42", True),  # a single step of working before the hash line is enough
         ("Add them: 3 + 9 = 12. The answer is 12.", True),
     ],
 )
@@ -266,3 +280,21 @@ def test_a_bare_final_answer_is_no_worked_solution(text, worked):
     from w2s.reasoning.answers import is_worked_solution
 
     assert is_worked_solution(text) is worked
+
+
+# --------------------------------------------------------------------------- answer_key / majority_key
+
+
+def test_answer_keys_group_numbers_by_value_and_text_case_folded():
+    assert answer_key("1,000") == answer_key("$1000.0") == "1000.0"
+    assert answer_key("\\frac{1}{2}") == answer_key("0.5") == "0.5"
+    assert answer_key(" \\text{Tuesday}. ") == "tuesday"
+    assert answer_key(None) is None
+    assert answer_key(float("nan")) is None  # a sample with no answer, as pandas reads it
+
+
+def test_majority_key_ignores_missing_answers_and_breaks_ties_by_first_appearance():
+    assert majority_key([None, "7.0", "5.0", "5.0", None, None]) == "5.0"
+    assert majority_key([None, "4.0", "3.0", "3.0", "4.0"]) == "4.0"  # 2 against 2: 4.0 came first
+    assert majority_key([None, None]) is None
+    assert majority_key([]) is None

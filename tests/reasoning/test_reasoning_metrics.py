@@ -19,15 +19,18 @@ from w2s.reasoning.metrics import majority_correct, pass_at_k, per_problem
         (5, 0, 3, 0.0),
         (5, 3, 3, 1.0),  # n - c = 2 < k: every draw of 3 holds a correct one
         (10, 3, 4, 1 - 35 / 210),  # 1 - C(7,4)/C(10,4)
+        (3, 3, 2, 1.0),  # every sample correct
+        (4, 0, 4, 0.0),  # k = n: all samples drawn, none correct
+        (4, 1, 4, 1.0),  # k = n: all samples drawn, the correct one among them
     ],
 )
 def test_pass_at_k_matches_the_unbiased_estimator(n, c, k, expected):
     assert pass_at_k(n, c, k) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("n, c, k", [(4, 5, 1), (4, 1, 5), (4, 1, 0)])
+@pytest.mark.parametrize("n, c, k", [(4, 5, 1), (4, -1, 1), (4, 1, 5), (4, 1, 0)])
 def test_pass_at_k_rejects_impossible_counts(n, c, k):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=rf"0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}"):
         pass_at_k(n, c, k)
 
 
@@ -36,6 +39,7 @@ def test_majority_takes_the_most_common_answer_and_breaks_ties_by_first_reached(
     assert majority_correct(["3", "5", "3.0"], [True, False, True]) is True  # 3 and 3.0 are one answer
     assert majority_correct(["5", "3"], [False, True]) is False  # tie: 5 came first
     assert majority_correct([None, None], [False, False]) is False
+    assert majority_correct([None, "4", "3", "3"], [False, False, True, True]) is True  # judged by a sample stating it
 
 
 def _samples(rows):
@@ -72,6 +76,37 @@ def test_per_problem_metrics_by_hand():
     assert table.loc["p2", "majority@1"] == 1.0
     assert table.loc["p1", "selection@1"] == 1.0  # 0.9 tie: sample 1 (lower id) is right
     assert table.loc["p2", "selection@1"] == 1.0  # 0.5 tie: sample 0
+
+
+def test_per_problem_rows_are_in_problem_order_and_skip_k_above_the_sample_count():
+    samples = _samples(
+        [
+            ("p2", 1, "3", True),
+            ("p2", 0, "4", False),
+            ("p1", 0, "1", True),
+            ("p1", 2, "1", True),
+            ("p1", 1, "2", False),
+        ]
+    )
+    table = per_problem(samples, [2, 3])
+    assert table["problem_id"].tolist() == ["p1", "p2"]
+    assert table["n"].tolist() == [3, 2]
+    assert table["pass@1"].tolist() == pytest.approx([2 / 3, 0.5])
+    assert table["pass@2"].tolist() == pytest.approx([1.0, 1.0])
+    # majority@2 reads samples 0 and 1 in sample order: p1 answers 1, 2 (tie, 1 first, right);
+    # p2 answers 4, 3 (tie, 4 first, wrong)
+    assert table["majority@2"].tolist() == [1.0, 0.0]
+    assert table["pass@3"].iloc[0] == pytest.approx(1.0) and np.isnan(table["pass@3"].iloc[1])
+    assert table["majority@3"].iloc[0] == 1.0 and np.isnan(table["majority@3"].iloc[1])
+    assert "selection@1" not in table  # no verifier scores given
+
+
+def test_per_problem_keeps_samples_that_have_no_verifier_score():
+    samples = _samples([("p1", 0, "1", True), ("p1", 1, "2", False), ("p1", 2, "1", True)])
+    scores = pd.DataFrame({"problem_id": ["p1", "p1"], "sample_id": [0, 1], "score": [0.2, 0.9]})
+    row = per_problem(samples, [3], scores).iloc[0]
+    assert row["n"] == 3 and row["pass@1"] == pytest.approx(2 / 3) and row["pass@3"] == 1.0
+    assert row["selection@1"] == 0.0  # the top-scored sample 1 is wrong; the unscored one is never picked
 
 
 def _write_generator(tmp_path, name, correct_by_problem, n=2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -443,3 +444,96 @@ def test_hf_group_column(tmp_path, hf_cache):
     ]
     assert not (passages[0] & passages[1]) and not (passages[0] & passages[2])
     assert not (passages[1] & passages[2]) and all(len(p) == 10 for p in passages)
+
+
+def test_sizes_with_an_unknown_split_are_an_error(tmp_path, unbalanced):
+    sizes = {"weak_train": 1, "transfer": 1, "test": 1, "holdout": 1}
+    with pytest.raises(DataError, match=r"task 'toy': sizes must have keys .*unknown: \['holdout'\], missing: \[\]"):
+        prepare_splits("toy", file_spec(unbalanced, sizes), 0, tmp_path / "out")
+    assert no_outputs(tmp_path / "out")
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "3"])
+def test_sizes_must_be_non_negative_integers(tmp_path, unbalanced, bad):
+    sizes = {"weak_train": 1, "transfer": bad, "test": 1}
+    message = f"task 'toy': sizes must be non-negative integers; got {{'transfer': {bad!r}}}"
+    with pytest.raises(DataError, match=re.escape(message)):
+        prepare_splits("toy", file_spec(unbalanced, sizes), 0, tmp_path / "out")
+    assert no_outputs(tmp_path / "out")
+
+
+def test_a_split_of_size_zero_is_written_empty_with_zero_class_counts(tmp_path, unbalanced):
+    sizes = {"weak_train": 10, "transfer": 10, "test": 10}  # no val: it defaults to 0
+    manifest = prepare_splits("toy", file_spec(unbalanced, sizes), 0, tmp_path / "out")
+    assert manifest["sizes"] == {**sizes, "val": 0}
+    assert manifest["splits"]["val"]["n"] == 0
+    assert manifest["splits"]["val"]["class_counts"] == {"neg": 0, "neu": 0, "pos": 0}
+    assert len(read_split(tmp_path / "out", "val")) == 0
+
+
+def test_conflicts_that_leave_one_class_are_an_error(tmp_path):
+    frame = pd.DataFrame({"text": ["a", "a", "b", "c", "d"], "label": ["pos", "neg", "neg", "neg", "neg"]})
+    path = write_frame(frame, tmp_path / "data.csv")
+    sizes = {"weak_train": 1, "transfer": 1, "test": 1}
+    with pytest.raises(DataError, match="task 'toy': only 1 class left after dropping 2 rows with conflicting labels"):
+        prepare_splits("toy", file_spec(path, sizes), 0, tmp_path / "out")
+    assert no_outputs(tmp_path / "out")
+
+
+def test_repeats_without_dedupe_name_the_first_three_repeated_texts(tmp_path):
+    texts = ["r0", "r1", "once", "r2", "r3", "r0", "r1", "r2", "r3"]
+    frame = pd.DataFrame({"text": texts, "label": ["neg", "pos"] * 4 + ["neg"]})
+    path = write_frame(frame, tmp_path / "data.csv")
+    sizes = {"weak_train": 1, "transfer": 1, "test": 1}
+    with pytest.raises(DataError) as info:
+        prepare_splits("toy", file_spec(path, sizes, dedupe=False), 0, tmp_path / "out")
+    assert str(info.value) == (
+        "task 'toy': dedupe is false but 8 rows repeat a text, which would break split disjointness; "
+        "e.g. ['r0', 'r1', 'r2']. Set dedupe: true"
+    )
+
+
+def test_refusal_names_the_directory_and_its_first_five_foreign_files(tmp_path, unbalanced):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    for name in "fedcba":
+        (out_dir / f"{name}.txt").write_text("mine")
+    with pytest.raises(DataError) as info:
+        prepare_splits("toy", file_spec(unbalanced), 0, out_dir)
+    assert str(info.value) == (
+        f"task 'toy': refusing to replace {str(out_dir)!r}: it holds other files "
+        "['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt']"
+    )
+    assert sorted(p.name for p in out_dir.iterdir()) == [f"{n}.txt" for n in "abcdef"]
+
+
+def test_overlap_messages_name_the_task_or_a_placeholder_and_three_examples():
+    def frame(ids):
+        return pd.DataFrame({"id": ids, "text": [f"text of {i}" for i in ids]})
+
+    with pytest.raises(DataError) as info:
+        check_disjoint({"val": frame(["a", "a", "b", "b", "c", "c", "d", "d"])})
+    assert str(info.value) == "task '?': split 'val' repeats 4 ids, e.g. ['a', 'b', 'c']"
+    with pytest.raises(DataError) as info:
+        check_disjoint({"transfer": frame(["d", "c", "b", "a"]), "test": frame(["a", "b", "c", "d", "e"])}, "toy")
+    assert str(info.value) == "task 'toy': splits 'transfer' and 'test' share 4 ids, e.g. ['a', 'b', 'c']"
+    texts_only = {"transfer": frame(["a", "b", "c", "d"]), "test": frame(["w", "x", "y", "z"])}
+    texts_only["test"]["text"] = texts_only["transfer"]["text"]
+    with pytest.raises(DataError) as info:
+        check_disjoint(texts_only, "toy")
+    assert str(info.value) == (
+        "task 'toy': splits 'transfer' and 'test' share 4 texts, e.g. ['text of a', 'text of b', 'text of c']"
+    )
+
+
+def test_split_files_describe_integer_labels_and_no_pandas_index(tmp_path, unbalanced):
+    prepare_splits("toy", file_spec(unbalanced), 0, tmp_path / "out")
+    meta = pq.read_schema(tmp_path / "out" / "test.parquet").pandas_metadata
+    assert meta["index_columns"] == [] and meta["column_indexes"] == []
+    assert [(c["name"], c["numpy_type"]) for c in meta["columns"]][2] == ("label", "int64")
+
+
+def test_dedupe_false_without_repeats_keeps_every_row(tmp_path, unbalanced):
+    manifest = prepare_splits("toy", file_spec(unbalanced, dedupe=False), 0, tmp_path / "out")
+    assert manifest["n_available"] == 180 and manifest["n_dropped_duplicates"] == 0
+    assert {s: manifest["splits"][s]["n"] for s in SPLITS} == SIZES

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from w2s.data import prepare_splits
-from w2s.difficulty import assign_difficulty, check_pool_sizes, subset_scores
+from w2s.difficulty import assign_difficulty, check_pool_sizes, pool_mask, subset_scores
 from w2s.labeled import DataError
 
 
@@ -18,6 +18,12 @@ def test_levels_from_a_column_and_from_the_length_rule():
     assert levels.tolist() == ["easy", "easy", "hard", "hard"]
     levels = assign_difficulty("t", {"rule": "length", "easy_quantile": 0.25}, ["a", "a b", "a b c", "a b c d"], None)
     assert levels.tolist() == ["easy", "hard", "hard", "hard"]  # quantile 0.25 of 1..4 is 1.75
+
+
+def test_an_item_exactly_at_the_length_cutoff_is_easy():
+    # word counts 1, 2, 3: the median is 2 itself
+    levels = assign_difficulty("t", {"rule": "length"}, ["a", "a b", "a b c"], None)
+    assert levels.tolist() == ["easy", "easy", "hard"]
 
 
 @pytest.mark.parametrize(
@@ -34,8 +40,17 @@ def test_bad_difficulty_columns_name_the_task_column_and_counts(values, message)
 
 
 def test_a_level_left_empty_is_an_error():
-    with pytest.raises(DataError, match="leaves a level empty"):
+    with pytest.raises(DataError, match="leaves a level empty: {'easy': 4, 'hard': 0}"):
         assign_difficulty("t", {"rule": "length"}, ["same length"] * 4, None)
+
+
+def test_a_difficulty_setting_without_a_usable_source_names_the_known_rules():
+    with pytest.raises(DataError, match=r"difficulty column 'grade' was not read.*one of \['length'\]"):
+        assign_difficulty("t", {"column": "grade", "easy": [3]}, ["a"] * 3, None)
+    with pytest.raises(DataError, match=r"needs a column or a rule, one of \['length'\]"):
+        assign_difficulty("t", {"rule": "syllables"}, ["a"] * 3, None)
+    with pytest.raises(DataError, match=r"difficulty easy values \[\] must be values of column 'grade'"):
+        assign_difficulty("t", {"column": "grade"}, ["a"] * 3, [3, 4, 3])
 
 
 def _task_file(tmp_path, n=400, groups=False):
@@ -113,6 +128,38 @@ def test_a_pool_too_small_is_an_error_before_anything_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(DataError, match="needs 50 of 4"):
         check_pool_sizes("quiz", np.array(["easy"] * 300 + ["hard"] * 4), {"train": "easy", "test": "hard"}, SIZES)
+
+
+def test_pool_sizes_follow_the_train_and_test_pools_the_setting_names():
+    levels = np.array(["easy"] * 50 + ["hard"] * 140)
+    # hard-to-easy: 140 hard items hold weak_train + transfer + val, the 50 easy ones the test split
+    check_pool_sizes("quiz", levels, {"train": "hard", "test": "easy"}, SIZES)
+    with pytest.raises(DataError, match="need 140 of 50 left"):
+        check_pool_sizes("quiz", levels, {"train": "easy", "test": "hard"}, SIZES)
+
+
+def test_an_unknown_pool_names_the_known_ones():
+    with pytest.raises(DataError, match=r"difficulty pool 'medium' is not one of \('easy', 'hard', 'all'\)"):
+        pool_mask(np.array(["easy", "hard"]), "medium")
+
+
+def test_training_pool_counts_only_items_the_test_split_leaves():
+    # training and testing on all 170 items: the test split takes 50, leaving 120 for 140
+    with pytest.raises(DataError) as error:
+        check_pool_sizes("quiz", np.array(["easy"] * 100 + ["hard"] * 70), {"train": "all", "test": "all"}, SIZES)
+    assert str(error.value) == (
+        "task 'quiz': easy-to-hard split cannot be filled: test from 'all' needs 50 of 170; "
+        "weak_train + transfer + val from 'all' need 140 of 120 left; items per level: {'easy': 100, 'hard': 70}"
+    )
+
+
+def test_pools_default_to_training_on_easy_and_testing_on_hard():
+    with pytest.raises(DataError) as error:  # one easy item short
+        check_pool_sizes("quiz", np.array(["easy"] * 139 + ["hard"] * 50), {}, SIZES)
+    assert str(error.value) == (
+        "task 'quiz': easy-to-hard split cannot be filled: test from 'hard' needs 50 of 50; "
+        "weak_train + transfer + val from 'easy' need 140 of 139 left; items per level: {'easy': 139, 'hard': 50}"
+    )
 
 
 def test_subset_scores_by_hand_and_an_empty_level_is_null():

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from w2s.cli import main
-from w2s.evaluate import EvaluationSettings, evaluate_experiment
+from w2s.evaluate import EvaluationSettings, Predictions, diagnostics, evaluate_experiment, evaluate_students
 from w2s.io import write_parquet
+from w2s.metrics import bootstrap_pgr
 from w2s.summary import aggregate_seeds, summarize, summary_table
 from w2s.tables import prediction_table
 
@@ -43,9 +45,9 @@ def _probs(hard, confidence):
     return probs
 
 
-def _split(path, labels):
+def _split(path, labels, **extra):
     texts = [f"t{i}" for i in range(10)]
-    write_parquet(pa.table({"id": IDS, "text": texts, "label": pa.array(labels, pa.int64())}), path)
+    write_parquet(pa.table({"id": IDS, "text": texts, "label": pa.array(labels, pa.int64()), **extra}), path)
 
 
 def _weak_labels(path, hard, confidence):
@@ -117,6 +119,7 @@ def test_calibration_hand_values(files):
     assert metrics["student_brier"] == pytest.approx(0.34, abs=1e-6)
     reliability = metrics["reliability"]["weak"]
     assert reliability["count"] == [0, 0, 0, 0, 0, 1, 2, 2, 2, 3]
+    assert reliability["accuracy"] == [None] * 5 + [0.0, 0.0, 0.5, 1.0, 1.0]
 
 
 def test_auroc_matches_sklearn(files):
@@ -175,7 +178,8 @@ def test_pgr_undefined_when_gap_is_small(files):
 
 def test_missing_predictions_are_an_error(files):
     write_parquet(prediction_table(IDS[:5], "test", np.full((5, 2), 0.5, np.float32)), files / "student.parquet")
-    with pytest.raises(ValueError, match="student: 5 test examples have no prediction"):
+    message = "student: 5 test examples have no prediction, e.g. ['x5', 'x6', 'x7']"
+    with pytest.raises(ValueError, match=re.escape(message) + "$"):
         _evaluate(files)
 
 
@@ -240,9 +244,120 @@ def test_cli_needs_one_student_and_one_output_per_method(files):
     assert not (files / "a.json").exists()
 
 
-def test_a_bad_confidence_split_is_refused():
-    with pytest.raises(ValueError, match="confidence_split must be 'median' or a number in"):
-        EvaluationSettings(confidence_split=1.5)
+@pytest.mark.parametrize("split", ["median", 0.0, 1.0, 0, 1])
+def test_a_confidence_split_at_either_end_of_the_unit_interval_is_accepted(split):
+    assert EvaluationSettings(confidence_split=split).confidence_split == split
+
+
+@pytest.mark.parametrize("split", [1.5, -0.1, "mean"])
+def test_a_bad_confidence_split_is_refused(split):
+    with pytest.raises(ValueError, match=r"confidence_split must be 'median' or a number in \[0, 1\], got"):
+        EvaluationSettings(confidence_split=split)
+
+
+def test_an_item_exactly_at_the_confidence_split_counts_as_unsure():
+    labels = np.array([0, 1, 1, 0])
+    # weak wrong on item 2, student wrong on item 0; confidences exact in binary
+    weak = Predictions(np.zeros((4, 2)), np.array([0, 1, 0, 0]), np.array([0.5, 0.75, 0.75, 0.875]))
+    student = Predictions(np.zeros((4, 2)), np.array([1, 1, 1, 0]), np.full(4, 0.9))
+    fixed = diagnostics(student, weak, labels, 0.75)
+    assert fixed["weak_confidence_threshold"] == 0.75
+    assert (fixed["n_weak_confident"], fixed["n_weak_unsure"]) == (1, 3)
+    assert fixed["student_acc_weak_confident"] == 1.0 and fixed["student_acc_weak_unsure"] == pytest.approx(2 / 3)
+    assert fixed["weak_acc_weak_confident"] == 1.0 and fixed["weak_acc_weak_unsure"] == pytest.approx(2 / 3)
+    # the median of 0.5, 0.75, 0.75, 0.875 is 0.75 too
+    assert diagnostics(student, weak, labels, "median") == fixed
+
+
+def test_pgr_is_undefined_below_the_configured_minimum_gap_and_so_are_most_resamples(files):
+    metrics = _evaluate(files, settings=EvaluationSettings(min_pgr_gap=0.5, bootstrap_samples=400, bootstrap_seed=3))
+    # ceiling - weak = 0.9 - 0.6 = 0.3 on test
+    assert metrics["pgr"] is None
+    assert metrics["pgr_note"] == "undefined: ceiling - weak = 0.3000 is below the minimum gap 0.5000"
+    assert metrics["pgr_ci_low"] is None and metrics["pgr_ci_unbounded"] is False
+    # a resample's gap is the share of its 10 draws that fall on items 1-3 (ceiling right, weak wrong):
+    # at least 0.5 with probability P(Binomial(10, 0.3) >= 5) = 0.15, so about 85% of resamples are undefined
+    assert 0.75 < metrics["pgr_boot_undefined_frac"] < 0.95
+
+
+def test_the_bootstrap_uses_the_configured_seed_and_sample_count(files):
+    settings = EvaluationSettings(min_pgr_gap=0.35, bootstrap_samples=20000, bootstrap_seed=11)
+    metrics = _evaluate(files, settings=settings)
+    weak, student, ceiling = (
+        (np.array(_flip(GOLD, wrong)) == GOLD).astype(float) for wrong in ({0, 1, 2, 3}, {0, 1}, {0})
+    )
+    expected = bootstrap_pgr(weak, student, ceiling, n_boot=20000, confidence=0.95, seed=11, min_gap=0.35)
+    # about 65% undefined (fewer than 4 of 10 draws on items 1-3); another seed would miss this exact share
+    assert metrics["pgr_boot_undefined_frac"] == expected.undefined_fraction
+    assert 0.6 < expected.undefined_fraction < 0.7
+
+
+def test_calibration_uses_the_configured_number_of_bins(files):
+    metrics = _evaluate(files, settings=EvaluationSettings(bootstrap_samples=10, ece_bins=2))
+    # two bins: every weak confidence is in (0.5, 1], accuracy 0.6 against mean confidence 7.8 / 10
+    assert metrics["weak_ece"] == pytest.approx(0.18, abs=1e-6)
+    assert metrics["reliability"]["weak"]["count"] == [0, 10]
+
+
+def test_coverage_and_blind_spots_follow_each_methods_confidence_band(files):
+    # student confidence 0.97 on item 0 and 0.9 elsewhere; wrong on items 0 and 1
+    _strong(files / "student.parquet", _flip(GOLD, {0, 1}), _flip(GOLD, {0, 5}), [0.97] + [0.9] * 9)
+    settings = EvaluationSettings(bootstrap_samples=10, confidence_split=0.7, blind_spot_confidence=0.95)
+    out = evaluate_students(
+        files / "test.parquet",
+        files / "transfer.parquet",
+        files / "weak_test.parquet",
+        files / "weak_transfer.parquet",
+        {"banded": files / "student.parquet", "all": files / "student.parquet"},
+        files / "ceiling.parquet",
+        settings,
+        {"task": "t", "seed": 0},
+        {"banded": files / "banded.json", "all": files / "all.json"},
+        bands={"banded": [0.7, 0.9]},
+    )
+    banded, everything = out["banded"], out["all"]
+    assert json.loads((files / "banded.json").read_text()) == banded and banded["method"] == "banded"
+    # weak confidence in [0.7, 0.9]: items 3-6; weak wrong on 0-3
+    assert banded["coverage_source"] == "weak confidence in [0.7, 0.9]"
+    assert (banded["n_covered_weak_right"], banded["student_acc_covered_weak_right"]) == (3, 1.0)
+    assert (banded["n_correction"], banded["student_acc_correction"]) == (1, 1.0)
+    assert banded["n_expansion"] == 6 and banded["student_acc_expansion"] == pytest.approx(4 / 6)
+    assert everything["coverage_source"] == "all items (no confidence band)" and everything["n_expansion"] == 0
+    assert everything["expansion_note"] == "the teacher covers every item"
+    # confidently wrong (above 0.95): item 0 only; the teacher is unsure (at most 0.7) on items 0-2
+    for metrics in (banded, everything):
+        assert metrics["blind_spot_rate"] == pytest.approx(0.1) and metrics["blind_spot_student_threshold"] == 0.95
+        assert metrics["weak_confidence_threshold"] == 0.7
+
+
+def test_students_and_outputs_must_name_the_same_methods():
+    with pytest.raises(
+        ValueError, match=re.escape("students ['a', 'b'] and outputs ['a', 'c'] name different methods")
+    ):
+        evaluate_students(*["unused"] * 4, {"a": "x", "b": "y"}, "unused", SETTINGS, {}, {"a": "x", "c": "z"})
+
+
+def test_accuracy_on_easy_and_hard_test_items(files):
+    _split(files / "test.parquet", GOLD, difficulty=["easy"] * 5 + ["hard"] * 5)
+    metrics = _evaluate(files)
+    # weak wrong on 0-3, student on 0-1, ceiling on 0: all of them easy items
+    assert (metrics["n_test_easy"], metrics["n_test_hard"]) == (5, 5)
+    assert metrics["weak_acc_easy"] == pytest.approx(1 / 5) and metrics["weak_acc_hard"] == 1.0
+    assert metrics["student_acc_easy"] == pytest.approx(3 / 5) and metrics["ceiling_acc_easy"] == pytest.approx(4 / 5)
+    assert metrics["student_acc_hard"] == 1.0 and metrics["ceiling_acc_hard"] == 1.0
+    assert metrics["weak_acc"] == 0.6 and metrics["pgr"] == pytest.approx(2 / 3)  # beside the overall scores
+
+
+def test_predictions_from_probs_hold_what_a_prediction_file_would():
+    # float32 as in the files: 0.5 + 1e-9 rounds to 0.5, a tie that goes to the lowest class
+    probs = np.array([[0.5, 0.5 + 1e-9, 0.0], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    predictions = Predictions.from_probs(probs)
+    as_stored = probs.astype(np.float32).astype(np.float64)
+    assert predictions.probs.dtype == np.float64 and predictions.confidence.dtype == np.float64
+    np.testing.assert_array_equal(predictions.probs, as_stored)
+    np.testing.assert_array_equal(predictions.hard, [0, 2, 0])
+    np.testing.assert_array_equal(predictions.confidence, [0.5, as_stored[1, 2], as_stored[2, 0]])
+    np.testing.assert_array_equal(predictions.correct(np.array([0, 2, 1])), [True, True, False])
 
 
 def _metrics_row(seed, pgr, weak_model="w", method="xent", **extra):
@@ -390,10 +505,12 @@ def test_the_label_models_convergence_reaches_the_metrics_of_an_aggregated_sourc
     )
     metrics = _evaluate(files)
     assert (metrics["weak_label_model_n_iter"], metrics["weak_label_model_converged"]) == (59, True)
-    assert metrics["weak_label_model_final_change"] == 7.6e-7
+    assert metrics["weak_label_model_final_change"] == 7.6e-7 and metrics["weak_acc"] == 0.6  # added to the rest
     write_parquet(
         table,
         files / "weak_test.parquet",
         provenance={"settings": {"aggregator": "mean"}, "label_model_summary": summary},
     )
     assert "weak_label_model_n_iter" not in _evaluate(files)  # the label model did not make these labels
+    write_parquet(table, files / "weak_test.parquet", provenance={"label_model_summary": summary})
+    assert "weak_label_model_n_iter" not in _evaluate(files)  # no aggregator named

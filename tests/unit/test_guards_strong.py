@@ -13,6 +13,7 @@ from w2s import strong
 from w2s.io import write_parquet
 from w2s.learners import ProbeLearner
 from w2s.methods import Method
+from w2s.registry import SELECTION_REGISTRY
 from w2s.tables import prediction_table
 
 N_TRANSFER, N_TEST, DIM = 40, 12, 6
@@ -117,6 +118,8 @@ def test_confidence_weights_with_three_classes():
     keep, weights = Method.from_config(method(weighting="confidence")).select(weak)
     assert keep.tolist() == [0, 1, 2, 3]
     np.testing.assert_allclose(weights, [0.1, 0.4, 0.7, 0.0], atol=1e-6)
+    # the rule itself gives the float32 weights training uses, from float64 labels too
+    assert SELECTION_REGISTRY.get("confidence")()(weak.astype(np.float64))[1].dtype == np.float32
     keep, weights = Method.from_config(method(weighting="confidence", min_confidence=0.5)).select(weak)
     assert keep.tolist() == [1, 2]
     np.testing.assert_allclose(weights, [0.4, 0.7], atol=1e-6)
@@ -124,5 +127,7 @@ def test_confidence_weights_with_three_classes():
 
 def test_confidence_weights_refuse_labels_all_at_chance():
     weak = np.full((3, 3), 1 / 3, dtype=np.float32)
-    with pytest.raises(ValueError, match="weighting 'confidence': every selected weak label is at chance confidence"):
+    with pytest.raises(
+        ValueError, match=r"^weighting 'confidence': every selected weak label is at chance confidence$"
+    ):
         Method.from_config(method(weighting="confidence")).select(weak)

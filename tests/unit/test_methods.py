@@ -10,7 +10,7 @@ from transformers import AutoModelForSequenceClassification
 
 from w2s.learners import LinearHead, ProbeLearner, TextLearner
 from w2s.losses import LogConfidence, build_loss, ramp
-from w2s.methods import Method
+from w2s.methods import ConfidentAgreement, Method
 from w2s.train import TrainSettings, Validation, train_loop
 
 LN3 = math.log(3.0)
@@ -223,3 +223,65 @@ def test_a_registered_selection_rule_runs_inside_the_confidence_band():
             Method(weighting="top_test", weighting_options={"kep": 2})
     finally:
         SELECTION_REGISTRY.unregister("top_test")
+
+
+# Three classes. Rows: 0 agrees at exactly the default 0.8; 1 disagrees though the student is
+# confident; 2 agrees but the student is unsure; 3 agrees confidently; 4 disagrees, unsure.
+AGREEMENT_WEAK = np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.8, 0.1], [0.4, 0.35, 0.25]])
+AGREEMENT_STUDENT = np.array([[0.1, 0.1, 0.8], [0.02, 0.95, 0.03], [0.3, 0.5, 0.2], [0.05, 0.9, 0.05], [0.3, 0.4, 0.3]])
+
+
+def test_confident_agreement_needs_both_agreement_and_confidence_at_or_above_the_threshold():
+    selected, weights = ConfidentAgreement()(AGREEMENT_WEAK, AGREEMENT_STUDENT)
+    assert selected.tolist() == [0, 3] and weights is None
+    assert ConfidentAgreement(0.85)(AGREEMENT_WEAK, AGREEMENT_STUDENT)[0].tolist() == [3]
+    # through a method, as indices of the whole transfer set: the band [0.5, 1] drops rows 2 and 4
+    method = Method(min_confidence=0.5, weighting="confident_agreement")
+    assert method.select(AGREEMENT_WEAK, student=AGREEMENT_STUDENT)[0].tolist() == [0, 3]
+
+
+def test_confident_agreement_without_a_student_names_what_it_needs():
+    with pytest.raises(
+        ValueError, match=r"^selection rule 'confident_agreement' needs the first student's predictions$"
+    ):
+        ConfidentAgreement()(AGREEMENT_WEAK)
+
+
+def test_confident_agreement_threshold_must_be_a_probability_bounds_included():
+    def method(threshold):
+        return Method(weighting="confident_agreement", weighting_options={"min_student_confidence": threshold})
+
+    assert method(0.0).select(AGREEMENT_WEAK, student=AGREEMENT_STUDENT)[0].tolist() == [0, 2, 3]
+    with pytest.raises(ValueError, match="selection rule 'confident_agreement' kept no weak label"):
+        method(1.0).select(AGREEMENT_WEAK, student=AGREEMENT_STUDENT)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=rf"min_student_confidence={bad} must be in \[0, 1\]"):
+            method(bad)
+
+
+def test_resolved_method_fills_every_option_with_its_default_and_keeps_given_ones():
+    given = Method(
+        loss="entropy",
+        loss_options={"aux_weight": 0.3},
+        min_confidence=0.6,
+        max_confidence=0.9,
+        weighting="confident_agreement",
+        weighting_options={"min_student_confidence": 0.7},
+        relabel_rounds=2,
+    )
+    assert given.resolved() == {
+        "loss": "entropy",
+        "loss_options": {"aux_weight": 0.3, "warmup_frac": 0.2},
+        "min_confidence": 0.6,
+        "max_confidence": 0.9,
+        "weighting": "confident_agreement",
+        "weighting_options": {"min_student_confidence": 0.7},
+        "relabel_rounds": 2,
+    }
+    defaults = Method(loss="product", weighting="confident_agreement").resolved()
+    assert defaults["loss_options"] == {"alpha": 1.0} and defaults["weighting_options"] == {
+        "min_student_confidence": 0.8
+    }
+    # a loss and a rule without options resolve to empty option mappings
+    plain = Method(loss="xent", weighting="none").resolved()
+    assert plain["loss_options"] == {} and plain["weighting_options"] == {}

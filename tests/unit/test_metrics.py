@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from w2s.metrics import (
@@ -198,3 +199,124 @@ def test_mean_t_interval_hand_value():
     assert mean == 2.0 and low == pytest.approx(2 - half) and high == pytest.approx(2 + half)
     assert mean_t_interval(np.array([0.4, np.nan]), 0.95) == (0.4, None, None)
     assert mean_t_interval(np.array([np.nan]), 0.95) == (None, None, None)
+
+
+def test_accuracy_of_nothing_is_an_error_and_the_standard_error_is_asymmetric_in_p():
+    with pytest.raises(ValueError, match="equal, non-zero lengths; got 0 and 0"):
+        accuracy(np.array([]), np.array([]))
+    assert accuracy(np.array([2]), np.array([2])) == 1.0
+    # sqrt(0.9 * 0.1 / 100) = 0.03
+    assert accuracy_standard_error(0.9, 100) == pytest.approx(0.03)
+
+
+def test_subset_accuracy_reads_a_zero_one_mask_as_booleans():
+    student, labels = np.array([0, 1, 1, 1, 0, 0]), np.array([0, 0, 1, 1, 1, 0])
+    # items 0 and 1, not indices [1, 1, 0, 0, 0, 0]
+    assert subset_accuracy(student, labels, np.array([1, 1, 0, 0, 0, 0])) == 0.5
+
+
+def test_binary_auroc_with_integer_labels_one_negative_or_no_negatives():
+    scores = np.array([0.1, 0.4, 0.4, 0.8])
+    assert binary_auroc(scores, np.array([0, 0, 1, 1])) == pytest.approx(0.875)
+    # one negative (0.6): positive 0.5 loses, positive 0.9 wins -> 1/2
+    assert binary_auroc(np.array([0.6, 0.5, 0.9]), np.array([False, True, True])) == 0.5
+    assert binary_auroc(scores, np.ones(4, dtype=bool)) is None
+
+
+def test_auroc_multiclass_is_none_when_no_class_has_both_positives_and_negatives():
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]])
+    assert auroc(probs, np.array([0, 0])) is None
+
+
+def test_reliability_bins_with_empty_middle_and_top_bins():
+    bins = reliability_bins(np.array([0.1, 0.9]), np.array([1, 0]), n_bins=3)
+    assert bins["count"] == [1, 0, 1]
+    assert bins["mean_confidence"] == [pytest.approx(0.1), None, pytest.approx(0.9)]
+    assert bins["accuracy"] == [1.0, None, 0.0]
+    bins = reliability_bins(np.array([0.1, 0.2]), np.array([True, False]), n_bins=2)
+    assert bins["count"] == [2, 0]
+    assert bins["mean_confidence"] == [pytest.approx(0.15), None]
+    assert bins["accuracy"] == [0.5, None]
+
+
+def test_reliability_and_ece_default_to_ten_bins():
+    bins = reliability_bins(np.array([0.81, 0.89]), np.array([1, 0]))
+    assert bins["lower"] == pytest.approx([k / 10 for k in range(10)])
+    assert bins["count"] == [0] * 8 + [2, 0]
+    # one bin (0.8, 0.9]: mean confidence 0.85, accuracy 0.5 -> 0.35 (with 11 bins they would split: 0.54)
+    assert expected_calibration_error(np.array([0.81, 0.89]), np.array([1, 0])) == pytest.approx(0.35)
+
+
+def test_ece_of_one_example_and_of_none():
+    assert expected_calibration_error(np.array([0.7]), np.array([1]), n_bins=5) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match=r"^ECE of zero examples$"):
+        expected_calibration_error(np.array([]), np.array([]))
+
+
+def test_pgr_values_default_minimum_gap_only_excludes_a_zero_gap():
+    values = pgr_values(np.array([0.5, 0.5]), np.array([0.6, 0.6]), np.array([0.5, 0.7]))
+    assert np.isnan(values[0]) and values[1] == pytest.approx(0.5)
+
+
+def test_single_precision_inputs_are_computed_in_double_precision():
+    weak, student, ceiling = np.float32([0.1]), np.float32([0.2]), np.float32([0.35])
+    w, s, c = (float(x[0]) for x in (weak, student, ceiling))
+    assert float(pgr_values(weak, student, ceiling)[0]) == pytest.approx((s - w) / (c - w), rel=1e-12)
+    values = np.float32([0.41, 0.55, 0.03, 0.75, 0.54, 0.33, 0.79])
+    as_double = values.astype(np.float64)
+    expected = np.percentile(as_double, [5.0, 95.0])
+    assert percentile_interval(values, 0.9) == (
+        pytest.approx(expected[0], rel=1e-12),
+        pytest.approx(expected[1], rel=1e-12),
+    )
+    mean, low, high = mean_t_interval(values, 0.9)
+    half = stats.t.ppf(0.95, 6) * as_double.std(ddof=1) / math.sqrt(7)
+    assert mean == pytest.approx(as_double.mean(), rel=1e-12)
+    assert low == pytest.approx(as_double.mean() - half, rel=1e-12)
+    # resampled accuracies of 0/1 scores over 5 examples are exactly k / 5 in double precision
+    accs = bootstrap_accuracies(np.float32([[1, 0, 1, 1, 0]]), n_boot=50, seed=0)
+    assert np.isin(accs, np.arange(6) / 5).all()
+
+
+def test_percentile_interval_of_one_value_is_that_value():
+    assert percentile_interval(np.array([0.3, np.nan]), confidence=0.9) == (0.3, 0.3)
+
+
+def test_mean_t_interval_of_two_values():
+    # mean 0.5, sd sqrt(0.02), half-width t_{0.975, 1} * sd / sqrt(2) = 12.706 * 0.1
+    mean, low, high = mean_t_interval(np.array([0.4, 0.6]), confidence=0.95)
+    half = stats.t.ppf(0.975, 1) * 0.1
+    assert mean == pytest.approx(0.5) and low == pytest.approx(0.5 - half) and high == pytest.approx(0.5 + half)
+    assert 12.7 < stats.t.ppf(0.975, 1) < 12.71
+
+
+def test_bootstrap_resamples_do_not_depend_on_the_chunk_size(monkeypatch):
+    rng = np.random.default_rng(2)
+    a = (rng.random(50) < 0.6).astype(float)
+    correct = np.vstack([a, 1 - a])
+    whole = bootstrap_accuracies(correct, n_boot=7, seed=5)
+    monkeypatch.setattr("w2s.metrics._MAX_DRAWS_PER_CHUNK", 100)  # two resamples per chunk, the last one short
+    np.testing.assert_array_equal(bootstrap_accuracies(correct, n_boot=7, seed=5), whole)
+    np.testing.assert_allclose(whole.sum(axis=1), 1.0)
+
+
+def test_bootstrap_draws_every_example():
+    # only example 0 is right: the mean resampled accuracy is about 1/4, and 0 if example 0 were never drawn
+    accs = bootstrap_accuracies(np.array([[1.0, 0.0, 0.0, 0.0]]), n_boot=2000, seed=0)
+    assert accs.mean() == pytest.approx(0.25, abs=0.02)
+    assert set(np.unique(accs)) <= {0.0, 0.25, 0.5, 0.75, 1.0}
+
+
+def test_bootstrap_pgr_default_minimum_gap_keeps_small_gaps():
+    weak, student, ceiling = _correct(120), _correct(160), _correct(190)
+    interval = bootstrap_pgr(weak, student, ceiling, n_boot=200, confidence=0.9, seed=0)
+    assert interval.undefined_fraction == 0.0
+    assert 0.0 <= interval.low < 4 / 7 < interval.high <= 1.0
+
+
+def test_bootstrap_pgr_leaves_out_resamples_with_a_gap_below_the_minimum():
+    # the ceiling gets right only 2 more of 200 examples than the weak model: every resampled gap is
+    # a few hundredths at most, below the minimum 0.05, though mostly above 0
+    weak = _correct(150)
+    interval = bootstrap_pgr(weak, _correct(170), _correct(152), n_boot=200, confidence=0.9, seed=0, min_gap=0.05)
+    assert interval.undefined_fraction == 1.0 and interval.low is None

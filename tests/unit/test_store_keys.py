@@ -255,3 +255,58 @@ def test_the_runtime_only_settings_are_exactly_the_documented_ones():
         "tensor_parallel_size",
         "in_process",
     }
+
+
+def test_the_labeling_engine_decides_where_its_dtype_resolves(weak_config):
+    """vLLM takes CUDA whenever it is visible, whatever labeling.device says; the transformers engine
+    runs on labeling.device, which a resolved config leaves unset (then ``auto``) unless it names one."""
+    assert "device" not in weak_config["labeling"]
+
+    def engine_device(**labeling):
+        config = copy.deepcopy(weak_config)
+        config["labeling"].update(labeling)
+        return precision_settings(config, WEAK_LABELS, "minilm")["engine_device"]
+
+    assert engine_device(engine="vllm", device="cpu") == "auto"
+    assert engine_device(engine="transformers", device="cpu") == "cpu"
+    assert engine_device(engine="transformers", device="cuda") == "cuda"
+    assert engine_device(engine="transformers") == "auto"
+
+
+def test_entries_record_their_key_inputs_under_stable_names(weak_config, reasoning_config):
+    """entry.json records the key inputs as given here; ``w2s store list`` reads task, seed and the
+    weak checkpoint from them, and a seed from a wildcard (a string) gives the same key as an int."""
+    weak_task = next(iter(weak_config["tasks"]))
+    weak = key_inputs(weak_config, WEAK_LABELS, weak_task, "3", "minilm")
+    assert set(weak) == {
+        "task",
+        "task_spec",
+        "task_source",
+        "seed",
+        "weak_checkpoint",
+        "weak_seed_offset",
+        "weak_fingerprint",
+        "weak_train",
+        "labeling",
+        "code",
+    }
+    assert (weak["task"], weak["seed"]) == (weak_task, 3)
+    assert weak["weak_checkpoint"] == weak_config["models"]["minilm"]["checkpoint"]
+    assert weak == key_inputs(weak_config, WEAK_LABELS, weak_task, 3, "minilm")
+
+    task = next(iter(reasoning_config["reasoning"]["tasks"]))
+    samples = key_inputs(reasoning_config, REASONING_SAMPLES, task, "3", "weak")
+    assert set(samples) == {
+        "kind",
+        "task",
+        "task_spec",
+        "seed",
+        "checkpoint",
+        "fingerprint",
+        "sampling",
+        "samples_per_split",
+        "engine",
+        "code",
+    }
+    assert (samples["kind"], samples["task"], samples["seed"]) == (REASONING_SAMPLES, task, 3)
+    assert samples == key_inputs(reasoning_config, REASONING_SAMPLES, task, 3, "weak")

@@ -112,11 +112,13 @@ def blind_spot_rate(
 
 def band_coverage(weak_confidence: np.ndarray, band: tuple[float, float] | None) -> np.ndarray:
     """Coverage of a teacher that never abstains: the items in the confidence band [low, high] a
-    method trains on; every item without a band."""
-    confidence = np.asarray(weak_confidence, dtype=np.float64)
+    method trains on; every item without a band. Compared in float32, as :meth:`Method.select`
+    compares when it picks the training rows, so a vote fraction such as 0.7 at an edge is in the
+    band in both."""
+    confidence = np.asarray(weak_confidence, dtype=np.float32)
     if band is None:
         return np.ones(len(confidence), dtype=bool)
-    low, high = band
+    low, high = np.float32(band[0]), np.float32(band[1])
     return (confidence >= low) & (confidence <= high)
 
 

@@ -211,21 +211,6 @@ def ratio_interval(numerator: np.ndarray, denominator: np.ndarray, confidence: f
     return np.where(bounded, found.low, -np.inf), np.where(bounded, found.high, np.inf)
 
 
-def pgr_interval(
-    weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, confidence: float, min_gap: float = 0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PGR of per-item scores (last axis: the same items for all three) and its Fieller interval.
-
-    Returns (pgr, low, high); all three are NaN where the point estimate is undefined (the mean gap
-    is below ``min_gap``): an interval around an undefined number would say nothing true.
-    """
-    weak, student, ceiling = (np.asarray(x, dtype=np.float64) for x in (weak, student, ceiling))
-    point = pgr_values(weak.mean(axis=-1), student.mean(axis=-1), ceiling.mean(axis=-1), min_gap)
-    low, high = ratio_interval(student - weak, ceiling - weak, confidence)
-    defined = np.isfinite(point)
-    return point, np.where(defined, low, np.nan), np.where(defined, high, np.nan)
-
-
 def pgr_fieller_set(weak: np.ndarray, student: np.ndarray, ceiling: np.ndarray, confidence: float) -> FiellerSet:
     """The Fieller set of PGR of per-item (or per-seed) scores: numerator student - weak, denominator
     ceiling - weak, paired over the last axis."""
@@ -344,7 +329,7 @@ def bootstrap_pgr(
     Resamples where PGR is undefined (gap below ``min_gap``) are left out of the percentiles and
     counted in ``undefined_fraction``: how fragile the point estimate's definedness is. The
     percentile interval under-covers at small gaps, so the reported interval is
-    :func:`pgr_interval`'s; this one serves the undefined share.
+    :func:`pgr_fieller_set`'s; this one serves the undefined share.
     """
     accs = bootstrap_accuracies(np.vstack([weak_correct, student_correct, ceiling_correct]), n_boot, seed)
     pgr = pgr_values(accs[:, 0], accs[:, 1], accs[:, 2], min_gap)

@@ -5,7 +5,7 @@
 - majority@k: the answer most of the first k samples reach (ties: the one reached first) is right.
 - selection@1: the sample with the highest aggregated weak-verifier score (ties: lowest sample id) is right.
 - reasoning gap recovered: (student - weak) / (ceiling - weak) on a per-problem metric, the PGR of
-  generative tasks, with a Fieller interval over test problems (w2s.metrics.pgr_interval).
+  generative tasks, with a Fieller interval over test problems (w2s.metrics.pgr_fieller_set).
 """
 
 from __future__ import annotations
