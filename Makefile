@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: env experiment test lint format clean slurm-profile mutation docs
+.PHONY: env experiment test lint format clean slurm-profile mutation mutation-resume docs
 
 env: $(STAMP)
 
@@ -65,19 +65,25 @@ slurm-profile:
 # Mutation testing (slow, not in CI): mutmut 3 plants small bugs in the modules listed under
 # [tool.mutmut] in pyproject.toml and runs their unit tests against each; a mutant no test fails on
 # "survived". mutmut knows only the src/ layout, so it runs in $(MUTATION_DIR), where src/ links to
-# workflow/; its copy of the tree is $(MUTATION_DIR)/mutants/. MUTANTS picks some, e.g.
+# workflow/; its copy of the tree is $(MUTATION_DIR)/mutants/. The run ends with the per-module
+# table of benchmarks/mutation_report.py, which counts the survivors explained as equivalent in
+# benchmarks/mutation_equivalents.toml. MUTANTS picks some, e.g.
 #   make mutation MUTANTS='w2s.losses*'      then: cd $(MUTATION_DIR) && mutmut show <name>
+# `make mutation-resume` goes on with an interrupted run, or reruns MUTANTS against today's tests.
 MUTATION_DIR := build/mutation
 mutation: $(STAMP)
-	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install --quiet 'mutmut>=3,<4'
 	rm -rf $(MUTATION_DIR)/mutants  # a fresh copy, so the tree mutated is the current one
+	$(MAKE) mutation-resume
+
+mutation-resume: $(STAMP)
+	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install --quiet 'mutmut>=3,<4'
 	mkdir -p $(MUTATION_DIR)
 	ln -sfn $(CURDIR)/workflow $(MUTATION_DIR)/src
 	ln -sfn $(CURDIR)/tests $(MUTATION_DIR)/tests
 	ln -sfn $(CURDIR)/examples $(MUTATION_DIR)/examples
 	ln -sfn $(CURDIR)/pyproject.toml $(MUTATION_DIR)/pyproject.toml
-	cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/mutmut run --max-children $(or $(MUTATION_WORKERS),2) $(MUTANTS); \
-		$(CURDIR)/$(BIN)/mutmut results
+	cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/mutmut run --max-children $(or $(MUTATION_WORKERS),2) $(MUTANTS)
+	$(BIN)/python benchmarks/mutation_report.py --mutants $(MUTATION_DIR)/mutants
 
 # The docs site (mkdocs.yml, pages under docs/), built strictly: a broken link or API reference fails.
 docs: $(STAMP)
