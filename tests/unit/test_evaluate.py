@@ -183,6 +183,25 @@ def test_missing_predictions_are_an_error(files):
         _evaluate(files)
 
 
+@pytest.mark.parametrize(
+    ("file", "split", "named"),
+    [
+        ("weak_test.parquet", None, "weak: 5 test examples"),
+        ("weak_transfer.parquet", None, "weak: 5 transfer examples"),
+        ("ceiling.parquet", "test", "ceiling: 5 test examples"),
+        ("student.parquet", "transfer", "student: 5 transfer examples"),
+    ],
+)
+def test_missing_predictions_name_the_model_and_the_split(files, file, split, named):
+    table = pq.read_table(files / file)
+    rows = table.to_pandas()
+    dropped = rows["id"].isin(IDS[5:]) & ((rows["split"] == split) if split else True)
+    rows = rows[~dropped]
+    write_parquet(pa.Table.from_pandas(rows, schema=table.schema, preserve_index=False), files / file)
+    with pytest.raises(ValueError, match="^" + re.escape(named)):
+        _evaluate(files)
+
+
 def _cli(files, methods, students, outputs):
     main(
         [

@@ -219,10 +219,40 @@ def test_a_registered_selection_rule_runs_inside_the_confidence_band():
         keep, weights = Method(min_confidence=0.6, weighting="top_test", weighting_options={"keep": 2}).select(weak)
         # the band keeps rows 1, 2, 3 (confidence 0.9, 0.8, 0.65); the rule keeps its two most confident
         assert keep.tolist() == [1, 2] and weights.tolist() == [2.0, 2.0]
+        assert weights.dtype == np.float32  # the rule's float64 weights, in the precision training uses
         with pytest.raises(ValueError, match="unknown option 'kep' for selection rule 'top_test'"):
             Method(weighting="top_test", weighting_options={"kep": 2})
     finally:
         SELECTION_REGISTRY.unregister("top_test")
+
+
+def test_a_selection_rule_giving_weights_for_other_rows_than_it_keeps_is_an_error():
+    from w2s.registry import SELECTION_REGISTRY
+
+    @SELECTION_REGISTRY.register("short_weights_test")
+    class ShortWeights:
+        def __call__(self, weak):
+            return np.arange(len(weak)), np.ones(len(weak) - 1)
+
+    try:
+        message = "selection rule 'short_weights_test' gave 2 weights for 3 examples"
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            Method(weighting="short_weights_test").select(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
+    finally:
+        SELECTION_REGISTRY.unregister("short_weights_test")
+
+
+def test_a_rule_that_needs_a_student_is_told_when_there_is_none():
+    method = Method(weighting="confident_agreement")
+    with pytest.raises(
+        ValueError, match="^selection rule 'confident_agreement' needs the first student's predictions$"
+    ):
+        method.select(np.array([[0.9, 0.1], [0.2, 0.8]]))
+
+
+def test_a_method_checks_its_loss_options_when_it_is_built():
+    with pytest.raises(ValueError, match="unknown option 'windw' for loss 'logconf'"):
+        Method(loss="logconf", loss_options={"windw": 5})
 
 
 # Three classes. Rows: 0 agrees at exactly the default 0.8; 1 disagrees though the student is
