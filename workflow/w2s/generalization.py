@@ -112,9 +112,9 @@ def blind_spot_rate(
 
 def band_coverage(weak_confidence: np.ndarray, band: tuple[float, float] | None) -> np.ndarray:
     """Coverage of a teacher that never abstains: the items in the confidence band [low, high] a
-    method trains on; every item without a band. Compared in float32, as :meth:`Method.select`
-    compares when it picks the training rows, so a vote fraction such as 0.7 at an edge is in the
-    band in both."""
+    method trains on; every item without a band. :meth:`Method.select` picks its training rows with
+    it too. Compared in float32, the precision weak labels are stored in, so a vote fraction such as
+    0.7 at an edge is in the band whatever precision the caller passes."""
     confidence = np.asarray(weak_confidence, dtype=np.float32)
     if band is None:
         return np.ones(len(confidence), dtype=bool)

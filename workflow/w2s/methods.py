@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .generalization import band_coverage
 from .losses import Loss, build_loss
 from .plugins import provenance
 from .registry import LOSS_REGISTRY, SELECTION_REGISTRY
@@ -124,11 +125,8 @@ class Method:
         """Indices of the examples to train on (weak confidence inside the band, then the selection
         rule, given ``student``, a first student's probabilities on the same rows, when it needs
         them) and their weights (None: equal)."""
-        # float32, the precision weak labels are stored in, whatever the caller passes: an edge equal
-        # to a vote fraction (0.7) is then in the band here and in the evaluation's coverage alike
-        confidence = np.asarray(weak_targets, dtype=np.float32).max(axis=1)
-        low, high = np.float32(self.min_confidence), np.float32(self.max_confidence)
-        keep = np.flatnonzero((confidence >= low) & (confidence <= high))
+        # the evaluation's coverage (band_coverage) decides the same rows, at the same precision
+        keep = np.flatnonzero(band_coverage(weak_targets.max(axis=1), (self.min_confidence, self.max_confidence)))
         if len(keep) == 0:
             raise ValueError(f"no weak label has confidence in [{self.min_confidence}, {self.max_confidence}]")
         options = SELECTION_REGISTRY.options(self.weighting, self.weighting_options)
