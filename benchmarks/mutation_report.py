@@ -19,10 +19,11 @@ from collections import Counter
 from pathlib import Path
 
 import tomllib
+from mutmut.stats import status_by_exit_code
 
 ROOT = Path(__file__).resolve().parents[1]
-KILLED, SURVIVED, NO_TESTS = 1, 0, 33
-TIMEOUTS = {-24, 24, 36, 152}  # mutmut's timeout and out-of-time codes count as killed
+# mutmut's statuses that mean a test (or its time limit, or the type checker) caught the mutant
+CAUGHT = {"killed", "timeout", "segfault", "caught by type check"}
 
 
 def read_results(mutants_dir: Path) -> dict[str, dict[str, int | None]]:
@@ -41,15 +42,14 @@ def read_equivalents(path: Path) -> dict[str, str]:
 
 
 def outcome(exit_code: int | None, explained: bool) -> str:
-    if exit_code is None:
-        return "not checked"
-    if exit_code == KILLED or exit_code in TIMEOUTS:
+    """One of the table's columns, from mutmut's own reading of the exit code; a status that is no
+    verdict (suspicious, skipped, interrupted) counts as not checked."""
+    status = status_by_exit_code[exit_code]
+    if status in CAUGHT:
         return "killed"
-    if exit_code == NO_TESTS:
-        return "explained" if explained else "no tests"
-    if exit_code == SURVIVED:
-        return "explained" if explained else "survived"
-    return "killed"  # any other test failure (segfault, error) detects the mutant
+    if status in ("survived", "no tests"):
+        return "explained" if explained else status
+    return "not checked"
 
 
 def module_rows(results: dict, equivalents: dict[str, str]) -> list[dict]:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         name
         for codes in results.values()
         for name, code in codes.items()
-        if code in (SURVIVED, NO_TESTS) and name not in equivalents
+        if status_by_exit_code[code] in ("survived", "no tests") and name not in equivalents
     ]
     known = {name for codes in results.values() for name in codes}
     stale = sorted(set(equivalents) - known)
