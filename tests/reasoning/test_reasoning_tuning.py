@@ -291,6 +291,15 @@ def _trl_trainer(stage, model, tokenizer, dataset, tmp_path, ref_model=None):
     )
 
 
+def _sft_trainer(tokenizer, tmp_path):
+    """trl's SFT trainer on the questions and their chosen answers, in fp32, all in one batch."""
+    from w2s.reasoning.trl_tuning import sft_dataset
+
+    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN})
+    dataset = sft_dataset(tokenizer, rows, PromptSettings(), 128)
+    return _trl_trainer("sft", _tiny_model(0, tokenizer), tokenizer, dataset, tmp_path)
+
+
 def _batch(trainer) -> dict:
     return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
 
@@ -311,13 +320,8 @@ def test_trl_datasets_hold_the_tokens_of_the_shared_prompt(tiny_lm):
 
 
 def test_trl_sft_loss_equals_the_oracle(tiny_lm, tmp_path):
-    from w2s.reasoning.trl_tuning import sft_dataset
-
     _, tokenizer = tiny_lm
-    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN})
-    trainer = _trl_trainer(
-        "sft", _tiny_model(0, tokenizer), tokenizer, sft_dataset(tokenizer, rows, PromptSettings(), 128), tmp_path
-    )
+    trainer = _sft_trainer(tokenizer, tmp_path)
     batch = _batch(trainer)
     with torch.no_grad():
         trl_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
@@ -357,13 +361,8 @@ def test_trl_dpo_loss_equals_the_oracle_with_a_reference_model(tiny_lm, tmp_path
 
 
 def test_trl_sft_labels_are_the_projects_encoding_position_by_position(tiny_lm, tmp_path):
-    from w2s.reasoning.trl_tuning import sft_dataset
-
     _, tokenizer = tiny_lm
-    rows = pd.DataFrame({"question": QUESTIONS, "chosen": CHOSEN})
-    trainer = _trl_trainer(
-        "sft", _tiny_model(0, tokenizer), tokenizer, sft_dataset(tokenizer, rows, PromptSettings(), 128), tmp_path
-    )
+    trainer = _sft_trainer(tokenizer, tmp_path)
     batch = _batch(trainer)
     for i, (question, completion) in enumerate(zip(QUESTIONS, CHOSEN)):
         ids, labels = encode(tokenizer, question, completion, PromptSettings(), 128)
